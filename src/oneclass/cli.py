@@ -1,0 +1,277 @@
+"""`oneclass` command line: demo, train, score, data. User errors print one line and exit with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import oneclass
+from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
+from oneclass.data.images import IMAGE_SUFFIXES, list_images, read_images
+from oneclass.data.protocols import PROTOCOLS, Split, make_split
+from oneclass.detector import Detector, detector_class
+from oneclass.errors import OneClassError
+from oneclass.metrics import auroc
+
+BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _hyper_parameters(method: str, sets: list[str], epochs: int | None, seed: int) -> dict[str, Any]:
+    """Hyper-parameters from `--set key=value` (values parsed as JSON when they can be) and `--epochs`."""
+    params: dict[str, Any] = {"seed": seed}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OneClassError(f"--set {item!r}: expected KEY=VALUE, e.g. --set lr=0.001")
+        params[key] = _parse_value(value)
+    if epochs is not None:
+        if "epochs" not in detector_class(method).param_names():
+            raise OneClassError(f"--epochs: method {method!r} has no epochs")
+        params["epochs"] = epochs
+    return params
+
+
+def _check_normal_class(dataset: str, normal_class: int) -> None:
+    classes = dataset_info(dataset).classes
+    if classes and not 0 <= normal_class < len(classes):
+        raise OneClassError(f"--normal-class {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
+
+
+def _evaluate(det: Detector, split: Split) -> tuple[dict[str, float], float, float]:
+    """Fit on the split's training images, score its test images: AUROC per score, fit and score seconds."""
+    t0 = time.perf_counter()
+    det.fit(split.x_train, val=split.val)
+    t1 = time.perf_counter()
+    scores = det.score(split.x_test)
+    t2 = time.perf_counter()
+    return {name: auroc(split.y_test, s) for name, s in scores.items()}, t1 - t0, t2 - t1
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Train the baselines on the embedded Fashion-MNIST subset for one class; print a table; write a report."""
+    from oneclass.report import Report, image_grid, roc_figure, score_histograms
+
+    methods = args.methods.split(",")
+    for m in methods:
+        detector_class(m)
+    _check_normal_class("fashion-mnist-mini", args.normal_class)
+    data = load_dataset("fashion-mnist-mini")
+    split = make_split("one-vs-rest", data, args.normal_class, seed=args.seed)
+    class_name = DATASETS["fashion-mnist-mini"].classes[args.normal_class]
+    print(f"embedded Fashion-MNIST subset, normal class {args.normal_class} ({class_name}): "
+          f"{len(split.x_train)} training images, {len(split.x_test)} test images ({int(split.y_test.sum())} anomalous)")
+    rows, default_scores, detectors, all_scores = [], {}, {}, {}
+    for m in methods:
+        det = oneclass.create(m, **_hyper_parameters(m, [], args.epochs if m != "ocsvm" else None, args.seed))
+        t0 = time.perf_counter()
+        det.fit(split.x_train)
+        fit_s = time.perf_counter() - t0
+        scores = det.score(split.x_test)
+        total_s = time.perf_counter() - t0
+        aucs = {k: auroc(split.y_test, v) for k, v in scores.items()}
+        rows.append([m, scores.default_name, f"{aucs[scores.default_name]:.4f}",
+                     ", ".join(f"{k} {v:.4f}" for k, v in aucs.items() if k != scores.default_name) or "-",
+                     f"{fit_s:.1f}", f"{total_s:.1f}"])
+        print(f"  {m:6s} AUROC {aucs[scores.default_name]:.4f} ({scores.default_name})  {total_s:5.1f} s", flush=True)
+        default_scores[m], detectors[m], all_scores[m] = scores.default, det, scores
+    header = ["method", "score", "AUROC", "other scores (AUROC)", "fit s", "total s"]
+    print()
+    print(_text_table(header, rows))
+
+    report = Report(f"oneclass demo: Fashion-MNIST class {args.normal_class} ({class_name}) as normal")
+    report.paragraph(f"Data: the embedded stratified subset of real Fashion-MNIST. Protocol one-vs-rest: "
+                     f"{len(split.x_train)} training images of class {args.normal_class}, {len(split.x_test)} test "
+                     f"images of all classes ({int(split.y_test.sum())} anomalous). Seed {args.seed}. "
+                     f"Model selection: none (last epoch). Default hyper-parameters"
+                     f"{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
+    report.table(header, rows)
+    report.figure("roc", roc_figure(split.y_test, default_scores, "ROC, default score of each method"))
+    report.figure("histograms", score_histograms(split.y_test, default_scores), "Default scores, normal vs anomalous")
+    order = np.argsort(default_scores[methods[0]])
+    picks = np.r_[order[:4], order[-4:]]  # least and most anomalous by the first method
+    x = split.x_test[picks]
+    rows_img: list[tuple[str, np.ndarray]] = [("input", x / 255.0)]
+    for m, det in detectors.items():
+        if hasattr(det, "reconstruct"):
+            rows_img.append((f"{m} output", det.reconstruct(x)[:, 0]))
+            rows_img.append((f"{m} map", det.anomaly_maps(x)))
+    titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
+    report.figure("reconstructions", image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
+                  f"Four least and four most anomalous test images by {methods[0]}: reconstructions and error maps")
+    md, html = report.write(args.out)
+    print(f"\nreport: {html} (and {md.name})")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train one method on one dataset/protocol/normal class, evaluate it, save the model and its metrics."""
+    _check_normal_class(args.dataset, args.normal_class)
+    params = _hyper_parameters(args.method, args.set, args.epochs, args.seed)
+    det = oneclass.create(args.method, **params)
+    data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
+    split = make_split(args.protocol, data, args.normal_class, seed=args.seed,
+                       val_normal=args.val_normal, val_outliers=args.val_outliers)
+    print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
+          f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
+    aucs, fit_s, score_s = _evaluate(det, split)
+    out = det.save(args.out)
+    metrics = {"method": args.method, "dataset": args.dataset, "protocol": args.protocol,
+               "normal_class": args.normal_class, "seed": args.seed, "auroc": aucs,
+               "default_score": det.default_score, "selection": det.fit_info_.get("selection", "none"),
+               "n_train": len(split.x_train), "n_test": len(split.x_test), "fit_seconds": round(fit_s, 2),
+               "score_seconds": round(score_s, 2), "params": det.get_params()}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=list) + "\n")
+    for name, value in aucs.items():
+        print(f"  AUROC {name:8s} {value:.4f}{'  (default)' if name == det.default_score else ''}")
+    print(f"  fit {fit_s:.1f} s, score {score_s:.1f} s; model saved to {out}")
+
+
+def _collect_images(inputs: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p)
+            for sub in ("normal", "abnormal"):
+                if (p / sub).is_dir():
+                    found += list_images(p / sub)
+            if not found:
+                raise OneClassError(f"{p}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise OneClassError(f"{p}: no such file or folder")
+    return paths
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score image files or folders with a saved model; one line per image (or JSON)."""
+    det = oneclass.load(args.model, device=args.device)
+    paths = _collect_images(args.images)
+    c, h, w = det.input_shape
+    images = read_images(paths, size=(h, w), channels=c)
+    scores = det.score(images)
+    if args.json:
+        out = {"model": str(args.model), "method": det.name, "default_score": scores.default_name,
+               "images": [{"path": str(p), "scores": {k: float(v[i]) for k, v in scores.items()}}
+                          for i, p in enumerate(paths)]}
+        print(json.dumps(out, indent=2))
+        return
+    width = max(len(str(p)) for p in paths)
+    for i, p in enumerate(paths):
+        others = "  ".join(f"{k}={v[i]:.6g}" for k, v in scores.items() if k != scores.default_name)
+        print(f"{str(p):{width}s}  {scores.default_name}={scores.default[i]:.6g}  {others}".rstrip())
+    labels = np.array([1 if p.parent.name == "abnormal" else 0 if p.parent.name == "normal" else -1 for p in paths])
+    if (labels >= 0).all() and 0 < labels.sum() < len(labels):
+        print(f"AUROC ({scores.default_name}, normal/ vs abnormal/): {auroc(labels, scores.default):.4f}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    """List known datasets and where they are looked for, or verify their files."""
+    if args.action == "list":
+        roots = search_roots(args.data_root)
+        print("search order: " + " → ".join(str(r) for r in roots))
+        for name, info in DATASETS.items():
+            checks = verify_dataset(name, args.data_root)
+            where = "missing" if checks[0].status == "missing" else str(checks[0].path.parent if not info.embedded
+                                                                       else checks[0].path)
+            print(f"  {name:20s} {where}\n  {'':20s} {info.description}")
+        return
+    names = args.names or [n for n in DATASETS]
+    bad = 0
+    for name in names:
+        for check in verify_dataset(name, args.data_root):
+            print(f"{name:20s} {check.status:10s} {check.path}: {check.detail}")
+            bad += check.status in ("corrupt", "mismatch") or (check.status == "missing" and bool(args.names))
+    if bad:
+        raise OneClassError(f"{bad} file(s) failed verification")
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(f"{h:{w}s}" for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(f"{str(c):{w}s}" for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oneclass", description="One-class novelty and anomaly detection on images.")
+    parser.add_argument("--version", action="version", version=f"oneclass {oneclass.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="train the baselines on the embedded Fashion-MNIST subset and write a report",
+                       description=cmd_demo.__doc__)
+    p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
+    p.add_argument("--methods", default=",".join(BASELINES), help="comma-separated methods (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train and evaluate one method; save the model", description=cmd_train.__doc__)
+    p.add_argument("--method", required=True, choices=oneclass.available())
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--normal-class", type=int, required=True)
+    p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
+    p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, metrics.json)")
+    p.add_argument("--data-root", default=None, help="folder holding DATASET/ (else $ONECLASS_DATA, else the cache)")
+    p.add_argument("--no-download", action="store_true", help="fail instead of downloading a missing dataset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any hyper-parameter, repeatable")
+    p.add_argument("--val-normal", type=int, default=0, help="normal training images held out for model selection")
+    p.add_argument("--val-outliers", type=int, default=0, help="real outliers in the validation set (not honest)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("score", help="score images with a saved model", description=cmd_score.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
+    p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: as trained, else auto)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("data", help="list or verify datasets", description=cmd_data.__doc__)
+    p.add_argument("action", choices=["list", "verify"])
+    p.add_argument("names", nargs="*", help="datasets to verify (default: all)")
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except OneClassError as exc:
+        print(f"oneclass: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("oneclass: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

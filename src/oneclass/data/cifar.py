@@ -1,0 +1,60 @@
+"""Reader for CIFAR-10's python version (`cifar-10-batches-py/data_batch_1..5`, `test_batch`).
+
+The batches are pickles. We read them with an unpickler that can build only dicts, lists, strings,
+numbers and numpy arrays: any other class in the file is refused, so a hostile file cannot run code.
+Keys may be bytes (Python 2 pickles, as released) or str.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from oneclass.errors import DataError
+
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar")}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return getattr(importlib.import_module(module.replace("numpy.core", "numpy._core")), name)
+
+
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> (images uint8 (n, 32, 32, 3), labels int64 (n,))."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            batch = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such file") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise DataError(f"{p}: not a readable CIFAR-10 batch ({exc})") from None
+    if not isinstance(batch, dict):
+        raise DataError(f"{p}: not a CIFAR-10 batch (expected a dict, found {type(batch).__name__})")
+    batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in batch or "labels" not in batch:
+        raise DataError(f"{p}: CIFAR-10 batch without 'data' and 'labels' entries")
+    data = np.asarray(batch["data"], dtype=np.uint8)
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise DataError(f"{p}: expected data of shape (n, 3072) and n labels, found {data.shape} and {labels.shape}")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
+
+
+def read_cifar10(folder: str | Path) -> dict[str, np.ndarray]:
+    """All of CIFAR-10 from `folder` (the `cifar-10-batches-py` directory)."""
+    root = Path(folder)
+    train = [read_cifar_batch(root / name) for name in TRAIN_BATCHES]
+    x_test, y_test = read_cifar_batch(root / TEST_BATCH)
+    return {"x_train": np.concatenate([b[0] for b in train]), "y_train": np.concatenate([b[1] for b in train]),
+            "x_test": x_test, "y_test": y_test}

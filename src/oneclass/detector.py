@@ -1,0 +1,365 @@
+"""The Detector contract: fit on normal images, score new ones, save and load them safely.
+
+Every method subclasses `Detector` (or `TorchDetector`), lists its hyper-parameters with the paper's
+defaults in `__init__`, and registers itself with `@register`. Models are saved as a directory holding
+`config.json` (method, hyper-parameters, input shape, normalisation, fit summary) and
+`weights.safetensors`; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from oneclass.errors import InputError, ModelFileError, OneClassError
+
+FORMAT = "oneclass-detector"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+
+_REGISTRY: dict[str, type[Detector]] = {}
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def as_images(x: Any, name: str = "x") -> torch.Tensor:
+    """Validate images and return them as a float32 tensor (n, C, H, W) with values in [0, 1].
+
+    Accepts uint8 arrays (n, H, W) or (n, H, W, C), and float arrays or tensors (n, C, H, W) or
+    (n, H, W) already scaled to [0, 1].
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu()
+    elif isinstance(x, np.ndarray):
+        t = torch.from_numpy(np.ascontiguousarray(x))
+    else:
+        raise InputError(f"{name}: expected a numpy array or torch tensor of images, got {type(x).__name__}")
+    if t.ndim not in (3, 4):
+        raise InputError(f"{name}: expected images of shape (n, H, W), (n, H, W, C) or (n, C, H, W), got {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise InputError(f"{name}: no images (the first dimension is 0)")
+    if t.dtype == torch.uint8:
+        if t.ndim == 4:
+            if t.shape[-1] not in (1, 3):
+                raise InputError(f"{name}: uint8 images must be (n, H, W) or (n, H, W, C) with C = 1 or 3, got {tuple(t.shape)}")
+            t = t.permute(0, 3, 1, 2)
+        else:
+            t = t.unsqueeze(1)
+        return t.float().div_(255.0).contiguous()
+    if not t.dtype.is_floating_point:
+        raise InputError(f"{name}: dtype {t.dtype} is not supported; pass uint8 images or floats in [0, 1]")
+    t = t.float()
+    if t.ndim == 3:
+        t = t.unsqueeze(1)
+    if t.shape[1] not in (1, 3):
+        raise InputError(f"{name}: float images must be (n, C, H, W) with C = 1 or 3, got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise InputError(f"{name}: contains NaN or infinite values")
+    lo, hi = t.min().item(), t.max().item()
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise InputError(f"{name}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+                         "pass uint8 images or rescale")
+    return t.contiguous()
+
+
+def as_labels(y: Any, n: int, name: str = "labels") -> np.ndarray:
+    """Validate binary labels (0 = normal, 1 = anomaly) for n images."""
+    arr = np.asarray(y)
+    if arr.shape != (n,):
+        raise InputError(f"{name}: expected {n} labels, got shape {arr.shape}")
+    if not np.isin(arr, (0, 1)).all():
+        raise InputError(f"{name}: labels must be 0 (normal) or 1 (anomaly)")
+    return arr.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------- scores
+
+
+class Scores(Mapping[str, np.ndarray]):
+    """Anomaly scores by name (each an array of shape (n,), higher = more anomalous)."""
+
+    def __init__(self, values: Mapping[str, np.ndarray], default: str):
+        if default not in values:
+            raise KeyError(f"default score {default!r} not among {sorted(values)}")
+        self._values = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+        self.default_name = default
+
+    @property
+    def default(self) -> np.ndarray:
+        """The method's headline score."""
+        return self._values[self.default_name]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Scores({list(self._values)}, default={self.default_name!r}, n={len(self.default)})"
+
+
+def minmax(v: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] over the given set (a constant set maps to 0)."""
+    span = v.max() - v.min()
+    return (v - v.min()) / span if span > 0 else np.zeros_like(v)
+
+
+# ---------------------------------------------------------------------------------------------- base
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator: make a detector available to `create` and `load` under `cls.name`."""
+    if not cls.name or cls.name in _REGISTRY:
+        raise ValueError(f"detector name {cls.name!r} is empty or already registered")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    """Names of all registered detectors."""
+    return sorted(_REGISTRY)
+
+
+def detector_class(name: str) -> type[Detector]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise OneClassError(f"unknown method {name!r}; available: {', '.join(available())}") from None
+
+
+def create(name: str, **params: Any) -> Detector:
+    """Create a detector by name, e.g. `create("ae", input_shape=(1, 28, 28), seed=0)`."""
+    cls = detector_class(name)
+    known = cls.param_names()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise OneClassError(f"{name}: unknown hyper-parameter(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return cls(**params)
+
+
+class Detector:
+    """A one-class detector: fit on normal images, score new ones (higher = more anomalous).
+
+    Subclasses set `name`, `score_names` and `default_score`, take all hyper-parameters as keyword
+    arguments of `__init__` (stored unchanged under the same names, as in scikit-learn), and implement
+    `_fit`, `_score` and the state hooks. Inputs reach `_fit` / `_score` already validated and normalised.
+    """
+
+    name: ClassVar[str] = ""
+    score_names: ClassVar[tuple[str, ...]] = ()
+    default_score: ClassVar[str] = ""
+    #: range the images are mapped to before they reach the network; most papers use [-1, 1]
+    input_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
+        self.input_shape = input_shape
+        self.seed = seed
+        self.device = device
+
+    # -- parameters ------------------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self.param_names()}
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = {k: v for k, v in self.get_params().items() if defaults.get(k) != v}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    @property
+    def fitted(self) -> bool:
+        return getattr(self, "normalisation_", None) is not None
+
+    @property
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    # -- public API ------------------------------------------------------------------------------
+    def fit(self, x: Any, val: tuple[Any, Any] | None = None) -> Detector:
+        """Train on normal images `x`. `val = (images, labels)` (0 normal, 1 anomaly) selects the epoch."""
+        images = as_images(x, "x")
+        shape = tuple(int(s) for s in images.shape[1:])
+        if self.input_shape is not None and tuple(self.input_shape) != shape:
+            raise InputError(f"x: images have shape {shape}, the detector was created with input_shape={tuple(self.input_shape)}")
+        self.input_shape = shape
+        val_t = None
+        if val is not None:
+            if not (isinstance(val, tuple | list) and len(val) == 2):
+                raise InputError("val: expected a pair (images, labels)")
+            vx = as_images(val[0], "val images")
+            if tuple(vx.shape[1:]) != shape:
+                raise InputError(f"val images: shape {tuple(vx.shape[1:])} differs from the training images' {shape}")
+            val_t = (vx, as_labels(val[1], len(vx), "val labels"))
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % 2**32)
+        self.normalisation_ = self._fit_normalisation(images)
+        self.fit_info_: dict[str, Any] = {"n_train": len(images)}
+        self._fit(self._normalise(images), None if val_t is None else (self._normalise(val_t[0]), val_t[1]))
+        return self
+
+    def score(self, x: Any) -> Scores:
+        """Anomaly scores of images `x`: a mapping score name -> array (n,), with `.default`."""
+        values = self._score(self._prepare(x))
+        return Scores({k: values[k] for k in self.score_names}, self.default_score)
+
+    def anomaly_maps(self, x: Any) -> np.ndarray:
+        """Per-pixel anomaly maps (n, H, W), for methods that can localise."""
+        raise NotImplementedError(f"{self.name} does not produce anomaly maps")
+
+    def save(self, path: str | Path) -> Path:
+        """Write `config.json` and `weights.safetensors` into directory `path`."""
+        if not self.fitted:
+            raise OneClassError(f"{self.name}: fit the detector before saving it")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "oneclass_version": _version(),
+            "method": self.name,
+            "params": _jsonable(self.get_params()),
+            "normalisation": self.normalisation_,
+            "fit_info": _jsonable(self.fit_info_),
+        }
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
+        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": FORMAT, "method": self.name})
+        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        return out
+
+    # -- normalisation ---------------------------------------------------------------------------
+    def _fit_normalisation(self, images: torch.Tensor) -> dict[str, Any]:
+        """Describe (in JSON) how [0, 1] images are mapped for the network. Default: a linear map to input_range."""
+        return {"kind": "linear", "range": list(self.input_range)}
+
+    def _normalise(self, images01: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.normalisation_["range"]
+        return images01 * (hi - lo) + lo
+
+    def _prepare(self, x: Any) -> torch.Tensor:
+        if not self.fitted:
+            raise OneClassError(f"{self.name}: call fit() before scoring")
+        images = as_images(x, "x")
+        if tuple(images.shape[1:]) != tuple(self.input_shape):
+            raise InputError(f"x: images have shape {tuple(images.shape[1:])}, the model expects {tuple(self.input_shape)}")
+        return self._normalise(images)
+
+    # -- hooks for subclasses ----------------------------------------------------------------------
+    def _fit(self, x: torch.Tensor, val: tuple[torch.Tensor, np.ndarray] | None) -> None:
+        raise NotImplementedError
+
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything learned that is not in the JSON config, as named tensors."""
+        raise NotImplementedError
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+
+class TorchDetector(Detector):
+    """A detector whose learned state is one `torch.nn.Module`, `self.net_`, built by `_build()`."""
+
+    def _build(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return self.net_.state_dict()
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.net_ = self._build().to(self.torch_device, memory_format=torch.channels_last)
+        self.net_.load_state_dict(tensors)
+        self.net_.eval()
+
+    def _new_net(self) -> torch.nn.Module:
+        self.net_ = self._build().to(self.torch_device, memory_format=torch.channels_last)
+        return self.net_
+
+
+def load(path: str | Path, device: str | None = None) -> Detector:
+    """Load a detector saved with `Detector.save`. Refuses directories that oneclass did not write."""
+    root = Path(path)
+    config_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
+    if not root.is_dir():
+        raise ModelFileError(f"{root}: no such model directory")
+    for p in (config_path, weights_path):
+        if not p.is_file():
+            raise ModelFileError(f"{root}: missing {p.name}; is this a directory written by `oneclass train` or Detector.save?")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{config_path}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{config_path}: not a oneclass model file (no \"format\": \"{FORMAT}\")")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(f"{config_path}: written by a newer oneclass (format {config['format_version']}); upgrade oneclass")
+    cls = detector_class(config.get("method", ""))
+    params = dict(config.get("params", {}))
+    if device is not None:
+        params["device"] = device
+    if params.get("input_shape") is not None:
+        params["input_shape"] = tuple(params["input_shape"])
+    unknown = set(params) - set(cls.param_names())
+    if unknown:
+        raise ModelFileError(f"{config_path}: parameters {sorted(unknown)} unknown to method {cls.name!r}")
+    det = cls(**_restore_tuples(cls, params))
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{weights_path}: unreadable safetensors file ({exc})") from None
+    det.normalisation_ = config["normalisation"]
+    det.fit_info_ = config.get("fit_info", {})
+    try:
+        det._load_state_tensors(tensors)
+    except (RuntimeError, KeyError) as exc:
+        raise ModelFileError(f"{weights_path}: weights do not match method {cls.name!r} ({str(exc).splitlines()[0]})") from None
+    return det
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _restore_tuples(cls: type[Detector], params: dict[str, Any]) -> dict[str, Any]:
+    """JSON turns tuples into lists; give tuple-valued defaults their tuples back."""
+    sig = inspect.signature(cls.__init__).parameters
+    return {k: tuple(v) if isinstance(v, list) and isinstance(sig[k].default, tuple) else v for k, v in params.items()}
+
+
+def _version() -> str:
+    from oneclass import __version__
+
+    return __version__

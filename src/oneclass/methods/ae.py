@@ -1,0 +1,95 @@
+"""`ae`: convolutional autoencoder; the anomaly score is the squared reconstruction error."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from oneclass.detector import TorchDetector, register
+from oneclass.nn import ConvDecoder, ConvEncoder
+from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+
+
+class Autoencoder(nn.Module):
+    """Strided-conv encoder → dense bottleneck → upsampling-conv decoder with tanh output."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int, kernel: int = 3):
+        super().__init__()
+        self.encoder = ConvEncoder(input_shape, widths, latent_dim, kernel)
+        self.decoder = ConvDecoder(input_shape, widths, latent_dim, kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+@register
+class AE(TorchDetector):
+    """Conv autoencoder trained with mean squared error on normal images in [-1, 1].
+
+    Score `rec`: mean squared error per image. Anomaly maps: squared error per pixel (mean over channels).
+    """
+
+    name = "ae"
+    score_names = ("rec",)
+    default_score = "rec"
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (32, 64, 128),
+                 latent_dim: int = 32, kernel: int = 3, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
+                 weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        self.widths = widths
+        self.latent_dim = latent_dim
+        self.kernel = kernel
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+    def _build(self) -> nn.Module:
+        return Autoencoder(self.input_shape, tuple(self.widths), self.latent_dim, self.kernel)
+
+    def _loss(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return F.mse_loss(self.net_(xb), xb)
+
+    def _fit(self, x: torch.Tensor, val) -> None:
+        net = self._new_net()
+        device = self.torch_device
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        gen = torch.Generator().manual_seed(self.seed)
+        best = BestEpoch(selection_rule(val))
+        losses = []
+        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
+            net.train()
+            total = 0.0
+            for idx in batches(len(x), self.batch_size, gen):
+                loss = self._loss(to_device(x[idx], device), gen)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            losses.append(total / len(x))
+            val_scores = None if val is None else self._score(val[0])[self.default_score]
+            best.update(epoch, net, val_scores, None if val is None else val[1])
+        best.restore(net)
+        net.eval()
+        self.fit_info_.update(epochs=self.epochs, train_loss=[round(v, 6) for v in losses], **best.summary())
+
+    @torch.no_grad()
+    def reconstruct(self, x) -> np.ndarray:
+        """Reconstructions of images `x`, as floats in [0, 1] with shape (n, C, H, W)."""
+        self.net_.eval()
+        out = map_batches(self.net_, self._prepare(x), self.torch_device)
+        lo, hi = self.normalisation_["range"]
+        return ((out - lo) / (hi - lo)).clamp(0, 1).numpy()
+
+    def _error_maps(self, x: torch.Tensor) -> torch.Tensor:
+        self.net_.eval()
+        return map_batches(lambda b: (self.net_(b) - b).pow(2).mean(1), x, self.torch_device)
+
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        return {"rec": self._error_maps(x).flatten(1).mean(1).numpy()}
+
+    def anomaly_maps(self, x) -> np.ndarray:
+        return self._error_maps(self._prepare(x)).numpy()

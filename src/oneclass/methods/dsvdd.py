@@ -1,0 +1,207 @@
+"""`dsvdd`: Deep SVDD (Ruff et al., ICML 2018) — map normal data into a small hypersphere.
+
+A bias-free CNN φ is pretrained as the encoder of an autoencoder, the centre c is the mean of φ(x) over
+the training data, then φ minimises the mean squared distance to c (one-class objective) or, with
+`objective="soft-boundary"`, R² + 1/(νn) Σ max(0, ‖φ(x) − c‖² − R²). Score: ‖φ(x) − c‖² − R².
+Preprocessing as in the paper: global contrast normalisation (L1), then min-max scaling with the
+training set's extremes. Defaults are the authors' published MNIST settings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from oneclass.detector import TorchDetector, register
+from oneclass.nn import downsampled_sizes
+from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+
+
+def lenet_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
+    """Bias-free conv → BatchNorm without affine terms → LeakyReLU(0.1) → 2×2 max-pool (ceil mode)."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False),
+                         nn.BatchNorm2d(c_out, eps=1e-4, affine=False), nn.LeakyReLU(0.1),
+                         nn.MaxPool2d(2, ceil_mode=True))
+
+
+class LeNetEncoder(nn.Module):
+    """The paper's LeNet-type φ: conv modules with max-pooling, then a dense layer; no bias anywhere."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], rep_dim: int, kernel: int = 5):
+        super().__init__()
+        c, h, w = input_shape
+        chans = (c, *widths)
+        self.features = nn.Sequential(*[lenet_block(chans[i], chans[i + 1], kernel) for i in range(len(widths))])
+        fh, fw = downsampled_sizes((h, w), len(widths))[-1]
+        self.fc = nn.Linear(widths[-1] * fh * fw, rep_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))
+
+
+class LeNetDecoder(nn.Module):
+    """Mirror of `LeNetEncoder` for pretraining (upsample + bias-free conv), sigmoid output in [0, 1]."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], rep_dim: int, kernel: int = 5):
+        super().__init__()
+        c, h, w = input_shape
+        sizes = downsampled_sizes((h, w), len(widths))
+        self.start = (widths[-1], *sizes[-1])
+        self.fc = nn.Linear(rep_dim, widths[-1] * sizes[-1][0] * sizes[-1][1], bias=False)
+        rev = widths[::-1]
+        layers: list[nn.Module] = []
+        for i in range(len(widths) - 1):
+            layers += [nn.Upsample(size=sizes[-2 - i]), nn.Conv2d(rev[i], rev[i + 1], kernel, padding=kernel // 2, bias=False),
+                       nn.BatchNorm2d(rev[i + 1], eps=1e-4, affine=False), nn.LeakyReLU(0.1)]
+        layers += [nn.Upsample(size=(h, w)), nn.Conv2d(rev[-1], c, kernel, padding=kernel // 2, bias=False), nn.Sigmoid()]
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.features(F.leaky_relu(self.fc(z), 0.1).view(-1, *self.start))
+
+
+class DeepSVDDNet(nn.Module):
+    """φ plus the learned centre c and radius R (buffers, so they are saved with the weights)."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], rep_dim: int):
+        super().__init__()
+        self.phi = LeNetEncoder(input_shape, widths, rep_dim)
+        self.register_buffer("center", torch.zeros(rep_dim))
+        self.register_buffer("radius", torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Squared distance of φ(x) to the centre."""
+        return (self.phi(x) - self.center).pow(2).sum(1)
+
+
+def global_contrast_normalise(x: torch.Tensor) -> torch.Tensor:
+    """Subtract each image's mean and divide by its mean absolute deviation (GCN with the L1 norm)."""
+    flat = x.flatten(1)
+    centred = flat - flat.mean(1, keepdim=True)
+    scale = centred.abs().mean(1, keepdim=True).clamp_min(1e-8)
+    return (centred / scale).view_as(x)
+
+
+@register
+class DeepSVDD(TorchDetector):
+    """Deep SVDD. `widths`/`rep_dim` None pick the paper's network for the input: (8, 4)/32 for one
+    channel (MNIST LeNet), (32, 64, 128)/128 for colour (CIFAR-10 LeNet)."""
+
+    name = "dsvdd"
+    score_names = ("distance",)
+    default_score = "distance"
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, objective: str = "one-class", nu: float = 0.1,
+                 widths: tuple[int, ...] | None = None, rep_dim: int | None = None, epochs: int = 150,
+                 lr: float = 1e-4, lr_milestones: tuple[int, ...] = (50,), weight_decay: float = 0.5e-6,
+                 batch_size: int = 200, pretrain: bool = True, ae_epochs: int = 150, ae_lr: float = 1e-4,
+                 ae_lr_milestones: tuple[int, ...] = (50,), ae_weight_decay: float = 0.5e-3, eps: float = 0.1,
+                 seed: int = 0, device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        if objective not in ("one-class", "soft-boundary"):
+            raise ValueError(f"dsvdd: objective must be 'one-class' or 'soft-boundary', got {objective!r}")
+        self.objective = objective
+        self.nu = nu
+        self.widths = widths
+        self.rep_dim = rep_dim
+        self.epochs = epochs
+        self.lr = lr
+        self.lr_milestones = lr_milestones
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.pretrain = pretrain
+        self.ae_epochs = ae_epochs
+        self.ae_lr = ae_lr
+        self.ae_lr_milestones = ae_lr_milestones
+        self.ae_weight_decay = ae_weight_decay
+        self.eps = eps
+
+    def _architecture(self) -> tuple[tuple[int, ...], int]:
+        colour = self.input_shape[0] == 3
+        widths = tuple(self.widths) if self.widths else ((32, 64, 128) if colour else (8, 4))
+        return widths, self.rep_dim or (128 if colour else 32)
+
+    def _build(self) -> nn.Module:
+        return DeepSVDDNet(self.input_shape, *self._architecture())
+
+    def _fit_normalisation(self, images: torch.Tensor) -> dict:
+        g = global_contrast_normalise(images)
+        return {"kind": "gcn-l1-minmax", "min": g.min().item(), "max": g.max().item()}
+
+    def _normalise(self, images01: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.normalisation_["min"], self.normalisation_["max"]
+        return (global_contrast_normalise(images01) - lo) / (hi - lo)
+
+    def _fit(self, x: torch.Tensor, val) -> None:
+        net = self._new_net()
+        device = self.torch_device
+        gen = torch.Generator().manual_seed(self.seed)
+        ae_losses = self._pretrain(x, gen) if self.pretrain else []
+
+        net.eval()  # the centre is the mean of the initial forward pass
+        with torch.no_grad():
+            center = map_batches(net.phi, x, device).mean(0)
+        center[(center.abs() < self.eps) & (center < 0)] = -self.eps  # keep c away from the trivial zero solution
+        center[(center.abs() < self.eps) & (center >= 0)] = self.eps
+        net.center.copy_(center.to(device))
+
+        opt = torch.optim.Adam(net.phi.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.lr_milestones), gamma=0.1)
+        best = BestEpoch(selection_rule(val))
+        losses = []
+        for epoch in progress(range(1, self.epochs + 1), "dsvdd epochs", total=self.epochs):
+            net.train()
+            total, dists = 0.0, []
+            for idx in batches(len(x), self.batch_size, gen):
+                dist = net(to_device(x[idx], device))
+                if self.objective == "one-class":
+                    loss = dist.mean()
+                else:
+                    loss = net.radius ** 2 + F.relu(dist - net.radius ** 2).mean() / self.nu
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+                dists.append(dist.detach())
+            sched.step()
+            if self.objective == "soft-boundary":  # R is the (1 − ν)-quantile of the distances, updated each epoch
+                net.radius.fill_(torch.quantile(torch.cat(dists).sqrt(), 1 - self.nu).item())
+            losses.append(total / len(x))
+            val_scores = None if val is None else self._score(val[0])["distance"]
+            best.update(epoch, net, val_scores, None if val is None else val[1])
+        best.restore(net)
+        net.eval()
+        self.fit_info_.update(epochs=self.epochs, ae_epochs=self.ae_epochs if self.pretrain else 0,
+                              ae_loss=[round(v, 6) for v in ae_losses], train_loss=[round(v, 6) for v in losses],
+                              **best.summary())
+
+    def _pretrain(self, x: torch.Tensor, gen: torch.Generator) -> list[float]:
+        """Train φ as the encoder of an autoencoder; φ keeps the pretrained weights."""
+        device = self.torch_device
+        decoder = LeNetDecoder(self.input_shape, *self._architecture()).to(device)
+        params = [*self.net_.phi.parameters(), *decoder.parameters()]
+        opt = torch.optim.Adam(params, lr=self.ae_lr, weight_decay=self.ae_weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.ae_lr_milestones), gamma=0.1)
+        losses = []
+        for _ in progress(range(self.ae_epochs), "dsvdd pretraining", total=self.ae_epochs):
+            self.net_.train()
+            decoder.train()
+            total = 0.0
+            for idx in batches(len(x), self.batch_size, gen):
+                xb = to_device(x[idx], device)
+                loss = (decoder(self.net_.phi(xb)) - xb).pow(2).flatten(1).sum(1).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            sched.step()
+            losses.append(total / len(x))
+        return losses
+
+    @torch.no_grad()
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        self.net_.eval()
+        dist = map_batches(self.net_, x, self.torch_device)
+        return {"distance": (dist - self.net_.radius.cpu() ** 2).numpy()}

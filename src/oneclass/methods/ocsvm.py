@@ -1,0 +1,64 @@
+"""`ocsvm`: one-class SVM (scikit-learn, RBF kernel) on raw pixels.
+
+scikit-learn fits it; we keep only the support vectors, their coefficients, the offset and γ, and
+evaluate the decision function ourselves, so the model saves as plain tensors (no pickle).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.svm import OneClassSVM
+
+from oneclass.detector import Detector, register
+
+
+@register
+class OCSVM(Detector):
+    """OC-SVM with an RBF kernel on pixels scaled to [0, 1]. Score: −decision function (higher = more anomalous).
+
+    `gamma="scale"` is scikit-learn's 1 / (n_features · Var(x)); `max_train` caps the training set (a random
+    subset, seeded) because fitting costs O(n²) memory and time.
+    """
+
+    name = "ocsvm"
+    score_names = ("svm",)
+    default_score = "svm"
+    input_range = (0.0, 1.0)
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",
+                 max_train: int = 10000, seed: int = 0, device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        self.nu = nu
+        self.gamma = gamma
+        self.max_train = max_train
+
+    def _fit(self, x: torch.Tensor, val) -> None:
+        flat = x.flatten(1).double().numpy()
+        if len(flat) > self.max_train:
+            flat = flat[np.random.default_rng(self.seed).choice(len(flat), self.max_train, replace=False)]
+        svm = OneClassSVM(kernel="rbf", nu=self.nu, gamma=self.gamma).fit(flat)
+        self.support_vectors_ = torch.from_numpy(svm.support_vectors_).float()
+        self.dual_coef_ = torch.from_numpy(svm.dual_coef_.ravel()).float()
+        self.intercept_ = torch.tensor(float(svm.intercept_[0]))
+        self.gamma_ = torch.tensor(float(svm._gamma))
+        self.fit_info_.update(n_support=len(self.support_vectors_), n_fit=len(flat), selection="none")
+
+    @torch.no_grad()
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        sv, coef = self.support_vectors_.double(), self.dual_coef_.double()
+        out = []
+        for chunk in x.flatten(1).double().split(1024):
+            kernel = torch.exp(-self.gamma_.double() * torch.cdist(chunk, sv).pow(2))
+            out.append(-(kernel @ coef + self.intercept_.double()))
+        return {"svm": torch.cat(out).numpy()}
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"support_vectors": self.support_vectors_, "dual_coef": self.dual_coef_,
+                "intercept": self.intercept_, "gamma": self.gamma_}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.support_vectors_ = tensors["support_vectors"]
+        self.dual_coef_ = tensors["dual_coef"]
+        self.intercept_ = tensors["intercept"]
+        self.gamma_ = tensors["gamma"]

@@ -1,0 +1,73 @@
+"""Figures for reports, drawn with matplotlib's non-interactive Agg backend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from oneclass.metrics import auroc  # noqa: E402
+
+
+def roc_figure(labels: np.ndarray, scores: Mapping[str, np.ndarray], title: str = "ROC") -> Figure:
+    """ROC curves of several scores (e.g. one per method) on the same labels."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    for name, s in scores.items():
+        fpr, tpr, _ = roc_curve(labels, s)
+        ax.plot(fpr, tpr, label=f"{name} (AUROC {auroc(labels, s):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def score_histograms(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> Figure:
+    """One panel per score: histograms of normal vs anomalous test images."""
+    n = len(scores)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
+    for ax, (name, s) in zip(axes[0], scores.items(), strict=True):
+        bins = np.histogram_bin_edges(s, bins=40)
+        ax.hist(s[labels == 0], bins=bins, alpha=0.6, density=True, label="normal")
+        ax.hist(s[labels == 1], bins=bins, alpha=0.6, density=True, label="anomalous")
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(rows: Sequence[tuple[str, np.ndarray]], col_titles: Sequence[str] | None = None,
+               cmap_rows: Sequence[str] = ()) -> Figure:
+    """A grid of images: each row is (label, images (n, H, W) or (n, H, W, 3) in [0, 1] or any range for maps).
+
+    Rows named in `cmap_rows` are drawn as heat maps (anomaly maps), the rest as images.
+    """
+    n_cols = max(len(images) for _, images in rows)
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.1 * n_cols + 0.8, 1.15 * len(rows)), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        heat = label in cmap_rows
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c >= len(images):
+                continue
+            img = images[c]
+            if heat:
+                ax.imshow(img, cmap="inferno")
+            else:
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            if r == 0 and col_titles is not None:
+                ax.set_title(col_titles[c], fontsize=7)
+        axes[r][0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
