@@ -1,0 +1,115 @@
+"""The command line, called in-process through `main(argv)`."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from oneclass.cli import main
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "ae"
+    assert main(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "1", "--epochs", "2",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_model_and_metrics(trained):
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["method"] == "ae" and metrics["n_train"] == 250 and metrics["n_test"] == 1000
+    assert 0.0 <= metrics["auroc"]["rec"] <= 1.0 and metrics["params"]["epochs"] == 2
+    assert (trained / "weights.safetensors").is_file()
+
+
+def test_score_folder_lines_and_json(trained, tmp_path, mini, capsys):
+    for sub, images in [("normal", mini["x_test"][mini["y_test"] == 1][:3]), ("abnormal", mini["x_test"][:2])]:
+        (tmp_path / sub).mkdir()
+        for i, img in enumerate(images):
+            Image.fromarray(img).resize((56, 56)).convert("RGB").save(tmp_path / sub / f"{i}.png")
+    code, out, _ = run(["score", "--model", str(trained), str(tmp_path)], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 6 and "rec=" in lines[0] and lines[-1].startswith("AUROC")
+    code, out, _ = run(["score", "--model", str(trained), "--json", str(tmp_path / "normal" / "0.png")], capsys)
+    doc = json.loads(out)
+    assert doc["method"] == "ae" and len(doc["images"]) == 1 and np.isfinite(doc["images"][0]["scores"]["rec"])
+
+
+def one_line_error(code, err, *fragments):
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    for f in fragments:
+        assert f in err
+
+
+def test_wrong_normal_class(capsys):
+    code, _, err = run(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "12",
+                        "--out", "/tmp/unused"], capsys)
+    one_line_error(code, err, "--normal-class 12", "0-9")
+
+
+def test_missing_data_root(tmp_path, capsys):
+    code, _, err = run(["train", "--method", "ae", "--dataset", "mnist", "--normal-class", "1", "--out", str(tmp_path / "m"),
+                        "--data-root", str(tmp_path / "absent")], capsys)
+    one_line_error(code, err, "--data-root", "absent", "no such directory")
+
+
+def test_truncated_idx(tmp_path, capsys):
+    from tests.test_data import write_mnist_tree
+
+    write_mnist_tree(tmp_path / "mnist", gz=False)
+    victim = tmp_path / "mnist" / "train-images-idx3-ubyte"
+    victim.write_bytes(victim.read_bytes()[:-10])
+    code, _, err = run(["train", "--method", "ae", "--dataset", "mnist", "--normal-class", "1", "--out", str(tmp_path / "m"),
+                        "--data-root", str(tmp_path), "--no-download"], capsys)
+    one_line_error(code, err, "train-images-idx3-ubyte", "truncated")
+
+
+def test_corrupt_png(trained, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(bad)
+    bad.write_bytes(bad.read_bytes()[:40])
+    code, _, err = run(["score", "--model", str(trained), str(bad)], capsys)
+    one_line_error(code, err, "bad.png", "not a readable image")
+
+
+def test_not_a_model(tmp_path, capsys):
+    code, _, err = run(["score", "--model", str(tmp_path), str(tmp_path)], capsys)
+    one_line_error(code, err, "missing config.json")
+
+
+def test_bad_hyper_parameter(capsys):
+    code, _, err = run(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "0",
+                        "--out", "/tmp/unused", "--set", "lr"], capsys)
+    one_line_error(code, err, "--set 'lr'", "KEY=VALUE")
+
+
+def test_data_list_and_verify(capsys, shared_data):
+    code, out, _ = run(["data", "list", "--data-root", str(shared_data)], capsys)
+    assert code == 0 and "fashion-mnist" in out and "fashion-mnist-mini" in out
+    code, out, _ = run(["data", "verify", "fashion-mnist", "--data-root", str(shared_data)], capsys)
+    assert code == 0 and out.count(" ok ") == 4
+
+
+def test_help_everywhere(capsys):
+    for cmd in (["--help"], ["demo", "--help"], ["train", "--help"], ["score", "--help"], ["data", "--help"]):
+        with pytest.raises(SystemExit) as info:
+            main(cmd)
+        assert info.value.code == 0
+        assert "usage: oneclass" in capsys.readouterr().out
+
+
+def test_demo_runs_and_writes_the_report(tmp_path, capsys):
+    code, out, _ = run(["demo", "--methods", "ae,ocsvm", "--epochs", "1", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "ae" in out and "ocsvm" in out
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+    assert (tmp_path / "r" / "report.md").is_file()

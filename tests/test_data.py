@@ -1,0 +1,215 @@
+"""Readers, catalog and protocols, on fixtures written here in the canonical layouts."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from oneclass.data.caltech import caltech_categories
+from oneclass.data.catalog import IDX_FILES, dataset_dir, load_dataset, verify_dataset
+from oneclass.data.cifar import read_cifar10, read_cifar_batch
+from oneclass.data.idx import read_idx, write_idx
+from oneclass.data.images import list_images, read_image, read_images, read_labelled_folder
+from oneclass.data.protocols import make_split, memae, one_vs_rest
+from oneclass.errors import DataError
+
+
+def write_mnist_tree(folder, n_train=30, n_test=20, gz=True, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+              "y_train": np.arange(n_train, dtype=np.uint8) % 10,
+              "x_test": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+              "y_test": np.arange(n_test, dtype=np.uint8) % 10}
+    for key, stem in IDX_FILES.items():
+        write_idx(folder / (stem + (".gz" if gz else "")), arrays[key])
+    return arrays
+
+
+# ------------------------------------------------------------------------------------------- IDX
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_round_trip(tmp_path, gz):
+    arrays = write_mnist_tree(tmp_path / "mnist", gz=gz)
+    stem = IDX_FILES["x_train"] + (".gz" if gz else "")
+    np.testing.assert_array_equal(read_idx(tmp_path / "mnist" / stem), arrays["x_train"])
+
+
+def test_gzip_is_detected_by_content_not_name(tmp_path):
+    write_idx(tmp_path / "plain-name", np.zeros((2, 3), np.uint8), compress=True)
+    assert read_idx(tmp_path / "plain-name").shape == (2, 3)
+
+
+def test_truncated_idx_names_the_file(tmp_path):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    write_idx(path, np.zeros((10, 28, 28), np.uint8))
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte: truncated IDX file: expected 7840 bytes.*found 7740"):
+        read_idx(path)
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    path = tmp_path / "x.gz"
+    path.write_bytes(gzip.compress(bytes(5000))[:-30])
+    with pytest.raises(DataError, match="x.gz: truncated or corrupt gzip"):
+        read_idx(path)
+
+
+def test_not_idx(tmp_path):
+    (tmp_path / "f").write_bytes(b"hello world")
+    with pytest.raises(DataError, match="not an IDX file"):
+        read_idx(tmp_path / "f")
+
+
+# ------------------------------------------------------------------------------------------- CIFAR
+
+
+def write_cifar_tree(folder, byte_keys, n=4):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    key = (lambda s: s.encode()) if byte_keys else (lambda s: s)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        labels = list(rng.integers(0, 10, n))
+        batches[name] = (data, labels)
+        with (folder / name).open("wb") as f:
+            pickle.dump({key("batch_label"): key("x"), key("data"): data, key("labels"): [int(v) for v in labels]}, f,
+                        protocol=2)
+    return batches
+
+
+@pytest.mark.parametrize("byte_keys", [True, False])
+def test_cifar_reader_handles_byte_and_str_keys(tmp_path, byte_keys):
+    batches = write_cifar_tree(tmp_path / "cifar-10-batches-py", byte_keys)
+    data = read_cifar10(tmp_path / "cifar-10-batches-py")
+    assert data["x_train"].shape == (20, 32, 32, 3) and data["x_test"].shape == (4, 32, 32, 3)
+    raw = batches["test_batch"][0]
+    # row-major 3072 = 3 planes of 32×32: pixel (0, 0) of image 0 in channels R, G, B
+    assert tuple(data["x_test"][0, 0, 0]) == (raw[0, 0], raw[0, 1024], raw[0, 2048])
+    np.testing.assert_array_equal(data["y_test"], batches["test_batch"][1])
+
+
+def test_cifar_reader_refuses_code_in_pickles(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({"data": Evil(), "labels": []}))
+    with pytest.raises(DataError, match="refusing to load"):
+        read_cifar_batch(path)
+
+
+# ------------------------------------------------------------------------------------------- images
+
+
+def test_image_folder_with_normal_and_abnormal(tmp_path):
+    for sub, value, n in [("normal", 10, 3), ("abnormal", 200, 2)]:
+        (tmp_path / sub).mkdir()
+        for i in range(n):
+            Image.fromarray(np.full((20, 24), value, np.uint8)).save(tmp_path / sub / f"{i}.png")
+    (tmp_path / "normal" / ".DS_Store").write_bytes(b"junk")
+    x, y, paths = read_labelled_folder(tmp_path, size=(28, 28))
+    assert x.shape == (5, 28, 28) and list(y) == [0, 0, 0, 1, 1] and len(paths) == 5
+    assert x[0].max() == 10 and x[-1].min() == 200
+
+
+def test_images_are_converted_to_the_requested_channels(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "rgb.png")
+    assert read_image(tmp_path / "rgb.png", channels=1).shape == (8, 8)
+    assert read_images([tmp_path / "rgb.png"], size=(4, 6), channels=3).shape == (1, 4, 6, 3)
+
+
+def test_corrupt_png_names_the_file(tmp_path):
+    bad = tmp_path / "broken.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(bad)
+    bad.write_bytes(bad.read_bytes()[:30])
+    with pytest.raises(DataError, match="broken.png: not a readable image"):
+        read_image(bad)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(DataError, match="no such folder"):
+        list_images(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------------------------------- Caltech
+
+
+def test_caltech_layout_skips_junk_and_empty_folders(tmp_path):
+    base = tmp_path / "256_ObjectCategories"
+    for cat, n in [("001.ak47", 3), ("198.spider", 2), ("257.clutter", 4), ("050.empty", 0)]:
+        (base / cat).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.zeros((10, 12, 3), np.uint8)).save(base / cat / f"{cat[:3]}_{i:04d}.jpg")
+    (base / "198.spider" / "RENAME2").write_text("junk")
+    cats = caltech_categories(tmp_path)
+    assert list(cats) == ["001.ak47", "198.spider", "257.clutter"]
+    assert [p.name for p in cats["198.spider"]] == ["198_0000.jpg", "198_0001.jpg"]
+
+
+# ------------------------------------------------------------------------------------------- catalog
+
+
+def test_explicit_root_then_environment(tmp_path, monkeypatch):
+    write_mnist_tree(tmp_path / "a" / "mnist", seed=1)
+    write_mnist_tree(tmp_path / "b" / "mnist", seed=2)
+    monkeypatch.setenv("ONECLASS_DATA", str(tmp_path / "b"))
+    assert dataset_dir("mnist", tmp_path / "a") == tmp_path / "a" / "mnist"
+    assert dataset_dir("mnist") == tmp_path / "b" / "mnist"
+    assert load_dataset("mnist")["x_train"].shape == (30, 28, 28)
+
+
+def test_missing_root_and_missing_dataset_say_what_to_do(tmp_path):
+    with pytest.raises(DataError, match="--data-root .*no such directory"):
+        load_dataset("mnist", tmp_path / "nowhere")
+    with pytest.raises(DataError, match=r"place train-images-idx3-ubyte.gz.*in .*/mnist/"):
+        load_dataset("mnist", tmp_path, download=False)
+
+
+def test_verify_reports_checksums(tmp_path, shared_data):
+    checks = verify_dataset("fashion-mnist", shared_data)
+    assert [c.status for c in checks] == ["ok"] * 4  # Debian's recompressed copy verifies by content
+    write_mnist_tree(tmp_path / "mnist")
+    assert {c.status for c in verify_dataset("mnist", tmp_path)} == {"mismatch"}
+
+
+def test_embedded_subset_is_real_and_stratified(mini):
+    assert mini["x_train"].shape == (2500, 28, 28) and mini["x_test"].shape == (1000, 28, 28)
+    assert (np.bincount(mini["y_train"]) == 250).all() and (np.bincount(mini["y_test"]) == 100).all()
+    assert verify_dataset("fashion-mnist-mini")[0].status == "ok"
+
+
+# ------------------------------------------------------------------------------------------- protocols
+
+
+def test_one_vs_rest(mini):
+    s = one_vs_rest(mini, normal_class=3)
+    assert len(s.x_train) == 250 and len(s.x_test) == 1000
+    assert s.y_test.sum() == 900 and s.val is None
+    s = one_vs_rest(mini, normal_class=3, val_normal=50, val_outliers=20)
+    assert len(s.x_train) == 200 and s.x_val.shape == (70, 28, 28) and s.y_val.sum() == 20
+
+
+def test_memae_split_ratios(mini):
+    s = memae(mini, normal_class=2, seed=0)
+    n_normal = 350  # 250 train + 100 test images of the class, pooled
+    assert len(s.x_train) == round(n_normal * 2 / 3)
+    n_test_normal = n_normal - len(s.x_train)
+    assert (s.y_test == 0).sum() == n_test_normal
+    assert s.y_test.mean() == pytest.approx(0.3, abs=0.01)
+    # no image is both in train and test
+    train = {x.tobytes() for x in s.x_train}
+    assert not any(x.tobytes() in train for x in s.x_test)
+
+
+def test_unknown_protocol_and_class(mini):
+    with pytest.raises(DataError, match="unknown protocol"):
+        make_split("nope", mini, 0)
+    with pytest.raises(DataError, match="normal class 12 does not occur"):
+        one_vs_rest(mini, 12)

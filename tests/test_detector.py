@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import oneclass
+from oneclass.detector import Scores, as_images
+from oneclass.errors import InputError, ModelFileError, OneClassError
+
+
+def test_as_images_accepts_the_documented_layouts():
+    gray = np.zeros((5, 28, 28), np.uint8)
+    gray[:, 0, 0] = 255
+    assert as_images(gray).shape == (5, 1, 28, 28)
+    assert as_images(gray).max() == 1.0
+    rgb = np.zeros((2, 32, 32, 3), np.uint8)
+    assert as_images(rgb).shape == (2, 3, 32, 32)
+    assert as_images(torch.rand(3, 1, 30, 30)).shape == (3, 1, 30, 30)
+    assert as_images(np.random.rand(3, 30, 30).astype(np.float32)).shape == (3, 1, 30, 30)
+
+
+def test_uint8_channels_last_keeps_pixel_order():
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3), dtype=np.uint8)
+    t = as_images(rgb)
+    assert torch.equal((t * 255).round().to(torch.uint8), torch.from_numpy(rgb).permute(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 28, 28), np.uint8), "no images"),
+    (np.zeros((28, 28), np.uint8), "expected images of shape"),
+    (np.zeros((2, 28, 28, 5), np.uint8), "C = 1 or 3"),
+    (np.full((2, 1, 8, 8), np.nan, np.float32), "NaN"),
+    (np.full((2, 1, 8, 8), 255.0, np.float32), "must lie in [0, 1]"),
+    (np.zeros((2, 8, 8), np.int64), "dtype"),
+    ([[1, 2]], "numpy array or torch tensor"),
+])
+def test_as_images_rejects_bad_input_with_one_line(bad, message):
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")) as info:
+        as_images(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_scores_mapping_and_default():
+    s = Scores({"a": np.array([1.0, 2.0]), "b": np.array([0.0, 0.0])}, default="a")
+    assert list(s) == ["a", "b"] and len(s) == 2
+    np.testing.assert_array_equal(s.default, [1.0, 2.0])
+    with pytest.raises(KeyError):
+        Scores({"a": np.zeros(2)}, default="z")
+
+
+def test_registry_lists_baselines_and_rejects_unknown_names():
+    assert {"ae", "cae", "vae", "dsvdd", "ocsvm"} <= set(oneclass.available())
+    with pytest.raises(OneClassError, match="unknown method 'nope'"):
+        oneclass.create("nope")
+    with pytest.raises(OneClassError, match="unknown hyper-parameter.*learning_rate"):
+        oneclass.create("ae", learning_rate=0.1)
+
+
+def test_parameters_are_stored_unchanged():
+    det = oneclass.create("ae", latent_dim=7, epochs=3)
+    assert det.get_params()["latent_dim"] == 7 and det.epochs == 3
+    assert "latent_dim=7" in repr(det)
+
+
+def test_fit_checks_shapes_and_val(mini):
+    x = mini["x_train"][:20]
+    det = oneclass.create("ocsvm", input_shape=(1, 32, 32))
+    with pytest.raises(InputError, match="input_shape"):
+        det.fit(x)
+    det = oneclass.create("ocsvm").fit(x)
+    with pytest.raises(InputError, match="expects"):
+        det.score(np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(InputError, match="labels"):
+        oneclass.create("ae", epochs=1).fit(x, val=(x[:4], np.array([0, 1, 2, 0])))
+
+
+def test_score_before_fit_is_a_clear_error():
+    with pytest.raises(OneClassError, match="call fit"):
+        oneclass.create("ae").score(np.zeros((1, 28, 28), np.uint8))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, mini):
+    path = tmp_path_factory.mktemp("model") / "ocsvm"
+    oneclass.create("ocsvm").fit(mini["x_train"][:50]).save(path)
+    return path
+
+
+def test_load_refuses_directories_it_did_not_write(tmp_path, saved):
+    with pytest.raises(ModelFileError, match="no such model directory"):
+        oneclass.load(tmp_path / "absent")
+    with pytest.raises(ModelFileError, match="missing config.json"):
+        oneclass.load(tmp_path)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text(json.dumps({"model": "resnet"}))
+    (foreign / "weights.safetensors").write_bytes((saved / "weights.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match="not a oneclass model file"):
+        oneclass.load(foreign)
+    (foreign / "config.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        oneclass.load(foreign)
+
+
+def test_load_refuses_a_pickle_in_place_of_weights(tmp_path, saved):
+    import pickle
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text((saved / "config.json").read_text())
+    (bad / "weights.safetensors").write_bytes(pickle.dumps({"support_vectors": [1, 2, 3]}))
+    with pytest.raises(ModelFileError, match="unreadable safetensors"):
+        oneclass.load(bad)
+
+
+def test_load_refuses_weights_of_another_method(tmp_path, saved, mini):
+    ae_dir = oneclass.create("ae", epochs=1).fit(mini["x_train"][:16]).save(tmp_path / "ae")
+    (ae_dir / "weights.safetensors").write_bytes((saved / "weights.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match="do not match method 'ae'"):
+        oneclass.load(ae_dir)

@@ -1,0 +1,99 @@
+"""Every baseline honours the contract: fit → score → save → load → identical scores; maps where promised."""
+
+import numpy as np
+import pytest
+
+import oneclass
+from oneclass.data.protocols import one_vs_rest
+from oneclass.metrics import auroc
+
+FAST = {
+    "ae": {"epochs": 2},
+    "cae": {"epochs": 2},
+    "vae": {"epochs": 2},
+    "dsvdd": {"epochs": 2, "ae_epochs": 2},
+    "ocsvm": {},
+}
+
+
+@pytest.fixture(scope="module")
+def split(mini):
+    return one_vs_rest(mini, normal_class=1)  # trousers: 250 train, 1000 test
+
+
+@pytest.mark.parametrize("method", sorted(FAST))
+def test_fit_score_save_load_identical(method, split, tmp_path):
+    det = oneclass.create(method, seed=0, **FAST[method]).fit(split.x_train)
+    scores = det.score(split.x_test[:200])
+    assert set(scores) == set(det.score_names) and scores.default_name == det.default_score
+    for name, values in scores.items():
+        assert values.shape == (200,) and np.isfinite(values).all(), name
+    det.save(tmp_path / method)
+    loaded = oneclass.load(tmp_path / method)
+    assert loaded.get_params() == det.get_params()
+    again = loaded.score(split.x_test[:200])
+    for name in scores:
+        np.testing.assert_allclose(again[name], scores[name], rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("method", ["ae", "cae", "vae", "dsvdd"])
+def test_training_is_reproducible_for_a_seed(method, split):
+    a = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
+    b = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
+    np.testing.assert_allclose(a.default, b.default, rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["ae", "cae", "vae"])
+def test_anomaly_maps_are_per_pixel_and_match_the_score(method, split):
+    det = oneclass.create(method, **FAST[method]).fit(split.x_train)
+    maps = det.anomaly_maps(split.x_test[:10])
+    assert maps.shape == (10, 28, 28) and (maps >= 0).all()
+    np.testing.assert_allclose(maps.reshape(10, -1).mean(1), det.score(split.x_test[:10])["rec"], rtol=1e-4)
+
+
+def test_methods_without_maps_say_so(split):
+    det = oneclass.create("ocsvm").fit(split.x_train)
+    with pytest.raises(NotImplementedError, match="ocsvm"):
+        det.anomaly_maps(split.x_test[:2])
+
+
+@pytest.mark.parametrize("method, params, floor", [
+    ("ae", {"epochs": 10}, 0.9),
+    ("dsvdd", {"epochs": 30, "ae_epochs": 30, "batch_size": 32}, 0.9),
+    ("ocsvm", {}, 0.9),
+])
+def test_detectors_learn_something_on_real_images(method, params, floor, split):
+    """Trousers vs the other nine classes is easy: a working detector must beat `floor` AUROC."""
+    det = oneclass.create(method, **params).fit(split.x_train)
+    assert auroc(split.y_test, det.score(split.x_test).default) > floor
+
+
+def test_ocsvm_matches_scikit_learn(split):
+    from sklearn.svm import OneClassSVM
+
+    det = oneclass.create("ocsvm").fit(split.x_train)
+    ref = OneClassSVM(nu=0.1, gamma="scale").fit(split.x_train.reshape(250, -1) / 255.0)
+    np.testing.assert_allclose(det.score(split.x_test).default,
+                               -ref.decision_function(split.x_test.reshape(1000, -1) / 255.0), rtol=1e-4, atol=1e-6)
+
+
+def test_cae_masks_hide_one_square_each():
+    import torch
+
+    from oneclass.methods.cae import random_square_masks
+
+    masks = random_square_masks(50, 28, 28, 10, torch.Generator().manual_seed(0))
+    assert masks.shape == (50, 1, 28, 28)
+    assert ((1 - masks).flatten(1).sum(1) == 100).all()
+    rows = (1 - masks)[:, 0].sum(2)  # each hidden row has exactly 10 hidden pixels
+    assert set(rows.unique().tolist()) == {0.0, 10.0}
+
+
+def test_val_with_outliers_selects_an_epoch(split):
+    val = (np.concatenate([split.x_train[:20], split.x_test[split.y_test == 1][:20]]), np.r_[np.zeros(20), np.ones(20)])
+    det = oneclass.create("ae", epochs=3).fit(split.x_train[20:], val=val)
+    info = det.fit_info_
+    assert info["selection"] == "val-with-outliers" and len(info["val_history"]) == 3
+    assert info["best_epoch"] == 1 + int(np.argmax(info["val_history"]))
+    normal_only = oneclass.create("ae", epochs=2).fit(split.x_train[20:], val=(split.x_train[:20], np.zeros(20)))
+    assert normal_only.fit_info_["selection"] == "val-normal"
