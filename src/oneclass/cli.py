@@ -32,7 +32,7 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _hyper_parameters(method: str, sets: list[str], epochs: int | None, seed: int) -> dict[str, Any]:
+def hyper_parameters(method: str, sets: list[str], epochs: int | None, seed: int) -> dict[str, Any]:
     """Hyper-parameters from `--set key=value` (values parsed as JSON when they can be) and `--epochs`."""
     params: dict[str, Any] = {"seed": seed}
     for item in sets:
@@ -79,9 +79,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     class_name = DATASETS["fashion-mnist-mini"].classes[args.normal_class]
     print(f"embedded Fashion-MNIST subset, normal class {args.normal_class} ({class_name}): "
           f"{len(split.x_train)} training images, {len(split.x_test)} test images ({int(split.y_test.sum())} anomalous)")
-    rows, default_scores, detectors, all_scores = [], {}, {}, {}
+    rows, default_scores, detectors = [], {}, {}
     for m in methods:
-        det = oneclass.create(m, **_hyper_parameters(m, [], args.epochs if m != "ocsvm" else None, args.seed))
+        epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
+        det = oneclass.create(m, **hyper_parameters(m, [], epochs, args.seed))
         t0 = time.perf_counter()
         det.fit(split.x_train)
         fit_s = time.perf_counter() - t0
@@ -92,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
                      ", ".join(f"{k} {v:.4f}" for k, v in aucs.items() if k != scores.default_name) or "-",
                      f"{fit_s:.1f}", f"{total_s:.1f}"])
         print(f"  {m:6s} AUROC {aucs[scores.default_name]:.4f} ({scores.default_name})  {total_s:5.1f} s", flush=True)
-        default_scores[m], detectors[m], all_scores[m] = scores.default, det, scores
+        default_scores[m], detectors[m] = scores.default, det
     header = ["method", "score", "AUROC", "other scores (AUROC)", "fit s", "total s"]
     print()
     print(_text_table(header, rows))
@@ -124,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     """Train one method on one dataset/protocol/normal class, evaluate it, save the model and its metrics."""
     _check_normal_class(args.dataset, args.normal_class)
-    params = _hyper_parameters(args.method, args.set, args.epochs, args.seed)
+    params = hyper_parameters(args.method, args.set, args.epochs, args.seed)
     det = oneclass.create(args.method, **params)
     data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
     split = make_split(args.protocol, data, args.normal_class, seed=args.seed,

@@ -35,8 +35,8 @@ class AE(TorchDetector):
     score_names = ("rec",)
     default_score = "rec"
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (32, 64, 128),
-                 latent_dim: int = 32, kernel: int = 3, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
+                 latent_dim: int = 16, kernel: int = 3, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3,
                  weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
         super().__init__(input_shape, seed, device)
         self.widths = widths

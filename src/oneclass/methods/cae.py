@@ -36,9 +36,9 @@ class CAE(AE):
     score_names = ("rec", "mask", "cont", "avg")
     default_score = "rec"
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (32, 64, 128),
-                 latent_dim: int = 32, kernel: int = 3, mask_size: int | None = None, epochs: int = 30,
-                 batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
+                 latent_dim: int = 16, kernel: int = 3, mask_size: int | None = None, epochs: int = 20,
+                 batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
         super().__init__(input_shape, widths, latent_dim, kernel, epochs, batch_size, lr, weight_decay, seed, device)
         self.mask_size = mask_size
 

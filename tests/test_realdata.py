@@ -1,0 +1,43 @@
+"""Slower checks on the full datasets in ../shared/data (run with `make test-realdata`; CI runs them)."""
+
+import numpy as np
+import pytest
+
+import oneclass
+from oneclass.data import load_dataset, make_split
+from oneclass.metrics import auroc
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def fashion(shared_data):
+    return load_dataset("fashion-mnist", shared_data)
+
+
+def test_shared_fashion_mnist_is_the_official_release(fashion):
+    assert fashion["x_train"].shape == (60000, 28, 28) and fashion["x_test"].shape == (10000, 28, 28)
+    assert (np.bincount(fashion["y_train"]) == 6000).all() and (np.bincount(fashion["y_test"]) == 1000).all()
+
+
+def test_shared_mnist_is_the_documented_subset(shared_data):
+    mnist = load_dataset("mnist", shared_data, download=False)
+    assert len(mnist["x_train"]) == 10000 and len(mnist["x_test"]) == 10000
+    assert list(np.bincount(mnist["y_train"])) == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+
+
+def test_ae_on_full_fashion_mnist_trousers(fashion):
+    """Trousers (class 1) vs the whole test split; measured 0.9875 with the default ae, seed 0."""
+    split = make_split("one-vs-rest", fashion, 1)
+    det = oneclass.create("ae", seed=0).fit(split.x_train)
+    assert auroc(split.y_test, det.score(split.x_test).default) > 0.97
+
+
+def test_memae_protocol_on_mnist(shared_data):
+    mnist = load_dataset("mnist", shared_data, download=False)
+    split = make_split("memae", mnist, 8, seed=0)
+    n_normal = 944 + 974  # digit 8 in the 10,000 training images + the official test split, pooled
+    assert len(split.x_train) == round(n_normal * 2 / 3)
+    assert split.y_test.mean() == pytest.approx(0.3, abs=0.005)
+    det = oneclass.create("ae", seed=0, epochs=10).fit(split.x_train)
+    assert auroc(split.y_test, det.score(split.x_test).default) > 0.85
