@@ -58,7 +58,7 @@ def test_methods_without_maps_say_so(split):
 
 
 @pytest.mark.parametrize("method, params, floor", [
-    ("ae", {"epochs": 10}, 0.9),
+    ("ae", {"epochs": 20, "batch_size": 32}, 0.9),
     ("dsvdd", {"epochs": 30, "ae_epochs": 30, "batch_size": 32}, 0.9),
     ("ocsvm", {}, 0.9),
 ])
