@@ -12,15 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 import oneclass
-from oneclass.cli import hyper_parameters
+from oneclass.cli import evaluate, hyper_parameters
 from oneclass.data import load_dataset, make_split
-from oneclass.metrics import auroc
 
 
 def main() -> None:
@@ -50,16 +48,12 @@ def main() -> None:
                 continue
             split = make_split("one-vs-rest", data, c, seed=args.seed)
             det = oneclass.create(method, **hyper_parameters(method, args.set, None, args.seed))
-            t0 = time.perf_counter()
-            det.fit(split.x_train)
-            t1 = time.perf_counter()
-            scores = det.score(split.x_test)
-            t2 = time.perf_counter()
+            scores, aucs, fit_s, score_s = evaluate(det, split)
             row = {"method": method, "dataset": "fashion-mnist", "protocol": "one-vs-rest", "normal_class": c,
-                   "seed": args.seed, "auroc": {k: round(auroc(split.y_test, v), 5) for k, v in scores.items()},
+                   "seed": args.seed, "auroc": {k: round(v, 5) for k, v in aucs.items()},
                    "default_score": scores.default_name, "selection": det.fit_info_.get("selection", "none"),
-                   "n_train": len(split.x_train), "n_test": len(split.x_test), "fit_seconds": round(t1 - t0, 1),
-                   "score_seconds": round(t2 - t1, 1), "params": det.get_params(), "version": oneclass.__version__}
+                   "n_train": len(split.x_train), "n_test": len(split.x_test), "fit_seconds": round(fit_s, 1),
+                   "score_seconds": round(score_s, 1), "params": det.get_params(), "version": oneclass.__version__}
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
                 f.flush()

@@ -15,7 +15,7 @@ import oneclass
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
 from oneclass.data.images import IMAGE_SUFFIXES, list_images, read_images
 from oneclass.data.protocols import PROTOCOLS, Split, make_split
-from oneclass.detector import Detector, detector_class
+from oneclass.detector import Detector, Scores, detector_class
 from oneclass.errors import OneClassError
 from oneclass.metrics import auroc
 
@@ -53,14 +53,17 @@ def _check_normal_class(dataset: str, normal_class: int) -> None:
         raise OneClassError(f"--normal-class {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
 
 
-def _evaluate(det: Detector, split: Split) -> tuple[dict[str, float], float, float]:
-    """Fit on the split's training images, score its test images: AUROC per score, fit and score seconds."""
+def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], float, float]:
+    """Fit on the split's training images (and validation set), score its test images.
+
+    Returns the test scores, the AUROC of each score, and the fit and score wall times in seconds.
+    """
     t0 = time.perf_counter()
     det.fit(split.x_train, val=split.val)
     t1 = time.perf_counter()
     scores = det.score(split.x_test)
     t2 = time.perf_counter()
-    return {name: auroc(split.y_test, s) for name, s in scores.items()}, t1 - t0, t2 - t1
+    return scores, {name: auroc(split.y_test, s) for name, s in scores.items()}, t1 - t0, t2 - t1
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -83,12 +86,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     for m in methods:
         epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
         det = oneclass.create(m, **hyper_parameters(m, [], epochs, args.seed))
-        t0 = time.perf_counter()
-        det.fit(split.x_train)
-        fit_s = time.perf_counter() - t0
-        scores = det.score(split.x_test)
-        total_s = time.perf_counter() - t0
-        aucs = {k: auroc(split.y_test, v) for k, v in scores.items()}
+        scores, aucs, fit_s, score_s = evaluate(det, split)
+        total_s = fit_s + score_s
         rows.append([m, scores.default_name, f"{aucs[scores.default_name]:.4f}",
                      ", ".join(f"{k} {v:.4f}" for k, v in aucs.items() if k != scores.default_name) or "-",
                      f"{fit_s:.1f}", f"{total_s:.1f}"])
@@ -132,7 +131,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                        val_normal=args.val_normal, val_outliers=args.val_outliers)
     print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
           f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
-    aucs, fit_s, score_s = _evaluate(det, split)
+    _, aucs, fit_s, score_s = evaluate(det, split)
     out = det.save(args.out)
     metrics = {"method": args.method, "dataset": args.dataset, "protocol": args.protocol,
                "normal_class": args.normal_class, "seed": args.seed, "auroc": aucs,

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from oneclass.data.cifar import TEST_BATCH, TRAIN_BATCHES, read_cifar10
-from oneclass.data.idx import read_bytes, read_idx
+from oneclass.data.cifar import TEST_BATCH, TRAIN_BATCHES, read_cifar10, read_cifar_batch
+from oneclass.data.idx import parse_idx, read_bytes, read_idx
 from oneclass.errors import DataError
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -237,7 +237,6 @@ def verify_dataset(name: str, data_root: str | Path | None = None) -> list[FileC
         checks = []
         for f in _expected_files(info):
             try:
-                from oneclass.data.cifar import read_cifar_batch
                 n = len(read_cifar_batch(folder / f)[1])
                 checks.append(FileCheck(folder / f, "unverified", f"{n} images readable (checksum is of the tar archive)"))
             except DataError as exc:
@@ -251,7 +250,7 @@ def verify_dataset(name: str, data_root: str | Path | None = None) -> list[FileC
             continue
         try:
             content = read_bytes(path)
-            n = len(read_idx(path))
+            n = len(parse_idx(content, str(path)))
         except DataError as exc:
             checks.append(FileCheck(path, "corrupt", str(exc)))
             continue
