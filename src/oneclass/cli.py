@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import oneclass
+from oneclass.bench.grid import evaluate
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
 from oneclass.data.images import IMAGE_SUFFIXES, list_images, read_images
-from oneclass.data.protocols import PROTOCOLS, Split, make_split
-from oneclass.detector import Detector, Scores, detector_class
+from oneclass.data.protocols import PROTOCOLS, make_split
+from oneclass.detector import detector_class
 from oneclass.errors import OneClassError
 from oneclass.metrics import auroc
 
@@ -47,23 +47,10 @@ def hyper_parameters(method: str, sets: list[str], epochs: int | None, seed: int
     return params
 
 
-def _check_normal_class(dataset: str, normal_class: int) -> None:
+def _check_normal_class(dataset: str, normal_class: int, option: str = "--normal-class") -> None:
     classes = dataset_info(dataset).classes
     if classes and not 0 <= normal_class < len(classes):
-        raise OneClassError(f"--normal-class {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
-
-
-def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], float, float]:
-    """Fit on the split's training images (and validation set), score its test images.
-
-    Returns the test scores, the AUROC of each score, and the fit and score wall times in seconds.
-    """
-    t0 = time.perf_counter()
-    det.fit(split.x_train, val=split.val)
-    t1 = time.perf_counter()
-    scores = det.score(split.x_test)
-    t2 = time.perf_counter()
-    return scores, {name: auroc(split.y_test, s) for name, s in scores.items()}, t1 - t0, t2 - t1
+        raise OneClassError(f"{option} {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -185,6 +172,62 @@ def cmd_score(args: argparse.Namespace) -> None:
         print(f"AUROC ({scores.default_name}, normal/ vs abnormal/): {auroc(labels, scores.default):.4f}")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Run a grid of trainings (methods × normal classes × seeds); one JSON line per finished cell in --out.
+
+    A rerun with the same --out skips the cells already there, so an interrupted grid resumes where it stopped.
+    """
+    from oneclass.bench import ResultsFile, make_cells, parse_classes, run_grid
+    from oneclass.training import progress
+
+    methods = args.methods.split(",")
+    for m in methods:
+        detector_class(m)
+    info = dataset_info(args.dataset)
+    classes = list(range(len(info.classes))) if args.classes == "all" else parse_classes(args.classes)
+    for c in classes:
+        _check_normal_class(args.dataset, c, "--classes")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise OneClassError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    overrides = hyper_parameters(methods[0], args.set, None, 0)
+    overrides.pop("seed")
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides)
+    load_dataset(args.dataset, args.data_root, download=not args.no_download)  # fetch once, before any worker
+    out = ResultsFile(args.out)
+    done = len(out.done_keys() & {c.key() for c in cells})
+    print(f"{len(cells)} cells, {done} already in {out.path}; running {len(cells) - done} "
+          f"({args.executor if args.executor == 'ray' else f'{args.workers} worker(s)'})", flush=True)
+    bar = progress(None, "grid", total=len(cells), leave=True)
+    bar.update(done)
+
+    def on_done(cell, row, error) -> None:
+        bar.update(1)
+        what = f"{cell.method} class {cell.normal_class} seed {cell.seed}"
+        if error is not None:
+            bar.write(f"  {what}: FAILED ({type(error).__name__}: {error}); rerun to retry")
+        else:
+            bar.write(f"  {what}: AUROC {row['auroc'][row['default_score']]:.4f} ({row['default_score']}), "
+                      f"{row['fit_seconds'] + row['score_seconds']:.0f} s")
+
+    failures = run_grid(cells, out, args.data_root, args.workers, args.executor, args.address, on_done)
+    bar.close()
+    if failures:
+        raise OneClassError(f"{failures} cell(s) failed; their errors are printed above; rerun to retry them")
+    print(f"results: {out.path} (make a report with: oneclass report {out.path} --out report)")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Write report.md and report.html from result files: tables per method, papers' numbers beside ours, figures."""
+    from oneclass.bench.report import write_report
+
+    md, html = write_report(args.results, args.out)
+    print(f"report: {html} (and {md.name})")
+
+
 def cmd_data(args: argparse.Namespace) -> None:
     """List known datasets and where they are looked for, or verify their files."""
     if args.action == "list":
@@ -251,6 +294,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: as trained, else auto)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("bench", help="run a benchmark grid, resumable, one JSON line per cell",
+                       description=cmd_bench.__doc__)
+    p.add_argument("--methods", required=True, help="comma-separated methods, e.g. ae,dsvdd")
+    p.add_argument("--dataset", required=True, choices=list(DATASETS))
+    p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
+    p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    p.add_argument("--preset", default="paper", choices=["paper", "fast"],
+                   help="paper: each method's paper settings; fast: our documented CPU budget (default: paper)")
+    p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter for every method")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--no-download", action="store_true")
+    p.add_argument("--out", required=True, help="results file (JSON lines); rerunning with it resumes")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes, each with cores/N threads")
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="write a Markdown + HTML report from result files", description=cmd_report.__doc__)
+    p.add_argument("results", nargs="+", help="results files written by `oneclass bench`")
+    p.add_argument("--out", default="report", help="report folder (default: %(default)s)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("data", help="list or verify datasets", description=cmd_data.__doc__)
     p.add_argument("action", choices=["list", "verify"])

@@ -165,6 +165,9 @@ class Detector:
     default_score: ClassVar[str] = ""
     #: range the images are mapped to before they reach the network; most papers use [-1, 1]
     input_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    #: benchmark presets, hyper-parameters over the defaults: "paper" = the paper's settings (usually the
+    #: defaults themselves), "fast" = our CPU budget. `val_normal` / `val_outliers` set the validation split.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
         self.input_shape = input_shape

@@ -28,11 +28,14 @@ class Autoencoder(nn.Module):
 class AE(TorchDetector):
     """Conv autoencoder trained with mean squared error on normal images in [-1, 1].
 
-    Score `rec`: mean squared error per image. Anomaly maps: squared error per pixel (mean over channels).
+    Scores: `rec` (default), the mean squared error per image; `rec_norm`, the mean over pixels of the
+    squared error divided by that pixel's mean squared error on the training images, so that errors where
+    normal images are always reconstructed well weigh more (a per-pixel Gaussian likelihood of the residual).
+    Anomaly maps: squared error per pixel (mean over channels).
     """
 
     name = "ae"
-    score_names = ("rec",)
+    score_names = ("rec", "rec_norm")
     default_score = "rec"
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
@@ -59,6 +62,7 @@ class AE(TorchDetector):
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
         best = BestEpoch(selection_rule(val))
+        self.pixel_error_ = torch.ones(self.input_shape[1:])  # rec_norm = rec until the training error is known
         losses = []
         for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
             net.train()
@@ -74,6 +78,7 @@ class AE(TorchDetector):
             best.update(epoch, net, val_scores, None if val is None else val[1])
         best.restore(net)
         net.eval()
+        self._fit_pixel_error(x)
         self.fit_info_.update(epochs=self.epochs, train_loss=[round(v, 6) for v in losses], **best.summary())
 
     @torch.no_grad()
@@ -88,8 +93,21 @@ class AE(TorchDetector):
         self.net_.eval()
         return map_batches(lambda b: (self.net_(b) - b).pow(2).mean(1), x, self.torch_device)
 
+    def _fit_pixel_error(self, x: torch.Tensor) -> None:
+        """Mean squared error of each pixel over the training images, floored at 1e-3 (on the [-1, 1] scale)."""
+        self.pixel_error_ = self._error_maps(x).mean(0).clamp_min(1e-3)
+
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        return {"rec": self._error_maps(x).flatten(1).mean(1).numpy()}
+        maps = self._error_maps(x)
+        return {"rec": maps.flatten(1).mean(1).numpy(), "rec_norm": (maps / self.pixel_error_).flatten(1).mean(1).numpy()}
+
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {**super()._state_tensors(), "pixel_error": self.pixel_error_}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        tensors = dict(tensors)
+        self.pixel_error_ = tensors.pop("pixel_error")
+        super()._load_state_tensors(tensors)
 
     def anomaly_maps(self, x) -> np.ndarray:
         return self._error_maps(self._prepare(x)).numpy()

@@ -90,6 +90,7 @@ class DeepSVDD(TorchDetector):
     channel (MNIST LeNet), (32, 64, 128)/128 for colour (CIFAR-10 LeNet)."""
 
     name = "dsvdd"
+    presets = {"fast": {"epochs": 30, "ae_epochs": 30}}
     score_names = ("distance",)
     default_score = "distance"
 

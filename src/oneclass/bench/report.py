@@ -1,0 +1,224 @@
+"""`oneclass report`: turn result lines into tables and figures beside the papers' published numbers."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from oneclass.bench.results import cell_key, read_results  # noqa: E402
+from oneclass.data.catalog import DATASETS  # noqa: E402
+from oneclass.errors import OneClassError  # noqa: E402
+from oneclass.report import Report  # noqa: E402
+
+
+def paper_tables() -> list[dict[str, Any]]:
+    """The published numbers shipped with the package (`bench/paper_tables.json`)."""
+    text = resources.files("oneclass.bench").joinpath("paper_tables.json").read_text()
+    return json.loads(text)["entries"]
+
+
+def load_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Valid lines of all files; a cell present in several files counts once (the last one read)."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise OneClassError(f"{path}: no such results file")
+        for row in read_results(path):
+            rows[cell_key(row)] = row
+    return list(rows.values())
+
+
+def _group_key(row: dict[str, Any]) -> tuple:
+    return (row["dataset"], row["protocol"], row["method"], row.get("preset", "paper"),
+            json.dumps(row.get("overrides", {}), sort_keys=True))
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
+
+
+def _class_name(dataset: str, c: int) -> str:
+    info = DATASETS.get(dataset)
+    return f"{c} {info.classes[c]}" if info and info.classes and 0 <= c < len(info.classes) else str(c)
+
+
+def _papers_for(entries: list[dict[str, Any]], dataset: str, protocol: str, method: str) -> list[dict[str, Any]]:
+    return [e for e in entries if (e["dataset"], e["protocol"], e["method"], e["metric"]) == (dataset, protocol, method, "auroc")]
+
+
+def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
+    rows = load_rows(paths)
+    if not rows:
+        raise OneClassError(f"no result lines in {', '.join(str(p) for p in paths)}")
+    entries = paper_tables()
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[_group_key(r)].append(r)
+
+    report = Report("oneclass benchmark report")
+    report.paragraph(f"{len(rows)} result lines from {', '.join(str(p) for p in paths)}. AUROC of each method's "
+                     "default score unless a column says otherwise; mean ± sample std over seeds. Published numbers "
+                     "are quoted from the papers (bench/paper_tables.json); Δ = ours − paper.")
+    summary = []
+    for key in sorted(groups):
+        dataset, protocol, method, preset, overrides = key
+        g = groups[key]
+        score = g[0]["default_score"]
+        per_seed = defaultdict(dict)
+        for r in g:
+            per_seed[r["seed"]][r["normal_class"]] = r["auroc"][score]
+        classes = sorted({r["normal_class"] for r in g})
+        complete = [np.mean(list(v.values())) for v in per_seed.values() if len(v) == len(classes)]
+        papers = _papers_for(entries, dataset, protocol, method)
+        paper = next((p for p in papers if p["score"] in (None, score)), None)
+        hours = sum(r["fit_seconds"] + r["score_seconds"] for r in g) / 3600
+        summary.append([method, dataset, protocol, preset + ("" if overrides == "{}" else f" {overrides}"),
+                        len(classes), len(per_seed), _fmt(complete),
+                        "" if paper is None else f"{paper['mean']:.4f} ({paper['paper']} {paper['table']})",
+                        "" if paper is None or not complete else f"{np.mean(complete) - paper['mean']:+.4f}",
+                        f"{hours * 60:.1f}"])
+    report.heading("Summary")
+    report.table(["method", "dataset", "protocol", "preset", "classes", "seeds", "mean AUROC", "paper", "Δ",
+                  "wall min"], summary)
+    for key in sorted(groups):
+        _group_section(report, key, groups[key], entries)
+    return report.write(out)
+
+
+def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
+    dataset, protocol, method, preset, overrides = key
+    score = g[0]["default_score"]
+    scores = list(g[0]["auroc"])
+    classes = sorted({r["normal_class"] for r in g})
+    seeds = sorted({r["seed"] for r in g})
+    by_class = {c: [r for r in g if r["normal_class"] == c] for c in classes}
+    papers = [p for p in _papers_for(entries, dataset, protocol, method) if p["per_class"] or p["score"] in scores]
+    report.heading(f"{method} on {dataset} ({protocol}), preset {preset}")
+    selections = sorted({r["selection"] for r in g})
+    epochs = sorted({str(r.get("epochs")) for r in g})
+    commits = sorted({_short(r.get("commit")) for r in g})
+    report.paragraph(f"Seeds {', '.join(map(str, seeds))}; classes {', '.join(map(str, classes))}; "
+                     f"n_train {sorted({r['n_train'] for r in g})}, n_test {sorted({r['n_test'] for r in g})}; "
+                     f"epochs {', '.join(epochs)}; model selection {', '.join(selections)}; "
+                     f"overrides {overrides}; version {g[0]['version']}, commit {', '.join(commits)}. "
+                     f"Fit + score wall time {sum(r['fit_seconds'] + r['score_seconds'] for r in g) / 60:.1f} min "
+                     f"in total, threads per cell {sorted({r.get('threads') for r in g}, key=str)}.")
+    header = ["class"] + [f"{s}{' (default)' if s == score else ''}" for s in scores]
+    header += [f"{p['label']} ({p['paper']} {p['table']})" for p in papers if p["per_class"]] + ["Δ"] * bool(papers)
+    rows = []
+    for c in classes:
+        row = [_class_name(dataset, c)] + [_fmt([r["auroc"][s] for r in by_class[c]]) for s in scores]
+        ours = np.mean([r["auroc"][score] for r in by_class[c]])
+        pc = [p for p in papers if p["per_class"]]
+        row += [f"{p['per_class'][c]:.4f}" if c < len(p["per_class"]) else "" for p in pc]
+        if papers:
+            row.append(f"{ours - pc[0]['per_class'][c]:+.4f}" if pc and c < len(pc[0]["per_class"]) else "")
+        rows.append(row)
+    means = ["mean"]
+    for s in scores:
+        per_seed = [np.mean([r["auroc"][s] for r in g if r["seed"] == seed]) for seed in seeds
+                    if sum(r["seed"] == seed for r in g) == len(classes)]
+        means.append(_fmt(per_seed))
+    pc = [p for p in papers if p["per_class"]]
+    means += [f"{p['mean']:.4f}" for p in pc]
+    if papers:
+        ref = pc[0] if pc else papers[0]
+        ours = np.mean([r["auroc"][score] for r in g])
+        means.append(f"{ours - ref['mean']:+.4f}" if len(classes) == 10 or not ref["per_class"] else "")
+    rows.append(means)
+    report.table(header, rows)
+    for p in papers:
+        if not p["per_class"]:
+            report.paragraph(f"{p['paper']} {p['table']} reports a mean of {p['mean']:.4f} for {p['label']}.")
+    report.figure(f"{_slug(key)}-roc", _roc_grid(by_class, dataset),
+                  f"ROC of {score} per normal class (seed {seeds[0]})")
+    report.figure(f"{_slug(key)}-hist", _histogram_grid(by_class, dataset),
+                  f"{score}: normal vs anomalous test images per normal class (seed {seeds[0]})")
+    if pc:
+        report.figure(f"{_slug(key)}-bars", _bars(by_class, score, pc[0], dataset),
+                      f"Ours vs {pc[0]['label']} ({pc[0]['paper']} {pc[0]['table']}) per class")
+
+
+def _short(commit: str | None) -> str:
+    if not commit:
+        return "unknown"
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def _slug(key: tuple) -> str:
+    return "-".join(str(k) for k in key[:4]).replace("/", "_") + f"-{zlib.crc32(key[4].encode()) % 10_000:04d}"
+
+
+def _panels(n: int) -> tuple[Figure, np.ndarray]:
+    cols = min(5, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat
+
+
+def _roc_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
+    fig, axes = _panels(len(by_class))
+    for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
+        r = min(rs, key=lambda r: r["seed"])
+        tpr = r["curves"]["roc_tpr"]
+        ax.plot(np.linspace(0, 1, len(tpr)), tpr)
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.7, ls="--")
+        ax.set_title(f"{_class_name(dataset, c)}: {r['auroc'][r['default_score']]:.3f}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    fig.supxlabel("false-positive rate", fontsize=8)
+    fig.supylabel("true-positive rate", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _histogram_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
+    fig, axes = _panels(len(by_class))
+    for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
+        cur = min(rs, key=lambda r: r["seed"])["curves"]
+        edges = np.asarray(cur["hist_edges"])
+        for name, label in (("hist_normal", "normal"), ("hist_anomalous", "anomalous")):
+            counts = np.asarray(cur[name], float)
+            ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.55, label=label)
+        ax.set_title(_class_name(dataset, c), fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.set_yticks([])
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def _bars(by_class: dict[int, list[dict]], score: str, paper: dict[str, Any], dataset: str) -> Figure:
+    classes = list(by_class)
+    ours = [np.mean([r["auroc"][score] for r in by_class[c]]) for c in classes]
+    err = [np.std([r["auroc"][score] for r in by_class[c]]) for c in classes]
+    theirs = [paper["per_class"][c] if c < len(paper["per_class"]) else np.nan for c in classes]
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(classes) + 1.5), 3))
+    ax.bar(x - 0.2, ours, 0.4, yerr=err, label="ours")
+    ax.bar(x + 0.2, theirs, 0.4, label=f"{paper['label']} ({paper['paper']})")
+    ax.set_xticks(x, [_class_name(dataset, c) for c in classes], rotation=30, ha="right", fontsize=7)
+    lo = np.nanmin(ours + theirs)
+    ax.set_ylim(max(0, lo - 0.05), 1)
+    ax.set_ylabel("AUROC")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

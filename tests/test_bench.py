@@ -1,0 +1,157 @@
+"""Benchmark grid: resumable JSON-lines results (SIGKILL-safe), executors, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from oneclass.bench import ResultsFile, make_cells, parse_classes, read_results, run_grid
+from oneclass.bench.report import paper_tables, write_report
+from oneclass.cli import main
+from oneclass.errors import OneClassError
+
+TINY = {"epochs": 1, "widths": [4, 8], "latent_dim": 4}  # an ae that trains on 250 images in well under a second
+
+
+def _cells(classes=(0, 1, 2), seeds=(0, 1), methods=("ae",)):
+    return make_cells(methods, "fashion-mnist-mini", "one-vs-rest", classes, seeds, "paper", TINY)
+
+
+def test_parse_classes():
+    assert parse_classes("0-3,7") == [0, 1, 2, 3, 7]
+    assert parse_classes("5") == [5]
+    with pytest.raises(OneClassError, match="--classes"):
+        parse_classes("a-b")
+
+
+def test_unknown_hyper_parameter_fails_before_training():
+    with pytest.raises(OneClassError, match="no hyper-parameter 'epochz'"):
+        make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [0], [0], "paper", {"epochz": 1})
+
+
+def test_results_file_skips_duplicates_and_cuts_a_half_written_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    row = {"method": "ae", "dataset": "d", "protocol": "p", "normal_class": 0, "seed": 0, "preset": "paper",
+           "overrides": {}}
+    out = ResultsFile(path)
+    assert out.append(row)
+    assert not out.append(dict(row))  # the same cell again
+    with path.open("ab") as f:
+        f.write(b'{"method": "ae", "dataset": "d", "proto')  # a crash in the middle of a line
+    assert len(read_results(path)) == 1
+    assert out.append({**row, "seed": 1})
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["seed"] for line in lines] == [0, 1]
+
+
+def test_grid_runs_each_cell_once_and_records_everything(tmp_path):
+    out = ResultsFile(tmp_path / "r.jsonl")
+    cells = _cells(classes=(0, 1), seeds=(0,))
+    assert run_grid(cells, out) == 0
+    rows = read_results(out.path)
+    assert len(rows) == 2
+    r = rows[0]
+    assert set(r["auroc"]) == {"rec", "rec_norm"} and set(r["eer"]) == set(r["f1"]) == {"rec", "rec_norm"}
+    assert 0.5 < r["auroc"]["rec"] <= 1.0
+    assert r["epochs"] == 1 and r["selection"] == "none" and r["n_train"] == 250 and r["n_test"] == 1000
+    assert r["params"]["widths"] == [4, 8] and r["overrides"] == TINY and r["preset"] == "paper"
+    assert len(r["curves"]["roc_tpr"]) == 101 and sum(r["curves"]["hist_normal"]) == 100
+    mtime = out.path.stat().st_mtime_ns
+    assert run_grid(cells, out) == 0  # everything done: nothing runs, nothing is written
+    assert out.path.stat().st_mtime_ns == mtime
+
+
+def test_kill_9_at_random_moments_never_corrupts_or_duplicates(tmp_path):
+    path = tmp_path / "grid.jsonl"
+    cmd = [sys.executable, "-m", "oneclass.cli", "bench", "--methods", "ae", "--dataset", "fashion-mnist-mini",
+           "--classes", "0-5", "--seeds", "0", "--set", "epochs=3", "--set", "widths=[4,8]", "--set", "latent_dim=4",
+           "--out", str(path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    rng = random.Random(0)
+    killed_running = 0
+    for _ in range(10):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(rng.uniform(0.5, 5.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed_running += 1
+        proc.wait()
+        raw = path.read_bytes() if path.exists() else b""
+        complete = raw[: raw.rfind(b"\n") + 1].decode()
+        keys = [(r["normal_class"], r["seed"]) for r in map(json.loads, complete.splitlines())]  # every line parses
+        assert len(keys) == len(set(keys))
+    assert killed_running >= 5
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=300)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 6
+    assert sorted(json.loads(line)["normal_class"] for line in lines) == [0, 1, 2, 3, 4, 5]
+
+
+def test_process_pool_gives_the_same_aurocs_as_in_process(tmp_path):
+    cells = _cells(classes=(3,), seeds=(0, 1))
+    a, b = ResultsFile(tmp_path / "a.jsonl"), ResultsFile(tmp_path / "b.jsonl")
+    run_grid(cells, a)
+    run_grid(cells, b, workers=2)
+    key = lambda r: (r["normal_class"], r["seed"])  # noqa: E731
+    ra, rb = sorted(read_results(a.path), key=key), sorted(read_results(b.path), key=key)
+    assert [r["auroc"] for r in ra] == [r["auroc"] for r in rb]
+    assert {r["threads"] for r in rb} == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_ray_executor_runs_a_two_cell_grid(tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'oneclass[ray]')")
+    out = ResultsFile(tmp_path / "ray.jsonl")
+    try:
+        assert run_grid(_cells(classes=(0, 1), seeds=(0,)), out, executor="ray") == 0
+    finally:
+        ray.shutdown()
+    local = ResultsFile(tmp_path / "local.jsonl")
+    run_grid(_cells(classes=(0, 1), seeds=(0,)), local, workers=2)
+    key = lambda r: r["normal_class"]  # noqa: E731
+    assert [r["auroc"] for r in sorted(read_results(out.path), key=key)] == \
+        [r["auroc"] for r in sorted(read_results(local.path), key=key)]
+
+
+def test_report_puts_paper_numbers_beside_ours(tmp_path):
+    dsvdd = next(e for e in paper_tables() if (e["paper"], e["dataset"], e["method"]) == ("ADACL", "fashion-mnist", "dsvdd"))
+    rows = []
+    for c in range(10):
+        for seed, auc in ((0, 0.90), (1, 0.92)):
+            rows.append({"method": "dsvdd", "dataset": "fashion-mnist", "protocol": "one-vs-rest", "normal_class": c,
+                         "seed": seed, "preset": "fast", "overrides": {}, "auroc": {"distance": auc},
+                         "default_score": "distance", "epochs": 30, "selection": "none", "n_train": 6000,
+                         "n_test": 10000, "fit_seconds": 60.0, "score_seconds": 1.0, "params": {}, "version": "test",
+                         "commit": None, "threads": 2,
+                         "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
+                                    "hist_normal": [5, 1], "hist_anomalous": [1, 5]}})
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"broken')
+    md, html = write_report([path], tmp_path / "report")
+    text = md.read_text()
+    assert "0.9100 ± 0.0141" in text  # mean ± std over the two seeds
+    assert f"{dsvdd['mean']:.4f}" in text and f"{0.91 - dsvdd['mean']:+.4f}" in text
+    assert f"{0.91 - dsvdd['per_class'][0]:+.4f}" in text
+    assert html.read_text().count("data:image/png;base64,") == 3  # ROC, histograms, bars: embedded
+    assert len(list((tmp_path / "report").glob("*.png"))) == 3
+
+
+def test_bench_and_report_commands(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    args = ["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--classes", "2", "--seeds", "0",
+            "--epochs", "1", "--set", "widths=[4,8]", "--out", str(out)]
+    assert main(args) == 0
+    assert "AUROC" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "1 already in" in capsys.readouterr().out
+    assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.html").is_file()
+    assert main(["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--classes", "12",
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "oneclass: error: --classes 12: fashion-mnist-mini has classes 0-9"
