@@ -8,6 +8,7 @@ from oneclass.data.protocols import one_vs_rest
 from oneclass.metrics import auroc
 
 FAST = {
+    "adacl": {"epochs": 2},
     "ae": {"epochs": 2},
     "cae": {"epochs": 2},
     "vae": {"epochs": 2},
@@ -36,7 +37,7 @@ def test_fit_score_save_load_identical(method, split, tmp_path):
         np.testing.assert_allclose(again[name], scores[name], rtol=1e-6, atol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize("method", ["ae", "cae", "vae", "dsvdd"])
+@pytest.mark.parametrize("method", ["adacl", "ae", "cae", "vae", "dsvdd"])
 def test_training_is_reproducible_for_a_seed(method, split):
     a = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
     b = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
@@ -61,6 +62,7 @@ def test_methods_without_maps_say_so(split):
     ("ae", {"epochs": 20, "batch_size": 32}, 0.9),
     ("dsvdd", {"epochs": 30, "ae_epochs": 30, "batch_size": 32}, 0.9),
     ("ocsvm", {}, 0.9),
+    ("adacl", {"epochs": 10}, 0.9),
 ])
 def test_detectors_learn_something_on_real_images(method, params, floor, split):
     """Trousers vs the other nine classes is easy: a working detector must beat `floor` AUROC."""

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from oneclass.metrics import auroc
 
 #: model-selection rules, as reported in results
-SELECTION_RULES = ("none", "val-normal", "val-with-outliers")
+SELECTION_RULES = ("none", "val-normal", "val-normal-aug", "val-with-outliers")
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True) -> Iterator[torch.Tensor]:
@@ -54,8 +54,9 @@ def selection_rule(val: tuple[torch.Tensor, np.ndarray] | None) -> str:
 class BestEpoch:
     """Keeps the weights of the best epoch under a model-selection rule.
 
-    `val-with-outliers` maximises the validation AUROC of the default score; `val-normal` minimises the
-    mean default score of the (normal) validation images; `none` keeps the last epoch.
+    `val-with-outliers` maximises the validation AUROC of the default score (real outliers);
+    `val-normal-aug` does the same with augmented normal images as the outliers (ADACL); `val-normal`
+    minimises the mean default score of the (normal) validation images; `none` keeps the last epoch.
     """
 
     def __init__(self, rule: str):
@@ -72,7 +73,7 @@ class BestEpoch:
         if self.rule == "none":
             self.best_epoch = epoch
             return
-        value = auroc(val_labels, val_scores) if self.rule == "val-with-outliers" else -float(np.mean(val_scores))
+        value = -float(np.mean(val_scores)) if self.rule == "val-normal" else auroc(val_labels, val_scores)
         self.history.append(value)
         if value > self.best_value:
             self.best_value, self.best_epoch = value, epoch

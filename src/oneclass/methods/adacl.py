@@ -1,0 +1,231 @@
+"""`adacl`: Augment to Detect Anomalies with Continuous Labelling (ADACL).
+
+A small CNN regressor learns to output a low value for normal images and a high one for anomalies that
+are created on the fly by augmenting normal images (cut-paste, puzzling, rotation, mix-up). Labels are
+drawn uniformly from [0, X_L] for normal and [X_H, 1] for created anomalies (continuous labelling); the
+regressor's clipped output is the anomaly score.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from oneclass.detector import TorchDetector, register
+from oneclass.errors import InputError
+from oneclass.nn import ConvEncoder
+from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+
+AUGMENTATIONS = ("cut-paste", "puzzle", "rotation", "mix-up")
+#: the 23 orders of four quarters that differ from the original
+_PUZZLE_ORDERS = torch.tensor([p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)])
+
+
+def clip01(x: torch.Tensor) -> torch.Tensor:
+    """Clip to [0, 1] in the forward pass but let gradients through unchanged (straight-through), so an output
+    pushed outside [0, 1] early in training can come back; a plain clamp has zero gradient there and we saw
+    whole networks stick at 1."""
+    return x + (x.clamp(0.0, 1.0) - x).detach()
+
+
+class Regressor(nn.Module):
+    """Stride-2 conv blocks (BatchNorm, LeakyReLU) → dense `hidden` → one output, clipped to [0, 1] as in the paper."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], hidden: int):
+        super().__init__()
+        self.features = ConvEncoder(input_shape, widths, hidden)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return clip01(self.head(F.leaky_relu(self.features(x), 0.2)).squeeze(1))
+
+
+# ----------------------------------------------------------------------------------- anomaly creation
+
+
+def cut_paste(x: torch.Tensor, side_fraction: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+    """Copy a random square patch of each image (side a random fraction of the shorter edge) to another
+    random place of the same image."""
+    n, _, h, w = x.shape
+    short = min(h, w)
+    side = torch.randint(max(1, round(side_fraction[0] * short)), max(2, round(side_fraction[1] * short)) + 1,
+                         (n,), generator=gen)
+    rand = lambda hi: (torch.rand(n, generator=gen) * (hi - side + 1)).long()  # noqa: E731
+    sy, sx, dy, dx = rand(h), rand(w), rand(h), rand(w)
+    same = (sy == dy) & (sx == dx)  # a patch pasted onto itself would leave the image unchanged
+    dy = torch.where(same, (dy + 1) % (h - side + 1), dy)
+    yy = torch.arange(h).view(1, h, 1)
+    xx = torch.arange(w).view(1, 1, w)
+    inside = ((yy >= dy.view(-1, 1, 1)) & (yy < (dy + side).view(-1, 1, 1))
+              & (xx >= dx.view(-1, 1, 1)) & (xx < (dx + side).view(-1, 1, 1)))
+    src_y = (yy - dy.view(-1, 1, 1) + sy.view(-1, 1, 1)).clamp(0, h - 1).expand(n, h, w)
+    src_x = (xx - dx.view(-1, 1, 1) + sx.view(-1, 1, 1)).clamp(0, w - 1).expand(n, h, w)
+    batch = torch.arange(n).view(-1, 1, 1).expand(n, h, w)
+    pasted = x.permute(0, 2, 3, 1)[batch, src_y, src_x].permute(0, 3, 1, 2)
+    return torch.where(inside.unsqueeze(1), pasted, x)
+
+
+def puzzle(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Shuffle the four quarters of each image (never the original order). Needs even height and width."""
+    n, c, h, w = x.shape
+    hh, hw = h // 2, w // 2
+    quarters = x[:, :, : 2 * hh, : 2 * hw].reshape(n, c, 2, hh, 2, hw).permute(0, 2, 4, 1, 3, 5).reshape(n, 4, c, hh, hw)
+    order = _PUZZLE_ORDERS[torch.randint(len(_PUZZLE_ORDERS), (n,), generator=gen)]
+    shuffled = quarters[torch.arange(n).unsqueeze(1), order]
+    out = x.clone()
+    out[:, :, : 2 * hh, : 2 * hw] = shuffled.reshape(n, 2, 2, c, hh, hw).permute(0, 3, 1, 4, 2, 5).reshape(n, c, 2 * hh, 2 * hw)
+    return out
+
+
+def rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Rotate each image by 90° once or three times (chosen at random per image)."""
+    three = torch.rand(len(x), generator=gen) < 0.5
+    return torch.where(three.view(-1, 1, 1, 1), torch.rot90(x, 3, (2, 3)), torch.rot90(x, 1, (2, 3)))
+
+
+def mix_up(x: torch.Tensor, weight: float, gen: torch.Generator) -> torch.Tensor:
+    """(1 − weight) · image + weight · the image rotated by 90° or 270°."""
+    return (1.0 - weight) * x + weight * rotate(x, gen)
+
+
+# ----------------------------------------------------------------------------------- detector
+
+
+@register
+class ADACL(TorchDetector):
+    """ADACL (the paper's defaults; see docs/methods.md for the choices the paper leaves open).
+
+    Hyper-parameters: `x_l`, `x_h` — the label intervals [0, X_L] (normal) and [X_H, 1] (created anomalies);
+    `labelling` "continuous" or "discrete" ({0, 1}, the paper's ablation); `loss` "mse" or "bce" (ablation);
+    `augmentations` — any of cut-paste, puzzle, rotation, mix-up (each created anomaly uses one, chosen
+    at random); `epochs` — None = the paper's budget, 10 for one-channel and 15 for colour images (Table 2);
+    `val_size` normal training images are held out and, with their augmented versions as anomalies,
+    choose the epoch with the best validation AUROC (0 = no selection, the last epoch); a `val` set given
+    to `fit` replaces them. Adam with a
+    triangular cyclic learning rate between `base_lr` and `max_lr`, one cycle per epoch.
+    """
+
+    name = "adacl"
+    score_names = ("regression",)
+    default_score = "regression"
+    input_range = (0.0, 1.0)
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
+                 labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
+                 widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
+                 batch_size: int = 64, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
+                 cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
+                 device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        self.x_l = x_l
+        self.x_h = x_h
+        self.labelling = labelling
+        self.loss = loss
+        self.augmentations = augmentations
+        self.widths = widths
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.base_lr = base_lr
+        self.max_lr = max_lr
+        self.val_size = val_size
+        self.cut_paste_side = cut_paste_side
+        self.mix_up_weight = mix_up_weight
+        self._check()
+
+    def _check(self) -> None:
+        unknown = sorted(set(self.augmentations) - set(AUGMENTATIONS))
+        if unknown or not self.augmentations:
+            raise InputError(f"augmentations: {unknown or 'none given'}; choose from {', '.join(AUGMENTATIONS)}")
+        if self.labelling not in ("continuous", "discrete"):
+            raise InputError(f"labelling must be 'continuous' or 'discrete', got {self.labelling!r}")
+        if self.loss not in ("mse", "bce"):
+            raise InputError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
+        if not 0.0 <= self.x_l < self.x_h <= 1.0:
+            raise InputError(f"need 0 <= x_l < x_h <= 1, got x_l={self.x_l}, x_h={self.x_h}")
+
+    @property
+    def epochs_(self) -> int:
+        return self.epochs if self.epochs is not None else (10 if self.input_shape[0] == 1 else 15)
+
+    def _build(self) -> nn.Module:
+        return Regressor(self.input_shape, tuple(self.widths), self.hidden)
+
+    def create_anomalies(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """One augmented copy of each image, each with one of the enabled augmentations chosen at random."""
+        kinds = list(self.augmentations)
+        pick = torch.randint(len(kinds), (len(x),), generator=gen)
+        out = torch.empty_like(x)
+        for i, kind in enumerate(kinds):
+            sel = (pick == i).nonzero().squeeze(1)
+            if len(sel) == 0:
+                continue
+            xs = x[sel]
+            if kind == "cut-paste":
+                out[sel] = cut_paste(xs, tuple(self.cut_paste_side), gen)
+            elif kind == "puzzle":
+                out[sel] = puzzle(xs, gen)
+            elif kind == "rotation":
+                out[sel] = rotate(xs, gen)
+            else:
+                out[sel] = mix_up(xs, self.mix_up_weight, gen)
+        return out
+
+    def _labels(self, n_normal: int, n_anomalous: int, gen: torch.Generator) -> torch.Tensor:
+        if self.labelling == "discrete":
+            return torch.cat([torch.zeros(n_normal), torch.ones(n_anomalous)])
+        return torch.cat([torch.rand(n_normal, generator=gen) * self.x_l,
+                          self.x_h + torch.rand(n_anomalous, generator=gen) * (1.0 - self.x_h)])
+
+    def _objective(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.loss == "mse":
+            return F.mse_loss(pred, target)
+        return F.binary_cross_entropy(pred + (pred.clamp(1e-6, 1 - 1e-6) - pred).detach(), target)
+
+    def _fit(self, x: torch.Tensor, val) -> None:
+        _, h, w = self.input_shape
+        if h != w and ({"rotation", "mix-up"} & set(self.augmentations)):
+            raise InputError(f"rotation and mix-up need square images, got {h}×{w}; drop them from augmentations")
+        gen = torch.Generator().manual_seed(self.seed)
+        x_train, val_set = x, val
+        if val is None and 0 < self.val_size < len(x) // 2:  # the paper's validation set
+            order = torch.randperm(len(x), generator=gen)
+            x_train, x_val = x[order[self.val_size:]], x[order[: self.val_size]]
+            val_set = (torch.cat([x_val, self.create_anomalies(x_val, gen)]),
+                       np.r_[np.zeros(self.val_size, np.int64), np.ones(self.val_size, np.int64)])
+        net = self._new_net()
+        device = self.torch_device
+        opt = torch.optim.Adam(net.parameters(), lr=self.max_lr)
+        steps = max(1, (len(x_train) + self.batch_size - 1) // self.batch_size)
+        sched = torch.optim.lr_scheduler.CyclicLR(opt, self.base_lr, self.max_lr, step_size_up=max(1, steps // 2),
+                                                  step_size_down=max(1, steps - steps // 2), cycle_momentum=False)
+        best = BestEpoch("none" if val_set is None else "val-normal-aug" if val is None else selection_rule(val))
+        losses = []
+        for epoch in progress(range(1, self.epochs_ + 1), f"{self.name} epochs", total=self.epochs_):
+            net.train()
+            total = 0.0
+            for idx in batches(len(x_train), self.batch_size, gen):
+                normal = x_train[idx]
+                xb = torch.cat([normal, self.create_anomalies(normal, gen)])
+                yb = self._labels(len(idx), len(idx), gen).to(device)
+                loss = self._objective(net(to_device(xb, device)), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += loss.item() * len(idx)
+            losses.append(total / len(x_train))
+            best.update(epoch, net, None if val_set is None else self._score(val_set[0])["regression"],
+                        None if val_set is None else val_set[1])
+        best.restore(net)
+        net.eval()
+        self.fit_info_.update(epochs=self.epochs_, n_train_used=len(x_train), train_loss=[round(v, 6) for v in losses],
+                              **best.summary())
+
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        self.net_.eval()
+        return {"regression": map_batches(self.net_, x, self.torch_device).numpy()}

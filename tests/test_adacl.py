@@ -1,0 +1,77 @@
+"""ADACL: anomaly creation, labels, losses, validation, image sizes."""
+
+import numpy as np
+import pytest
+import torch
+
+import oneclass
+from oneclass.errors import InputError
+from oneclass.methods.adacl import ADACL, cut_paste, mix_up, puzzle, rotate
+
+
+def _images(n=16, c=1, h=28, w=28, seed=0):
+    return torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def test_cut_paste_changes_one_square_with_pixels_of_the_same_image():
+    x = _images()
+    out = cut_paste(x, (0.25, 0.5), torch.Generator().manual_seed(1))
+    for i in range(len(x)):
+        changed = (out[i, 0] != x[i, 0]).nonzero()
+        assert len(changed) > 0
+        (y0, x0), (y1, x1) = changed.min(0).values.tolist(), changed.max(0).values.tolist()
+        assert y1 - y0 < 15 and x1 - x0 < 15  # inside one square of side <= 14 (half of 28)
+        assert set(out[i, 0, y0:y1 + 1, x0:x1 + 1].flatten().tolist()) <= set(x[i, 0].flatten().tolist())
+
+
+def test_puzzle_shuffles_quarters_and_never_keeps_the_order():
+    x = _images(64)
+    out = puzzle(x, torch.Generator().manual_seed(2))
+    for i in range(len(x)):
+        q_in = [x[i, :, r:r + 14, c:c + 14] for r in (0, 14) for c in (0, 14)]
+        q_out = [out[i, :, r:r + 14, c:c + 14] for r in (0, 14) for c in (0, 14)]
+        match = [next(j for j, q in enumerate(q_in) if torch.equal(q, p)) for p in q_out]
+        assert sorted(match) == [0, 1, 2, 3] and match != [0, 1, 2, 3]
+
+
+def test_rotation_is_90_or_270_degrees_and_mix_up_blends():
+    x = _images(32)
+    out = rotate(x, torch.Generator().manual_seed(3))
+    once, thrice = torch.rot90(x, 1, (2, 3)), torch.rot90(x, 3, (2, 3))
+    kinds = [torch.equal(out[i], once[i]) or torch.equal(out[i], thrice[i]) for i in range(32)]
+    assert all(kinds)
+    mixed = mix_up(x, 0.5, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(mixed, 0.5 * x + 0.5 * out)
+
+
+def test_labels_lie_in_their_intervals():
+    det = ADACL()
+    y = det._labels(1000, 1000, torch.Generator().manual_seed(0))
+    assert 0 <= y[:1000].min() and y[:1000].max() <= 0.3 and 0.7 <= y[1000:].min() and y[1000:].max() <= 1
+    assert set(ADACL(labelling="discrete")._labels(5, 5, torch.Generator()).tolist()) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 30, 30)])
+def test_colour_and_video_patch_sizes(shape):
+    x = (np.random.default_rng(0).random((40, *shape)) * 0.5).astype(np.float32)
+    det = oneclass.create("adacl", epochs=1).fit(x)
+    assert det.score(x[:5]).default.shape == (5,)
+    assert det.fit_info_["epochs"] == 1 and ADACL(input_shape=shape).epochs_ == (15 if shape[0] == 3 else 10)
+    assert sum(p.numel() for p in det.net_.parameters()) < 300_000
+
+
+def test_validation_set_of_normals_and_their_augmentations_selects_the_epoch(mini):
+    x = mini["x_train"][mini["y_train"] == 7]  # 250 sneakers
+    det = oneclass.create("adacl", epochs=3, val_size=100).fit(x)
+    info = det.fit_info_
+    assert info["selection"] == "val-normal-aug" and info["n_train_used"] == 150 and len(info["val_history"]) == 3
+    assert info["best_epoch"] == 1 + int(np.argmax(info["val_history"]))
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(InputError, match="augmentations"):
+        ADACL(augmentations=("blur",))
+    with pytest.raises(InputError, match="x_l"):
+        ADACL(x_l=0.8, x_h=0.7)
+    with pytest.raises(InputError, match="square"):
+        oneclass.create("adacl", epochs=1).fit(np.zeros((10, 28, 20), np.uint8))
