@@ -66,6 +66,8 @@ def test_grid_runs_each_cell_once_and_records_everything(tmp_path):
     mtime = out.path.stat().st_mtime_ns
     assert run_grid(cells, out) == 0  # everything done: nothing runs, nothing is written
     assert out.path.stat().st_mtime_ns == mtime
+    other = make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [0], [0], "paper", {**TINY, "latent_dim": 2})
+    assert run_grid(other, out) == 0 and len(read_results(out.path)) == 3  # other overrides: a new cell
 
 
 def test_kill_9_at_random_moments_never_corrupts_or_duplicates(tmp_path):

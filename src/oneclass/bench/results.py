@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 #: fields that identify a cell of the grid; a rerun skips cells whose key is already in the file
-KEY_FIELDS = ("method", "dataset", "protocol", "normal_class", "seed", "preset")
+KEY_FIELDS = ("method", "dataset", "protocol", "normal_class", "seed", "preset", "overrides")
+_REQUIRED = KEY_FIELDS[:5]
 
 
 def cell_key(row: dict[str, Any]) -> tuple:
@@ -38,7 +39,7 @@ def _parse(path: Path) -> Iterator[tuple[dict[str, Any], int]]:
             row = json.loads(data[start:end])
         except (json.JSONDecodeError, UnicodeDecodeError):
             row = None
-        if isinstance(row, dict) and all(k in row for k in KEY_FIELDS[:-1]):
+        if isinstance(row, dict) and all(k in row for k in _REQUIRED):
             yield row, end + 1
         start = end + 1
 
