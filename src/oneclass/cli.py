@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 import oneclass
-from oneclass.bench.grid import evaluate
+from oneclass.bench.grid import PRESETS, evaluate
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
 from oneclass.data.images import IMAGE_SUFFIXES, list_images, read_images
 from oneclass.data.protocols import PROTOCOLS, make_split
@@ -181,8 +181,6 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from oneclass.training import progress
 
     methods = args.methods.split(",")
-    for m in methods:
-        detector_class(m)
     info = dataset_info(args.dataset)
     classes = list(range(len(info.classes))) if args.classes == "all" else parse_classes(args.classes)
     for c in classes:
@@ -302,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
     p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
-    p.add_argument("--preset", default="paper", choices=["paper", "fast"],
+    p.add_argument("--preset", default="paper", choices=list(PRESETS),
                    help="paper: each method's paper settings; fast: our documented CPU budget (default: paper)")
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter for every method")

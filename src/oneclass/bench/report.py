@@ -62,6 +62,18 @@ def _papers_for(entries: list[dict[str, Any]], dataset: str, protocol: str, meth
     return [e for e in entries if (e["dataset"], e["protocol"], e["method"], e["metric"]) == (dataset, protocol, method, "auroc")]
 
 
+def _seed_means(g: list[dict[str, Any]], score: str, n_classes: int) -> list[float]:
+    """The mean AUROC over classes of each seed that has all `n_classes` classes."""
+    per_seed: dict[int, list[float]] = defaultdict(list)
+    for r in g:
+        per_seed[r["seed"]].append(r["auroc"][score])
+    return [float(np.mean(v)) for v in per_seed.values() if len(v) == n_classes]
+
+
+def _wall_minutes(g: list[dict[str, Any]]) -> float:
+    return sum(r["fit_seconds"] + r["score_seconds"] for r in g) / 60
+
+
 def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
     rows = load_rows(paths)
     if not rows:
@@ -80,19 +92,14 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
         dataset, protocol, method, preset, overrides = key
         g = groups[key]
         score = g[0]["default_score"]
-        per_seed = defaultdict(dict)
-        for r in g:
-            per_seed[r["seed"]][r["normal_class"]] = r["auroc"][score]
-        classes = sorted({r["normal_class"] for r in g})
-        complete = [np.mean(list(v.values())) for v in per_seed.values() if len(v) == len(classes)]
-        papers = _papers_for(entries, dataset, protocol, method)
-        paper = next((p for p in papers if p["score"] in (None, score)), None)
-        hours = sum(r["fit_seconds"] + r["score_seconds"] for r in g) / 3600
+        classes = {r["normal_class"] for r in g}
+        means = _seed_means(g, score, len(classes))
+        paper = next((p for p in _papers_for(entries, dataset, protocol, method) if p["score"] in (None, score)), None)
         summary.append([method, dataset, protocol, preset + ("" if overrides == "{}" else f" {overrides}"),
-                        len(classes), len(per_seed), _fmt(complete),
+                        len(classes), len({r["seed"] for r in g}), _fmt(means),
                         "" if paper is None else f"{paper['mean']:.4f} ({paper['paper']} {paper['table']})",
-                        "" if paper is None or not complete else f"{np.mean(complete) - paper['mean']:+.4f}",
-                        f"{hours * 60:.1f}"])
+                        "" if paper is None or not means else f"{np.mean(means) - paper['mean']:+.4f}",
+                        f"{_wall_minutes(g):.1f}"])
     report.heading("Summary")
     report.table(["method", "dataset", "protocol", "preset", "classes", "seeds", "mean AUROC", "paper", "Δ",
                   "wall min"], summary)
@@ -117,30 +124,26 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
                      f"n_train {sorted({r['n_train'] for r in g})}, n_test {sorted({r['n_test'] for r in g})}; "
                      f"epochs {', '.join(epochs)}; model selection {', '.join(selections)}; "
                      f"overrides {overrides}; version {g[0]['version']}, commit {', '.join(commits)}. "
-                     f"Fit + score wall time {sum(r['fit_seconds'] + r['score_seconds'] for r in g) / 60:.1f} min "
+                     f"Fit + score wall time {_wall_minutes(g):.1f} min "
                      f"in total, threads per cell {sorted({r.get('threads') for r in g}, key=str)}.")
+    pc = [p for p in papers if p["per_class"]]
     header = ["class"] + [f"{s}{' (default)' if s == score else ''}" for s in scores]
-    header += [f"{p['label']} ({p['paper']} {p['table']})" for p in papers if p["per_class"]] + ["Δ"] * bool(papers)
+    header += [f"{p['label']} ({p['paper']} {p['table']})" for p in pc] + ["Δ"] * bool(papers)
     rows = []
     for c in classes:
         row = [_class_name(dataset, c)] + [_fmt([r["auroc"][s] for r in by_class[c]]) for s in scores]
         ours = np.mean([r["auroc"][score] for r in by_class[c]])
-        pc = [p for p in papers if p["per_class"]]
         row += [f"{p['per_class'][c]:.4f}" if c < len(p["per_class"]) else "" for p in pc]
         if papers:
             row.append(f"{ours - pc[0]['per_class'][c]:+.4f}" if pc and c < len(pc[0]["per_class"]) else "")
         rows.append(row)
-    means = ["mean"]
-    for s in scores:
-        per_seed = [np.mean([r["auroc"][s] for r in g if r["seed"] == seed]) for seed in seeds
-                    if sum(r["seed"] == seed for r in g) == len(classes)]
-        means.append(_fmt(per_seed))
-    pc = [p for p in papers if p["per_class"]]
+    means = ["mean"] + [_fmt(_seed_means(g, s, len(classes))) for s in scores]
     means += [f"{p['mean']:.4f}" for p in pc]
     if papers:
         ref = pc[0] if pc else papers[0]
-        ours = np.mean([r["auroc"][score] for r in g])
-        means.append(f"{ours - ref['mean']:+.4f}" if len(classes) == 10 or not ref["per_class"] else "")
+        ours = _seed_means(g, score, len(classes))
+        complete = ours and (not ref["per_class"] or len(classes) == len(ref["per_class"]))
+        means.append(f"{np.mean(ours) - ref['mean']:+.4f}" if complete else "")
     rows.append(means)
     report.table(header, rows)
     for p in papers:
