@@ -193,7 +193,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     overrides.pop("seed")
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides)
+    cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides, args.track_epochs)
     load_dataset(args.dataset, args.data_root, download=not args.no_download)  # fetch once, before any worker
     out = ResultsFile(args.out)
     done = len(out.done_keys() & {c.key() for c in cells})
@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paper: each method's paper settings; fast: our documented CPU budget (default: paper)")
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter for every method")
+    p.add_argument("--track-epochs", action="store_true",
+                   help="also record the test AUROC after every epoch (for studies of training; not for selection)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--no-download", action="store_true")
     p.add_argument("--out", required=True, help="results file (JSON lines); rerunning with it resumes")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -168,6 +168,10 @@ class Detector:
     #: benchmark presets, hyper-parameters over the defaults: "paper" = the paper's settings (usually the
     #: defaults themselves), "fast" = our CPU budget. `val_normal` / `val_outliers` set the validation split.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: called as `epoch_callback(detector, epoch)` after each training epoch by methods that support it, with
+    #: the network in eval mode, so the detector can score (e.g. to track test AUROC over epochs); not a
+    #: hyper-parameter, and it must not change training
+    epoch_callback: Callable[[Detector, int], None] | None = None
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
         self.input_shape = input_shape
@@ -287,6 +291,15 @@ class TorchDetector(Detector):
 
     def _build(self) -> torch.nn.Module:
         raise NotImplementedError
+
+    def _epoch_done(self, epoch: int) -> None:
+        """Call `epoch_callback`, if set, with the network in eval mode, then put it back in training mode."""
+        if self.epoch_callback is None:
+            return
+        self.net_.eval()
+        with torch.no_grad():
+            self.epoch_callback(self, epoch)
+        self.net_.train()
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return self.net_.state_dict()

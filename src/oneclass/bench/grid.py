@@ -33,7 +33,11 @@ SPLIT_OPTIONS = ("val_normal", "val_outliers")
 
 @dataclass(frozen=True)
 class Cell:
-    """One training + evaluation. `overrides` are hyper-parameters set on the command line (on top of the preset)."""
+    """One training + evaluation. `overrides` are hyper-parameters set on the command line (on top of the preset).
+
+    `track_epochs` also records the test AUROC after every epoch (methods that call `epoch_callback`); it does
+    not change training, so it is not part of the result key.
+    """
 
     method: str
     dataset: str
@@ -42,6 +46,7 @@ class Cell:
     seed: int
     preset: str = "paper"
     overrides: dict[str, Any] = field(default_factory=dict, hash=False)
+    track_epochs: bool = False
 
     def key(self) -> tuple:
         return cell_key(asdict(self))
@@ -70,10 +75,10 @@ def parse_classes(text: str) -> list[int]:
 
 
 def make_cells(methods: Iterable[str], dataset: str, protocol: str, classes: Iterable[int], seeds: Iterable[int],
-               preset: str = "paper", overrides: dict[str, Any] | None = None) -> list[Cell]:
+               preset: str = "paper", overrides: dict[str, Any] | None = None, track_epochs: bool = False) -> list[Cell]:
     if preset not in PRESETS:
         raise OneClassError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
-    cells = [Cell(m, dataset, protocol, c, s, preset, dict(overrides or {}))
+    cells = [Cell(m, dataset, protocol, c, s, preset, dict(overrides or {}), track_epochs)
              for m in methods for c in classes for s in seeds]
     for m in dict.fromkeys(methods):  # fail before any training if a hyper-parameter is unknown
         Cell(m, dataset, protocol, 0, 0, preset, dict(overrides or {})).settings()
@@ -136,15 +141,19 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
     split = make_split(cell.protocol, _dataset(cell.dataset, data_root), cell.normal_class, seed=cell.seed,
                        **split_options)
     det = oneclass.create(cell.method, **params)
+    epoch_aucs: list[float] = []
+    if cell.track_epochs:
+        det.epoch_callback = lambda d, epoch: epoch_aucs.append(round(auroc(split.y_test, d.score(split.x_test).default), 5))
     scores, aucs, fit_s, score_s = evaluate(det, split)
     y = split.y_test
-    return {**asdict(cell),
+    tracked = {"epoch_test_auroc": epoch_aucs} if cell.track_epochs else {}
+    return {**asdict(cell), **tracked,
             "auroc": {k: round(v, 5) for k, v in aucs.items()},
             "eer": {k: round(eer(y, s)[0], 5) for k, s in scores.items()},
             "f1": {k: round(f1_at_outlier_ratio(y, s, float(y.mean())), 5) for k, s in scores.items()},
             "default_score": scores.default_name,
             "epochs": det.fit_info_.get("epochs"), "selection": det.fit_info_.get("selection", "none"),
-            "best_epoch": det.fit_info_.get("best_epoch"),
+            "best_epoch": det.fit_info_.get("best_epoch"), "val_history": det.fit_info_.get("val_history", []),
             "n_train": len(split.x_train), "n_val": 0 if split.x_val is None else len(split.x_val),
             "n_test": len(y), "anomaly_fraction": round(float(y.mean()), 5),
             "fit_seconds": round(fit_s, 2), "score_seconds": round(score_s, 2), "threads": _threads(),

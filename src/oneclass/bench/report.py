@@ -156,6 +156,40 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
     if pc:
         report.figure(f"{_slug(key)}-bars", _bars(by_class, score, pc[0], dataset),
                       f"Ours vs {pc[0]['label']} ({pc[0]['paper']} {pc[0]['table']}) per class")
+    if any(r.get("epoch_test_auroc") for r in g):
+        _epochs_section(report, key, by_class, dataset)
+
+
+def _epochs_section(report: Report, key: tuple, by_class: dict[int, list[dict]], dataset: str) -> None:
+    """Validation and test AUROC over the epochs of runs made with `--track-epochs`: their mean and variance
+    over epochs (each run, then averaged over seeds), and a figure of the test AUROC per epoch."""
+    report.paragraph("AUROC over epochs (`--track-epochs`): mean and variance over all epochs of each run, "
+                     "averaged over seeds. Validation = the method's own validation set and rule; test = the test "
+                     "split, recorded only to study training, never used to choose anything.")
+
+    def mean_var(histories: list[list[float]]) -> list[float]:
+        return [float(np.mean([np.mean(h) for h in histories])), float(np.mean([np.var(h) for h in histories]))]
+
+    rows, stats = [], []
+    for c, runs in by_class.items():
+        runs = [r for r in runs if r.get("epoch_test_auroc")]
+        val = [r["val_history"] for r in runs if r.get("val_history")]
+        if runs and val:
+            stats.append(mean_var(val) + mean_var([r["epoch_test_auroc"] for r in runs]))
+            rows.append([_class_name(dataset, c), len(runs)] + stats[-1])
+    if stats:
+        rows.append(["mean", ""] + np.mean(stats, axis=0).tolist())
+        rows = [r[:2] + [f"{v:.4f}" if i % 2 == 0 else f"{v:.2e}" for i, v in enumerate(r[2:])] for r in rows]
+        report.table(["class", "runs", "val AUROC mean", "val AUROC var", "test AUROC mean", "test AUROC var"], rows)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for c, runs in by_class.items():
+        run = next((r for r in runs if r.get("epoch_test_auroc")), None)
+        if run:
+            ax.plot(range(1, len(run["epoch_test_auroc"]) + 1), run["epoch_test_auroc"], marker=".", label=_class_name(dataset, c))
+    ax.set(xlabel="epoch", ylabel="test AUROC")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    report.figure(f"{_slug(key)}-epochs", fig, "Test AUROC after each epoch, one run per class")
 
 
 def _short(commit: str | None) -> str:

@@ -117,7 +117,7 @@ class ADACL(TorchDetector):
     def __init__(self, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
                  widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
-                 batch_size: int = 64, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
+                 batch_size: int = 256, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto"):
         super().__init__(input_shape, seed, device)
@@ -138,6 +138,8 @@ class ADACL(TorchDetector):
         self._check()
 
     def _check(self) -> None:
+        if isinstance(self.augmentations, str):
+            raise InputError(f"augmentations: give a list, e.g. [{self.augmentations!r}], not a string")
         unknown = sorted(set(self.augmentations) - set(AUGMENTATIONS))
         if unknown or not self.augmentations:
             raise InputError(f"augmentations: {unknown or 'none given'}; choose from {', '.join(AUGMENTATIONS)}")
@@ -221,6 +223,7 @@ class ADACL(TorchDetector):
             losses.append(total / len(x_train))
             best.update(epoch, net, None if val_set is None else self._score(val_set[0])["regression"],
                         None if val_set is None else val_set[1])
+            self._epoch_done(epoch)
         best.restore(net)
         net.eval()
         self.fit_info_.update(epochs=self.epochs_, n_train_used=len(x_train), train_loss=[round(v, 6) for v in losses],
