@@ -75,3 +75,31 @@ def test_bad_options_are_one_line_errors():
         ADACL(x_l=0.8, x_h=0.7)
     with pytest.raises(InputError, match="square"):
         oneclass.create("adacl", epochs=1).fit(np.zeros((10, 28, 20), np.uint8))
+
+
+def test_epoch_callback_sees_every_epoch_in_eval_mode_and_changes_nothing(mini):
+    x = mini["x_train"][mini["y_train"] == 7]
+    seen = []
+
+    def callback(det, epoch):
+        seen.append((epoch, det.net_.training, det.score(x[:8]).default.shape))
+
+    plain = oneclass.create("adacl", epochs=2, val_size=50, widths=(8, 16)).fit(x)
+    tracked = oneclass.create("adacl", epochs=2, val_size=50, widths=(8, 16))
+    tracked.epoch_callback = callback
+    tracked.fit(x)
+    assert seen == [(1, False, (8,)), (2, False, (8,))]
+    np.testing.assert_array_equal(plain.score(x).default, tracked.score(x).default)
+
+
+def test_augmentations_given_as_a_string_is_a_one_line_error():
+    with pytest.raises(InputError, match=r"give a list, e.g. \['cut-paste'\]"):
+        ADACL(augmentations="cut-paste")
+
+
+def test_bce_ablation_is_a_sigmoid_classifier_that_learns(mini):
+    x, y = mini["x_train"][mini["y_train"] == 1], mini["y_test"] != 1  # trousers
+    det = oneclass.create("adacl", loss="bce", epochs=5, val_size=0).fit(x)
+    s = det.score(mini["x_test"]).default
+    assert 0.0 < s.min() and s.max() < 1.0  # a sigmoid never reaches its ends; the clipped output does
+    assert oneclass.metrics.auroc(y, s) > 0.8

@@ -144,6 +144,20 @@ def test_report_puts_paper_numbers_beside_ours(tmp_path):
     assert len(list((tmp_path / "report").glob("*.png"))) == 3
 
 
+def test_track_epochs_records_test_auroc_per_epoch_and_the_report_shows_it(tmp_path):
+    out = ResultsFile(tmp_path / "r.jsonl")
+    tiny_adacl = {"epochs": 2, "widths": [4, 8], "hidden": 8, "val_size": 50}
+    cells = make_cells(["adacl"], "fashion-mnist-mini", "one-vs-rest", [7], [0], "paper", tiny_adacl, track_epochs=True)
+    assert run_grid(cells, out) == 0
+    (row,) = read_results(out.path)
+    assert len(row["epoch_test_auroc"]) == 2 and len(row["val_history"]) == 2
+    assert all(0.0 <= a <= 1.0 for a in row["epoch_test_auroc"] + row["val_history"])
+    assert row["auroc"]["regression"] == pytest.approx(row["epoch_test_auroc"][row["best_epoch"] - 1], abs=1e-5)
+    assert "track_epochs" not in json.loads(json.dumps(cells[0].key()))  # tracking is not part of the key
+    md, _ = write_report([out.path], tmp_path / "rep")
+    assert "test AUROC var" in md.read_text() and any((tmp_path / "rep").glob("*-epochs.png"))
+
+
 def test_bench_and_report_commands(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     args = ["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--classes", "2", "--seeds", "0",

@@ -62,7 +62,7 @@ def test_methods_without_maps_say_so(split):
     ("ae", {"epochs": 20, "batch_size": 32}, 0.9),
     ("dsvdd", {"epochs": 30, "ae_epochs": 30, "batch_size": 32}, 0.9),
     ("ocsvm", {}, 0.9),
-    ("adacl", {"epochs": 10}, 0.9),
+    ("adacl", {"epochs": 10, "batch_size": 32}, 0.9),  # 250 images: batch 256 would be one step per epoch
 ])
 def test_detectors_learn_something_on_real_images(method, params, floor, split):
     """Trousers vs the other nine classes is easy: a working detector must beat `floor` AUROC."""

@@ -185,7 +185,8 @@ def _epochs_section(report: Report, key: tuple, by_class: dict[int, list[dict]],
     for c, runs in by_class.items():
         run = next((r for r in runs if r.get("epoch_test_auroc")), None)
         if run:
-            ax.plot(range(1, len(run["epoch_test_auroc"]) + 1), run["epoch_test_auroc"], marker=".", label=_class_name(dataset, c))
+            aucs = run["epoch_test_auroc"]
+            ax.plot(range(1, len(aucs) + 1), aucs, marker=".", label=_class_name(dataset, c))
     ax.set(xlabel="epoch", ylabel="test AUROC")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
