@@ -36,7 +36,7 @@ class Cell:
     """One training + evaluation. `overrides` are hyper-parameters set on the command line (on top of the preset).
 
     `track_epochs` also records the test AUROC after every epoch (methods that call `epoch_callback`); it does
-    not change training, so it is not part of the result key.
+    not change training, so it is not part of the result key (the cell's fit time then includes that scoring).
     """
 
     method: str
