@@ -171,3 +171,16 @@ def test_bench_and_report_commands(tmp_path, capsys):
     assert main(["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--classes", "12",
                  "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == "oneclass: error: --classes 12: fashion-mnist-mini has classes 0-9"
+
+
+def test_epochs_table_shows_validation_only_when_it_is_an_auroc(tmp_path):
+    row = {"method": "ae", "dataset": "fashion-mnist-mini", "protocol": "one-vs-rest", "normal_class": 1, "seed": 0,
+           "preset": "paper", "overrides": {}, "auroc": {"rec": 0.9}, "default_score": "rec", "epochs": 2,
+           "selection": "val-normal", "val_history": [-0.5, -0.4], "epoch_test_auroc": [0.8, 0.9], "n_train": 250,
+           "n_test": 1000, "fit_seconds": 1.0, "score_seconds": 0.1, "params": {}, "version": "test", "commit": None,
+           "threads": 2, "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
+                                    "hist_normal": [5, 1], "hist_anomalous": [1, 5]}}
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    md, _ = write_report([path], tmp_path / "rep")
+    assert "| 1 Trouser | 1 |  |  | 0.8500 | 2.50e-03 |" in md.read_text()  # minus mean scores are no AUROC
