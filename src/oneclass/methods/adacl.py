@@ -8,6 +8,7 @@ regressor's clipped output is the anomaly score.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -17,19 +18,12 @@ from torch.nn import functional as F
 
 from oneclass.detector import TorchDetector, register
 from oneclass.errors import InputError
-from oneclass.nn import ConvEncoder
+from oneclass.nn import ConvEncoder, clip_straight_through
 from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
 
 AUGMENTATIONS = ("cut-paste", "puzzle", "rotation", "mix-up")
 #: the 23 orders of four quarters that differ from the original
 _PUZZLE_ORDERS = torch.tensor([p for p in itertools.permutations(range(4)) if p != (0, 1, 2, 3)])
-
-
-def clip01(x: torch.Tensor) -> torch.Tensor:
-    """Clip to [0, 1] in the forward pass but let gradients through unchanged (straight-through), so an output
-    pushed outside [0, 1] early in training can come back; a plain clamp has zero gradient there and we saw
-    whole networks stick at 1."""
-    return x + (x.clamp(0.0, 1.0) - x).detach()
 
 
 class Regressor(nn.Module):
@@ -40,7 +34,7 @@ class Regressor(nn.Module):
         super().__init__()
         self.features = ConvEncoder(input_shape, widths, hidden)
         self.head = nn.Linear(hidden, 1)
-        self.squash = torch.sigmoid if sigmoid else clip01
+        self.squash = torch.sigmoid if sigmoid else functools.partial(clip_straight_through, lo=0.0, hi=1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.squash(self.head(F.leaky_relu(self.features(x), 0.2)).squeeze(1))

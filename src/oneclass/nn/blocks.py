@@ -24,6 +24,13 @@ def conv_block(c_in: int, c_out: int, stride: int = 1, kernel: int = 3, bias: bo
     return nn.Sequential(*layers)
 
 
+def clip_straight_through(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """Clip to [lo, hi] in the forward pass but let gradients through unchanged (straight-through), so an
+    output pushed outside the range early in training can come back; a plain clamp has zero gradient there
+    and we saw whole networks stick at the bound."""
+    return x + (x.clamp(lo, hi) - x).detach()
+
+
 def up_block(c_in: int, c_out: int, size: tuple[int, int], kernel: int = 3) -> nn.Sequential:
     """Nearest-neighbour upsampling to `size`, then a conv block."""
     return nn.Sequential(nn.Upsample(size=size, mode="nearest"), conv_block(c_in, c_out, 1, kernel))

@@ -1,0 +1,278 @@
+"""`oled`: One-Class Learned Encoder-Decoder with Adversarial Context Masking (OLED).
+
+A Reconstructor R learns to rebuild images from which a Mask Module MM has hidden a fixed share of pixels;
+MM learns, adversarially, to hide the pixels whose loss R finds hardest to inpaint. At test time MM masks
+every image and R's errors — on the masked image, inside the hidden region and on the intact image — are
+the anomaly scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from oneclass.detector import TorchDetector, minmax, register
+from oneclass.errors import InputError
+from oneclass.methods.cae import random_square_masks
+from oneclass.nn import clip_straight_through, conv_block, downsampled_sizes
+from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+
+
+def _decoder_blocks(widths: tuple[int, ...], sizes: list[tuple[int, int]], kernel: int) -> nn.Sequential:
+    """Conv blocks with output widths `widths`, the i-th followed by nearest upsampling to `sizes[i]` (while
+    sizes last). The first block keeps its input width, as in the authors' networks."""
+    layers: list[nn.Module] = []
+    for i, out in enumerate(widths):
+        layers.append(conv_block(widths[max(i - 1, 0)], out, 1, kernel, bias=True))
+        if i < len(sizes):
+            layers.append(nn.Upsample(size=sizes[i], mode="nearest"))
+    return nn.Sequential(*layers)
+
+
+class Reconstructor(nn.Module):
+    """R: 5×5 conv blocks (BatchNorm, LeakyReLU 0.2), stride 2 but the last stride 1, no pooling; a dense
+    bottleneck; a decoder mirroring it (conv blocks, upsampling back to the sizes the encoder saw) and a 5×5
+    conv to the image channels, clipped to [-1, 1]."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int, kernel: int):
+        super().__init__()
+        c, h, w = input_shape
+        sizes = downsampled_sizes((h, w), len(widths) - 1)
+        chans = (c, *widths)
+        self.encoder = nn.Sequential(
+            *[conv_block(chans[i], chans[i + 1], 2 if i < len(widths) - 1 else 1, kernel, bias=True)
+              for i in range(len(widths))], nn.Flatten(), nn.Linear(widths[-1] * sizes[-1][0] * sizes[-1][1], latent_dim))
+        self.start = (widths[-1], *sizes[-1])
+        self.expand = nn.Linear(latent_dim, widths[-1] * sizes[-1][0] * sizes[-1][1])
+        self.decoder = _decoder_blocks(widths[::-1], sizes[-2::-1], kernel)
+        self.out = nn.Conv2d(widths[0], c, kernel, 1, kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.expand(self.encoder(x)).view(-1, *self.start)
+        return clip_straight_through(self.out(self.decoder(h)), -1.0, 1.0)
+
+
+class MaskGenerator(nn.Module):
+    """MG: a small conv autoencoder with a spatial bottleneck (stride-2 5×5 conv blocks down, conv blocks +
+    upsampling back up), BatchNorm + LeakyReLU in every block and a ReLU on the one-channel activation map."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], kernel: int):
+        super().__init__()
+        c, h, w = input_shape
+        sizes = downsampled_sizes((h, w), len(widths))
+        chans = (c, *widths)
+        self.encoder = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 2, kernel, bias=True) for i in range(len(widths))])
+        self.decoder = _decoder_blocks(widths[::-1], sizes[-2::-1], kernel)
+        self.out = nn.Conv2d(widths[0], 1, kernel, 1, kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.out(self.decoder(self.encoder(x))))
+
+
+class OLEDNetworks(nn.Module):
+    """R and MG in one module, so that they are saved and selected together."""
+
+    def __init__(self, reconstructor: Reconstructor, mask_generator: MaskGenerator | None):
+        super().__init__()
+        self.reconstructor = reconstructor
+        self.mask_generator = mask_generator
+
+
+def threshold_unit(activations: torch.Tensor, n_masked: int, epsilon: float) -> torch.Tensor:
+    """T (eq. 1–2): masks (n, 1, H, W) that are 0 on each image's `n_masked` highest activations, 1 elsewhere.
+
+    The forward value hides exactly `n_masked` pixels per image (ties at the threshold are broken by position);
+    the gradient is that of eq. 2, relu(s − A) / (relu(s − A) + ε) with s the `n_masked`-th largest activation.
+    """
+    flat = activations.flatten(1)
+    top = flat.topk(n_masked, dim=1)
+    gap = F.relu(top.values[:, -1:] - flat)
+    continuous = gap / (gap + epsilon)
+    hard = torch.ones_like(flat).scatter_(1, top.indices, 0.0)
+    return (continuous + (hard - continuous).detach()).view_as(activations)
+
+
+@register
+class OLED(TorchDetector):
+    """OLED with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
+
+    Hyper-parameters in the paper's names: `t` — the percentage of pixels left visible (87.5: 12.5 % hidden);
+    `gamma` weighs L_cont and `lambda_` weighs L_rec in R's objective L_mask + γ L_cont + λ L_rec (MM maximises
+    L_mask + γ L_cont); `epsilon` — ε of the threshold unit (eq. 2); Adam with `lr`, `betas`; `epochs`.
+    Ours: `widths`, `latent_dim`, `mask_widths`, `kernel` (networks); `batch_size`; `mask_update_every`
+    (MM is updated in every `mask_update_every`-th epoch; 1 = always, the authors' code uses 3);
+    `masking="random"` replaces MM by one random `mask_size`² square per image (the paper's CAE ablation,
+    Table 4: same R, same losses); `val_size` normal training images held out to choose the epoch with the
+    lowest R objective when `fit` gets no `val` (0: keep the last epoch).
+
+    Scores: `mask` (squared error of R(x ⊙ MM(x))), `cont` (absolute error in the hidden region),
+    `rec` (squared error of R(x)), each min-max scaled over the scored set, and `avg` (default), their mean.
+    """
+
+    name = "oled"
+    score_names = ("mask", "cont", "rec", "avg")
+    default_score = "avg"
+    presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
+                 lambda_: float = 1.0, epsilon: float = 1e-12, widths: tuple[int, ...] = (64, 96, 128),
+                 latent_dim: int = 64, mask_widths: tuple[int, ...] = (32, 48), kernel: int = 5,
+                 masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 1,
+                 epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
+                 val_size: int = 150, seed: int = 0, device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        self.t = t
+        self.gamma = gamma
+        self.lambda_ = lambda_
+        self.epsilon = epsilon
+        self.widths = widths
+        self.latent_dim = latent_dim
+        self.mask_widths = mask_widths
+        self.kernel = kernel
+        self.masking = masking
+        self.mask_size = mask_size
+        self.mask_update_every = mask_update_every
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.betas = betas
+        self.val_size = val_size
+        if masking not in ("learned", "random"):
+            raise InputError(f"masking must be 'learned' or 'random', got {masking!r}")
+        if not 0.0 < t < 100.0:
+            raise InputError(f"t is the percentage of pixels left visible, between 0 and 100 exclusive; got {t}")
+        if mask_update_every < 1:
+            raise InputError(f"mask_update_every must be at least 1, got {mask_update_every}")
+
+    # -- networks and masks --------------------------------------------------------------------------
+    def _build(self) -> nn.Module:
+        r = Reconstructor(self.input_shape, tuple(self.widths), self.latent_dim, self.kernel)
+        mg = MaskGenerator(self.input_shape, tuple(self.mask_widths), self.kernel) if self.masking == "learned" else None
+        return OLEDNetworks(r, mg)
+
+    @property
+    def n_masked(self) -> int:
+        """Pixels hidden per image: (100 − t) % of them, at least one."""
+        return max(1, round((100.0 - self.t) / 100.0 * self.input_shape[1] * self.input_shape[2]))
+
+    @property
+    def hole(self) -> int:
+        """Side of the random square (`masking="random"`): `mask_size`, else 10 pixels per 28 as in Table 4."""
+        return self.mask_size or max(1, round(10 * min(self.input_shape[1:]) / 28))
+
+    def _masks(self, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if self.masking == "random":
+            return random_square_masks(len(xb), xb.shape[2], xb.shape[3], self.hole, gen).to(xb.device)
+        return threshold_unit(self.net_.mask_generator(xb), self.n_masked, self.epsilon)
+
+    def _losses(self, xb: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image L_mask, L_cont, L_rec, each a mean over all pixels; L_cont's error is zero outside the hidden
+        region (eq. 6 with x_c the image restricted to that region)."""
+        r = self.net_.reconstructor
+        masked_error = r(xb * masks) - xb
+        return {"mask": masked_error.pow(2).flatten(1).mean(1),
+                "cont": (masked_error.abs() * (1.0 - masks)).flatten(1).mean(1),
+                "rec": (r(xb) - xb).pow(2).flatten(1).mean(1)}
+
+    # -- training ----------------------------------------------------------------------------------
+    def _fit(self, x: torch.Tensor, val) -> None:
+        gen = torch.Generator().manual_seed(self.seed)
+        x_train, val_set, rule = x, val, selection_rule(val)
+        if val is None and 0 < self.val_size < len(x) // 2:
+            order = torch.randperm(len(x), generator=gen)
+            x_train, val_set = x[order[self.val_size:]], (x[order[: self.val_size]], np.zeros(self.val_size, np.int64))
+            rule = "val-normal"
+        net = self._new_net()
+        device = self.torch_device
+        opt_r = torch.optim.Adam(net.reconstructor.parameters(), lr=self.lr, betas=tuple(self.betas))
+        opt_m = None if net.mask_generator is None else torch.optim.Adam(
+            net.mask_generator.parameters(), lr=self.lr, betas=tuple(self.betas))
+        best = BestEpoch(rule)
+        history: dict[str, list[float]] = {"mask": [], "cont": [], "rec": []}
+        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
+            net.train()
+            update_mask = opt_m is not None and (epoch - 1) % self.mask_update_every == 0
+            totals = dict.fromkeys(history, 0.0)
+            for idx in batches(len(x_train), self.batch_size, gen):
+                xb = to_device(x_train[idx], device)
+                with torch.set_grad_enabled(update_mask):
+                    masks = self._masks(xb, gen)
+                losses = {k: v.mean() for k, v in self._losses(xb, masks).items()}
+                adversarial = losses["mask"] + self.gamma * losses["cont"]
+                opt_r.zero_grad(set_to_none=True)
+                if update_mask:
+                    opt_m.zero_grad(set_to_none=True)
+                # one backward pass: R gets the gradient of its objective; MG, which L_rec does not reach, gets
+                # the gradient of L_mask + γ L_cont and ascends it (both from the same forward pass)
+                (adversarial + self.lambda_ * losses["rec"]).backward()
+                opt_r.step()
+                if update_mask:
+                    for p in net.mask_generator.parameters():
+                        p.grad.neg_()
+                    opt_m.step()
+                for k in totals:
+                    totals[k] += losses[k].item() * len(idx)
+            for k in history:
+                history[k].append(round(totals[k] / len(x_train), 6))
+            if val_set is not None:
+                best.update(epoch, net, self._validation_values(val_set[0], rule), val_set[1])
+            self._epoch_done(epoch)
+        best.restore(net)
+        net.eval()
+        self.fit_info_.update(epochs=self.epochs, n_train_used=len(x_train), train_loss=history, **best.summary())
+
+    def _validation_values(self, x_val: torch.Tensor, rule: str) -> np.ndarray:
+        """`val-with-outliers`: the default score (AUROC is taken on it); `val-normal`: R's objective per image."""
+        if rule == "val-with-outliers":
+            return self._score(x_val)[self.default_score]
+        raw = self._raw_scores(x_val)
+        return raw["mask"] + self.gamma * raw["cont"] + self.lambda_ * raw["rec"]
+
+    # -- scoring -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _raw_scores(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        self.net_.eval()
+        gen = torch.Generator().manual_seed(self.seed + 1)  # random masking: the same images get the same squares
+        return map_batches(lambda b: self._losses(b, self._masks(b, gen)), x, self.torch_device)
+
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        scaled = {k: minmax(v) for k, v in self._raw_scores(x).items()}
+        return {**scaled, "avg": (scaled["mask"] + scaled["cont"] + scaled["rec"]) / 3}
+
+    @torch.no_grad()
+    def inpaint(self, x) -> dict[str, np.ndarray]:
+        """For figures: `mask` (n, H, W; 0 = hidden), `masked` and `reconstruction` (R's output for the masked
+        image) as images (n, C, H, W) in [0, 1], and MG's `activation` map (n, H, W; none with random masks)."""
+        xs = self._prepare(x)
+        self.net_.eval()
+        gen = torch.Generator().manual_seed(self.seed + 1)
+
+        def run(b: torch.Tensor) -> dict[str, torch.Tensor]:
+            masks = self._masks(b, gen)
+            out = {"mask": masks[:, 0], "masked": b * masks, "reconstruction": self.net_.reconstructor(b * masks)}
+            if self.net_.mask_generator is not None:
+                out["activation"] = self.net_.mask_generator(b)[:, 0]
+            return out
+
+        res = map_batches(run, xs, self.torch_device)
+        lo, hi = self.normalisation_["range"]
+        for k in ("masked", "reconstruction"):
+            res[k] = np.clip((res[k] - lo) / (hi - lo), 0.0, 1.0)
+        return res
+
+    def activation_maps(self, x) -> np.ndarray:
+        """MG's activation maps A (n, H, W): higher = more likely to be masked (the paper's §4.5 segmentation)."""
+        if self.masking != "learned":
+            raise InputError("activation_maps needs masking='learned' (random masks have no activation map)")
+        return self.inpaint(x)["activation"]
+
+    def anomaly_maps(self, x) -> np.ndarray:
+        """Squared error of R on the masked image, per pixel (mean over channels)."""
+        xs = self._prepare(x)
+        self.net_.eval()
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        return map_batches(lambda b: (self.net_.reconstructor(b * self._masks(b, gen)) - b).pow(2).mean(1),
+                           xs, self.torch_device).numpy()
+
