@@ -184,3 +184,24 @@ def test_epochs_table_shows_validation_only_when_it_is_an_auroc(tmp_path):
     path.write_text(json.dumps(row) + "\n")
     md, _ = write_report([path], tmp_path / "rep")
     assert "| 1 Trouser | 1 |  |  | 0.8500 | 2.50e-03 |" in md.read_text()  # minus mean scores are no AUROC
+
+
+def test_report_matches_paper_rows_to_variants_by_their_overrides(tmp_path):
+    """OLED's CAE ablation (Table 4) is `oled` with masking=random: its rows must not be compared with OLED's."""
+    def row(c, overrides, avg):
+        return {"method": "oled", "dataset": "mnist", "protocol": "memae", "normal_class": c, "seed": 0,
+                "preset": "fast", "overrides": overrides, "auroc": {"mask": avg, "cont": avg, "rec": avg, "avg": avg},
+                "default_score": "avg", "epochs": 30, "selection": "val-normal", "n_train": 1200, "n_test": 900,
+                "fit_seconds": 100.0, "score_seconds": 1.0, "params": {}, "version": "test", "commit": None,
+                "threads": 2, "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
+                                         "hist_normal": [5, 1], "hist_anomalous": [1, 5]}}
+    path = tmp_path / "r.jsonl"
+    rows = [row(c, {}, 0.98) for c in range(10)] + [row(c, {"masking": "random"}, 0.90) for c in range(10)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    text = write_report([path], tmp_path / "rep")[0].read_text()
+    sections = [part for part in text.split("\n## ") if part.startswith("oled on mnist")]
+    learned = next(part for part in sections if "overrides {}" in part)
+    random_masks = next(part for part in sections if 'overrides {"masking": "random"}' in part)
+    assert "OLED s_avg" in learned and "CAE" not in learned
+    assert "CAE s_avg" in random_masks and "OLED s_" not in random_masks
+    assert f"{0.98 - 0.9845:+.4f}" in text and f"{0.90 - 0.8768:+.4f}" in text  # Δ against the avg rows

@@ -14,6 +14,7 @@ FAST = {
     "vae": {"epochs": 2},
     "dsvdd": {"epochs": 2, "ae_epochs": 2},
     "ocsvm": {},
+    "oled": {"epochs": 2, "widths": (16, 16, 16), "mask_widths": (8, 8), "kernel": 3, "batch_size": 64},
 }
 
 
@@ -37,7 +38,7 @@ def test_fit_score_save_load_identical(method, split, tmp_path):
         np.testing.assert_allclose(again[name], scores[name], rtol=1e-6, atol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize("method", ["adacl", "ae", "cae", "vae", "dsvdd"])
+@pytest.mark.parametrize("method", ["adacl", "ae", "cae", "vae", "dsvdd", "oled"])
 def test_training_is_reproducible_for_a_seed(method, split):
     a = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
     b = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
@@ -63,6 +64,7 @@ def test_methods_without_maps_say_so(split):
     ("dsvdd", {"epochs": 30, "ae_epochs": 30, "batch_size": 32}, 0.9),
     ("ocsvm", {}, 0.9),
     ("adacl", {"epochs": 10, "batch_size": 32}, 0.9),  # 250 images: batch 256 would be one step per epoch
+    ("oled", {"epochs": 10, "batch_size": 32, "widths": (16, 24, 32), "kernel": 3}, 0.9),
 ])
 def test_detectors_learn_something_on_real_images(method, params, floor, split):
     """Trousers vs the other nine classes is easy: a working detector must beat `floor` AUROC."""

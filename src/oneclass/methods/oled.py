@@ -196,24 +196,9 @@ class OLED(TorchDetector):
             update_mask = opt_m is not None and (epoch - 1) % self.mask_update_every == 0
             totals = dict.fromkeys(history, 0.0)
             for idx in batches(len(x_train), self.batch_size, gen):
-                xb = to_device(x_train[idx], device)
-                with torch.set_grad_enabled(update_mask):
-                    masks = self._masks(xb, gen)
-                losses = {k: v.mean() for k, v in self._losses(xb, masks).items()}
-                adversarial = losses["mask"] + self.gamma * losses["cont"]
-                opt_r.zero_grad(set_to_none=True)
-                if update_mask:
-                    opt_m.zero_grad(set_to_none=True)
-                # one backward pass: R gets the gradient of its objective; MG, which L_rec does not reach, gets
-                # the gradient of L_mask + γ L_cont and ascends it (both from the same forward pass)
-                (adversarial + self.lambda_ * losses["rec"]).backward()
-                opt_r.step()
-                if update_mask:
-                    for p in net.mask_generator.parameters():
-                        p.grad.neg_()
-                    opt_m.step()
+                losses = self._train_step(to_device(x_train[idx], device), opt_r, opt_m if update_mask else None, gen)
                 for k in totals:
-                    totals[k] += losses[k].item() * len(idx)
+                    totals[k] += losses[k] * len(idx)
             for k in history:
                 history[k].append(round(totals[k] / len(x_train), 6))
             if val_set is not None:
@@ -222,6 +207,26 @@ class OLED(TorchDetector):
         best.restore(net)
         net.eval()
         self.fit_info_.update(epochs=self.epochs, n_train_used=len(x_train), train_loss=history, **best.summary())
+
+    def _train_step(self, xb: torch.Tensor, opt_r: torch.optim.Optimizer, opt_m: torch.optim.Optimizer | None,
+                    gen: torch.Generator) -> dict[str, float]:
+        """One update of R (descending L_mask + γ L_cont + λ L_rec) and, with `opt_m`, of MG (ascending
+        L_mask + γ L_cont), both from the same forward pass, as in the authors' code. Returns the batch's losses."""
+        with torch.set_grad_enabled(opt_m is not None):
+            masks = self._masks(xb, gen)
+        losses = {k: v.mean() for k, v in self._losses(xb, masks).items()}
+        opt_r.zero_grad(set_to_none=True)
+        if opt_m is not None:
+            opt_m.zero_grad(set_to_none=True)
+        # one backward pass: R gets the gradient of its objective; MG, which L_rec does not reach, gets that of
+        # L_mask + γ L_cont, negated so that its optimiser ascends
+        (losses["mask"] + self.gamma * losses["cont"] + self.lambda_ * losses["rec"]).backward()
+        opt_r.step()
+        if opt_m is not None:
+            for p in self.net_.mask_generator.parameters():
+                p.grad.neg_()
+            opt_m.step()
+        return {k: v.item() for k, v in losses.items()}
 
     def _validation_values(self, x_val: torch.Tensor, rule: str) -> np.ndarray:
         """`val-with-outliers`: the default score (AUROC is taken on it); `val-normal`: R's objective per image."""

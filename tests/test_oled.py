@@ -1,0 +1,113 @@
+"""OLED: the threshold unit, the adversarial update, scores, maps, model selection."""
+
+import numpy as np
+import pytest
+import torch
+
+import oneclass
+from oneclass.errors import InputError
+from oneclass.methods.oled import OLED, threshold_unit
+
+SMALL = {"widths": (8, 8, 8), "mask_widths": (4, 4), "kernel": 3, "batch_size": 32}
+
+
+def _uint8(n=64, shape=(28, 28), seed=0):
+    return (np.random.default_rng(seed).random((n, *shape)) * 255).astype(np.uint8)
+
+
+def test_threshold_unit_hides_exactly_the_top_activations_and_passes_gradients():
+    a = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    mask = threshold_unit(a, 98, epsilon=1e-3)
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    assert (mask.flatten(1) == 0).sum(1).tolist() == [98] * 5
+    hidden_min = a.flatten(1)[mask.flatten(1) == 0].view(5, 98).min(1).values
+    shown_max = a.flatten(1)[mask.flatten(1) == 1].view(5, -1).max(1).values
+    assert (hidden_min > shown_max).all()  # the hidden pixels are the highest activations
+    (mask * torch.rand_like(mask)).sum().backward()  # eq. 2 is continuous: gradients reach the activations
+    assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+
+
+def test_threshold_unit_hides_the_same_number_even_with_tied_activations():
+    a = torch.zeros(3, 1, 8, 8)  # a dead ReLU map: every activation ties at 0
+    assert (threshold_unit(a, 8, 1e-12).flatten(1) == 0).sum(1).tolist() == [8, 8, 8]
+
+
+def test_t_sets_the_share_of_hidden_pixels():
+    det = OLED(t=87.5, epochs=1, **SMALL).fit(_uint8())
+    assert det.n_masked == 98  # 12.5 % of 784
+    assert (det.inpaint(_uint8(4, seed=1))["mask"] == 0).reshape(4, -1).sum(1).tolist() == [98] * 4
+
+
+def test_one_step_moves_the_mask_generator_up_and_the_reconstructor_down_their_objectives():
+    """Adam's first step moves each parameter by -lr * sign(gradient): MG's moves must follow +∂(L_mask + γ L_cont),
+    R's -∂(L_mask + γ L_cont + λ L_rec), and L_rec must not reach MG."""
+    torch.manual_seed(0)
+    x = torch.rand(32, 1, 28, 28) * 2 - 1
+    det = OLED(input_shape=(1, 28, 28), epsilon=1e-3, **SMALL)
+    net = det._new_net()
+    net.train()
+    masks = det._masks(x, None)
+    losses = {k: v.mean() for k, v in det._losses(x, masks).items()}
+    adversarial = losses["mask"] + det.gamma * losses["cont"]
+    g_m = torch.autograd.grad(adversarial, list(net.mask_generator.parameters()), retain_graph=True)
+    g_r = torch.autograd.grad(adversarial + det.lambda_ * losses["rec"], list(net.reconstructor.parameters()), retain_graph=True)
+    assert all(g is None for g in torch.autograd.grad(losses["rec"], list(net.mask_generator.parameters()), allow_unused=True))
+    before_m = [p.detach().clone() for p in net.mask_generator.parameters()]
+    before_r = [p.detach().clone() for p in net.reconstructor.parameters()]
+    opt_r = torch.optim.Adam(net.reconstructor.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    opt_m = torch.optim.Adam(net.mask_generator.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    det._train_step(x, opt_r, opt_m, None)
+    up = sum(((p - b) * g).sum() for p, b, g in zip(net.mask_generator.parameters(), before_m, g_m, strict=True))
+    down = sum(((p - b) * g).sum() for p, b, g in zip(net.reconstructor.parameters(), before_r, g_r, strict=True))
+    assert up > 0 and down < 0
+
+
+def test_scores_are_min_max_scaled_and_avg_is_their_mean():
+    det = OLED(epochs=1, val_size=0, **SMALL).fit(_uint8())
+    s = det.score(_uint8(40, seed=2))
+    for name in ("mask", "cont", "rec"):
+        assert s[name].min() == 0.0 and s[name].max() == 1.0
+    np.testing.assert_allclose(s["avg"], (s["mask"] + s["cont"] + s["rec"]) / 3)
+    assert s.default_name == "avg"
+
+
+def test_maps_and_inpainting_have_image_shapes():
+    det = OLED(epochs=1, val_size=0, **SMALL).fit(_uint8())
+    x = _uint8(5, seed=3)
+    assert det.anomaly_maps(x).shape == (5, 28, 28) and (det.anomaly_maps(x) >= 0).all()
+    assert det.activation_maps(x).shape == (5, 28, 28) and (det.activation_maps(x) >= 0).all()  # ReLU output
+    out = det.inpaint(x)
+    assert out["masked"].shape == out["reconstruction"].shape == (5, 1, 28, 28)
+    hidden = out["mask"] == 0
+    np.testing.assert_allclose(out["masked"][:, 0][hidden], 0.5)  # hidden pixels are mid-grey
+
+
+def test_random_masking_is_the_cae_ablation_without_a_mask_generator():
+    det = OLED(masking="random", epochs=1, val_size=0, **SMALL).fit(_uint8())
+    assert det.net_.mask_generator is None and det.hole == 10
+    assert ((det.inpaint(_uint8(3, seed=4))["mask"] == 0).reshape(3, -1).sum(1) == 100).all()
+    with pytest.raises(InputError, match="masking='learned'"):
+        det.activation_maps(_uint8(2))
+
+
+def test_model_selection_rules():
+    x = _uint8(200)
+    honest = OLED(epochs=2, val_size=50, **SMALL).fit(x)
+    assert honest.fit_info_["selection"] == "val-normal" and honest.fit_info_["n_train_used"] == 150
+    assert len(honest.fit_info_["val_history"]) == 2
+    val = (np.concatenate([_uint8(20, seed=5), 255 - _uint8(20, seed=6)]), np.r_[np.zeros(20), np.ones(20)].astype(int))
+    paper = OLED(epochs=2, **SMALL).fit(x, val=val)
+    assert paper.fit_info_["selection"] == "val-with-outliers" and paper.fit_info_["n_train_used"] == 200
+
+
+def test_sizes_other_than_28_and_colour():
+    det = OLED(epochs=1, val_size=0, **SMALL).fit(_uint8(32, (30, 30, 3)))
+    assert det.score(_uint8(4, (30, 30, 3), seed=1)).default.shape == (4,)
+    assert det.n_masked == round(0.125 * 900)
+
+
+@pytest.mark.parametrize("params, message", [({"masking": "grid"}, "masking"), ({"t": 100}, "t is the percentage"),
+                                             ({"mask_update_every": 0}, "mask_update_every")])
+def test_bad_hyper_parameters_say_which(params, message):
+    with pytest.raises(InputError, match=message):
+        oneclass.create("oled", **params)
