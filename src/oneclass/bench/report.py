@@ -61,10 +61,11 @@ def _class_name(dataset: str, c: int) -> str:
     return f"{c} {info.classes[c]}" if info and info.classes and 0 <= c < len(info.classes) else str(c)
 
 
-def _papers_for(entries: list[dict[str, Any]], dataset: str, protocol: str, method: str,
-                overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    """Published AUROC rows for a group; a row's `overrides` (hyper-parameters that define a variant, such as
-    OLED's CAE ablation) must equal the group's, and rows without them need those keys left at the default."""
+def _papers_for(entries: list[dict[str, Any]], key: tuple) -> list[dict[str, Any]]:
+    """Published AUROC rows for the group `key`; a row's `overrides` (hyper-parameters that define a variant, such
+    as OLED's CAE ablation) must equal the group's, and rows without them need those keys left at the default."""
+    dataset, protocol, method, _, overrides_json = key
+    overrides = json.loads(overrides_json)
     mine = [e for e in entries if (e["dataset"], e["protocol"], e["method"], e["metric"]) == (dataset, protocol, method, "auroc")]
     variant_keys = {k for e in mine for k in e.get("overrides", {})}
     return [e for e in mine if all(overrides.get(k) == e.get("overrides", {}).get(k) for k in variant_keys)]
@@ -102,8 +103,7 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
         score = g[0]["default_score"]
         classes = {r["normal_class"] for r in g}
         means = _seed_means(g, score, len(classes))
-        paper = next((p for p in _papers_for(entries, dataset, protocol, method, json.loads(overrides))
-                      if p["score"] in (None, score)), None)
+        paper = next((p for p in _papers_for(entries, key) if p["score"] in (None, score)), None)
         summary.append([method, dataset, protocol, preset + ("" if overrides == "{}" else f" {overrides}"),
                         len(classes), len({r["seed"] for r in g}), _fmt(means),
                         "" if paper is None else f"{paper['mean']:.4f} ({paper['paper']} {paper['table']})",
@@ -124,8 +124,7 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
     classes = sorted({r["normal_class"] for r in g})
     seeds = sorted({r["seed"] for r in g})
     by_class = {c: [r for r in g if r["normal_class"] == c] for c in classes}
-    papers = [p for p in _papers_for(entries, dataset, protocol, method, json.loads(overrides))
-              if p["per_class"] or p["score"] in scores]
+    papers = [p for p in _papers_for(entries, key) if p["per_class"] or p["score"] in scores]
     report.heading(f"{method} on {dataset} ({protocol}), preset {preset}")
     selections = sorted({r["selection"] for r in g})
     epochs = sorted({str(r.get("epochs")) for r in g})

@@ -236,48 +236,44 @@ class OLED(TorchDetector):
         return raw["mask"] + self.gamma * raw["cont"] + self.lambda_ * raw["rec"]
 
     # -- scoring -----------------------------------------------------------------------------------
-    @torch.no_grad()
-    def _raw_scores(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+    def _masked_pass(self, x: torch.Tensor, fn) -> torch.Tensor | dict[str, np.ndarray]:
+        """`fn(batch, masks)` over `x`, batch by batch, in eval mode. Random masks are seeded, so the same images
+        always get the same squares."""
         self.net_.eval()
-        gen = torch.Generator().manual_seed(self.seed + 1)  # random masking: the same images get the same squares
-        return map_batches(lambda b: self._losses(b, self._masks(b, gen)), x, self.torch_device)
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        return map_batches(lambda b: fn(b, self._masks(b, gen)), x, self.torch_device)
+
+    def _raw_scores(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        return self._masked_pass(x, self._losses)
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         scaled = {k: minmax(v) for k, v in self._raw_scores(x).items()}
         return {**scaled, "avg": (scaled["mask"] + scaled["cont"] + scaled["rec"]) / 3}
 
-    @torch.no_grad()
     def inpaint(self, x) -> dict[str, np.ndarray]:
         """For figures: `mask` (n, H, W; 0 = hidden), `masked` and `reconstruction` (R's output for the masked
         image) as images (n, C, H, W) in [0, 1], and MG's `activation` map (n, H, W; none with random masks)."""
         xs = self._prepare(x)
-        self.net_.eval()
-        gen = torch.Generator().manual_seed(self.seed + 1)
-
-        def run(b: torch.Tensor) -> dict[str, torch.Tensor]:
-            masks = self._masks(b, gen)
-            out = {"mask": masks[:, 0], "masked": b * masks, "reconstruction": self.net_.reconstructor(b * masks)}
-            if self.net_.mask_generator is not None:
-                out["activation"] = self.net_.mask_generator(b)[:, 0]
-            return out
-
-        res = map_batches(run, xs, self.torch_device)
+        res = self._masked_pass(xs, lambda b, m: {"mask": m[:, 0], "masked": b * m,
+                                                  "reconstruction": self.net_.reconstructor(b * m)})
         lo, hi = self.normalisation_["range"]
         for k in ("masked", "reconstruction"):
             res[k] = np.clip((res[k] - lo) / (hi - lo), 0.0, 1.0)
+        if self.masking == "learned":
+            res["activation"] = self._activations(xs)
         return res
+
+    def _activations(self, xs: torch.Tensor) -> np.ndarray:
+        self.net_.eval()
+        return map_batches(self.net_.mask_generator, xs, self.torch_device)[:, 0].numpy()
 
     def activation_maps(self, x) -> np.ndarray:
         """MG's activation maps A (n, H, W): higher = more likely to be masked (the paper's §4.5 segmentation)."""
         if self.masking != "learned":
             raise InputError("activation_maps needs masking='learned' (random masks have no activation map)")
-        return self.inpaint(x)["activation"]
+        return self._activations(self._prepare(x))
 
     def anomaly_maps(self, x) -> np.ndarray:
         """Squared error of R on the masked image, per pixel (mean over channels)."""
-        xs = self._prepare(x)
-        self.net_.eval()
-        gen = torch.Generator().manual_seed(self.seed + 1)
-        return map_batches(lambda b: (self.net_.reconstructor(b * self._masks(b, gen)) - b).pow(2).mean(1),
-                           xs, self.torch_device).numpy()
-
+        return self._masked_pass(self._prepare(x),
+                                 lambda b, m: (self.net_.reconstructor(b * m) - b).pow(2).mean(1)).numpy()
