@@ -205,3 +205,23 @@ def test_report_matches_paper_rows_to_variants_by_their_overrides(tmp_path):
     assert "OLED s_avg" in learned and "CAE" not in learned
     assert "CAE s_avg" in random_masks and "OLED s_" not in random_masks
     assert f"{0.98 - 0.9845:+.4f}" in text and f"{0.90 - 0.8768:+.4f}" in text  # Δ against the avg rows
+
+
+def test_outlier_ratio_cells_record_each_test_set_and_the_report_plots_f1(tmp_path):
+    tiny_alocc = {"epochs": 1, "widths": [4, 4, 8, 8]}
+    cells = [*make_cells(["alocc"], "fashion-mnist-mini", "outlier-ratio", [1], [0], "paper", tiny_alocc),
+             *make_cells(["ae"], "fashion-mnist-mini", "outlier-ratio", [1], [0], "paper", TINY)]
+    out = ResultsFile(tmp_path / "r.jsonl")
+    assert run_grid(cells, out) == 0
+    rows = {r["method"]: r for r in read_results(out.path)}
+    alocc, ae = rows["alocc"], rows["ae"]
+    assert list(alocc["test_sets"]) == ["10%", "20%", "30%", "40%", "50%"]
+    ten = alocc["test_sets"]["10%"]
+    assert ten["n"] == 111 and ten["anomaly_fraction"] == pytest.approx(0.1, abs=0.001)
+    assert set(ten["f1_target_tau"]) == {"d_rx", "d_x"} and set(ten["f1_target"]) == {"d_rx", "d_x", "rec"}
+    assert ae["test_sets"]["50%"]["f1_target_tau"] == {}  # the ae has no threshold of its own
+    assert alocc["test_sets"]["50%"]["auroc"] == alocc["auroc"] and alocc["n_test"] == 200
+    md, _ = write_report([out.path], tmp_path / "rep")
+    text = md.read_text()
+    assert "F1 against the share of outliers" in text and "(every image called target) |  |  | 0.9474" in text
+    assert (tmp_path / "rep" / "fashion-mnist-mini-outlier-ratio-f1-vs-outliers.png").is_file()

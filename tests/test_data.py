@@ -12,7 +12,7 @@ from oneclass.data.catalog import IDX_FILES, dataset_dir, load_dataset, verify_d
 from oneclass.data.cifar import read_cifar10, read_cifar_batch
 from oneclass.data.idx import read_idx, write_idx
 from oneclass.data.images import list_images, read_image, read_images, read_labelled_folder
-from oneclass.data.protocols import make_split, memae, one_vs_rest
+from oneclass.data.protocols import caltech, make_split, memae, one_vs_rest, outlier_ratio
 from oneclass.errors import DataError
 
 
@@ -213,3 +213,75 @@ def test_unknown_protocol_and_class(mini):
         make_split("nope", mini, 0)
     with pytest.raises(DataError, match="normal class 12 does not occur"):
         one_vs_rest(mini, 12)
+
+
+def test_outlier_ratio_sets_are_nested_and_hold_the_stated_share(mini):
+    s = outlier_ratio(mini, normal_class=4, seed=1)
+    assert len(s.x_train) == 250 and (s.y_test == 0).sum() == 100  # every test image of the class
+    assert list(s.test_sets) == ["10%", "20%", "30%", "40%", "50%"]
+    previous: set[int] = set()
+    for name, idx in s.test_sets.items():
+        share = s.y_test[idx].mean()
+        assert share == pytest.approx(float(name.rstrip("%")) / 100, abs=0.005)
+        assert (s.y_test[idx] == 0).sum() == 100
+        assert previous <= set(idx.tolist())  # the outliers of 10 % are among those of 20 %, ...
+        previous = set(idx.tolist())
+    assert len(s.x_test) == len(s.test_sets["50%"])
+    outliers = {x.tobytes() for x in s.x_test[s.y_test == 1]}
+    assert not outliers & {x.tobytes() for x in mini["x_test"][mini["y_test"] == 4]}
+    other = outlier_ratio(mini, normal_class=4, seed=2)
+    assert not np.array_equal(other.x_test[s.y_test == 1], s.x_test[s.y_test == 1])
+
+
+def test_outlier_ratio_refuses_impossible_shares(mini):
+    with pytest.raises(DataError, match="between 0 and 1"):
+        outlier_ratio(mini, 0, ratios=(0.5, 1.0))
+    with pytest.raises(DataError, match="need 9900 images of other classes"):
+        outlier_ratio(mini, 0, ratios=(0.99,))
+
+
+def _caltech_tree(root, categories=8, per=6, clutter=40):
+    base = root / "caltech256" / "256_ObjectCategories"
+    rng = np.random.default_rng(0)
+    folders = [f"{i:03d}.thing{i}" for i in range(1, categories + 1)] + ["257.clutter"]
+    for folder in folders:
+        (base / folder).mkdir(parents=True)
+        n = clutter if folder == "257.clutter" else per
+        for j in range(n):
+            size = tuple(int(v) for v in rng.integers(20, 40, 2))
+            shade = 40 if folder == "257.clutter" else 10 * int(folder[:3])
+            image = np.full((*size, 3), shade, np.uint8) if j % 2 else np.full(size, shade, np.uint8)  # grey + colour
+            Image.fromarray(image).save(base / folder / f"{folder[:3]}_{j + 1:04d}.jpg")
+    (base / "001.thing1" / "RENAME2").write_text("junk")
+    return root
+
+
+def test_caltech_protocol_on_a_generated_tree(tmp_path):
+    data = load_dataset("caltech256", _caltech_tree(tmp_path), download=False)
+    assert len(data["categories"]) == 9 and len(data["paths"]) == 8 * 6 + 40
+    for n in (1, 3, 5):
+        s = caltech(data, n, seed=0, image_size=16, per_category=3)
+        assert len(s.info["categories"]) == n and "257.clutter" not in s.info["categories"]
+        assert s.x_train.shape[1:] == (16, 16, 3) and s.x_test.shape[1:] == (16, 16, 3)
+        assert len(s.x_train) == round(3 * n * 2 / 3)  # the first 3 images of each category, 2/3 trained on
+        assert s.y_test.mean() == 0.5  # exactly half outliers
+    picks = {tuple(caltech(data, 3, seed=k, image_size=8).info["categories"]) for k in range(3)}
+    assert len(picks) > 1  # repetitions draw other categories
+    t = caltech(data, 2, seed=0, image_size=8, transductive=True)
+    assert len(t.x_train) == 12 and (t.y_test == 0).sum() == 12 and t.y_test.mean() == 0.5
+    v = caltech(data, 2, seed=0, image_size=8, val_normal=2, val_outliers=3)
+    assert v.x_val.shape == (5, 8, 8, 3) and v.y_val.sum() == 3
+
+
+def test_caltech_protocol_needs_clutter_and_enough_categories(tmp_path):
+    data = load_dataset("caltech256", _caltech_tree(tmp_path, categories=2, clutter=3), download=False)
+    with pytest.raises(DataError, match="must be 1 to 2"):
+        caltech(data, 3)
+    with pytest.raises(DataError, match="257.clutter has 3 images"):
+        caltech(data, 2, transductive=True)
+    assert make_split("caltech", data, 1, image_size=8).y_test.mean() == 0.5
+
+
+def test_caltech_missing_says_where_to_put_the_archive(tmp_path):
+    with pytest.raises(DataError, match="256_ObjectCategories.tar"):
+        load_dataset("caltech256", tmp_path, download=False)

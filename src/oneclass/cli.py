@@ -183,6 +183,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
     info = dataset_info(args.dataset)
     classes = list(range(len(info.classes))) if args.classes == "all" else parse_classes(args.classes)
+    if not classes:
+        raise OneClassError(f"--classes: {args.dataset} has no fixed classes; give them, e.g. --classes 1,3,5 "
+                            "(the caltech protocol's numbers of inlier categories)")
     for c in classes:
         _check_normal_class(args.dataset, c, "--classes")
     try:

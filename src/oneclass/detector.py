@@ -230,6 +230,11 @@ class Detector:
         values = self._score(self._prepare(x))
         return Scores({k: values[k] for k in self.score_names}, self.default_score)
 
+    def decision_thresholds(self) -> dict[str, float]:
+        """Score name -> the threshold its paper decides with (score >= threshold: anomalous); empty when the
+        paper fixes none (then only ranking metrics, or a threshold set from a known outlier ratio, apply)."""
+        return {}
+
     def anomaly_maps(self, x: Any) -> np.ndarray:
         """Per-pixel anomaly maps (n, H, W), for methods that can localise."""
         raise NotImplementedError(f"{self.name} does not produce anomaly maps")

@@ -25,10 +25,11 @@ from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import Split, make_split
 from oneclass.detector import Detector, Scores, detector_class
 from oneclass.errors import OneClassError
-from oneclass.metrics import auroc, eer, f1_at_outlier_ratio
+from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
 
 PRESETS = ("paper", "fast")
-SPLIT_OPTIONS = ("val_normal", "val_outliers")
+#: `--set` keys that configure the protocol rather than the method
+SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,27 @@ def _curves(labels: np.ndarray, scores: np.ndarray, points: int = 101, bins: int
             "hist_anomalous": np.histogram(scores[labels == 1], edges)[0].tolist()}
 
 
+def target_f1(labels: np.ndarray, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, float]]:
+    """F1 with the target (normal) class as the positive class, as the ALOCC and G2D papers report it:
+    `f1_target` flags the known outlier fraction of highest scores, `f1_target_tau` decides with the method's own
+    thresholds (`Detector.decision_thresholds`, e.g. τ = 0.5 on D), for the scores that have one."""
+    fraction = float(labels.mean())
+    return {"f1_target": {k: round(f1_at_outlier_ratio(labels, s, fraction, positive=0), 5) for k, s in scores.items()},
+            "f1_target_tau": {k: round(f1_at_threshold(labels, scores[k], t, positive=0), 5)
+                              for k, t in thresholds.items()}}
+
+
+def _test_set_metrics(split: Split, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """AUROC and target F1 on each named test set of the split (the outlier-ratio protocol's 10 %–50 % sets)."""
+    out = {}
+    for name, idx in split.test_sets.items():
+        y = split.y_test[idx]
+        sub = Scores({k: v[idx] for k, v in scores.items()}, scores.default_name)
+        out[name] = {"n": len(idx), "anomaly_fraction": round(float(y.mean()), 5),
+                     "auroc": {k: round(auroc(y, v), 5) for k, v in sub.items()}, **target_f1(y, sub, thresholds)}
+    return out
+
+
 def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], float, float]:
     """Fit on the split's training images (and validation set), score its test images.
 
@@ -147,10 +169,13 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
     scores, aucs, fit_s, score_s = evaluate(det, split)
     y = split.y_test
     tracked = {"epoch_test_auroc": epoch_aucs} if cell.track_epochs else {}
+    thresholds = det.decision_thresholds()
+    test_sets = {"test_sets": _test_set_metrics(split, scores, thresholds)} if split.test_sets else {}
     return {**asdict(cell), **tracked,
             "auroc": {k: round(v, 5) for k, v in aucs.items()},
             "eer": {k: round(eer(y, s)[0], 5) for k, s in scores.items()},
             "f1": {k: round(f1_at_outlier_ratio(y, s, float(y.mean())), 5) for k, s in scores.items()},
+            **target_f1(y, scores, thresholds), **test_sets, "split_info": _jsonable_info(split.info),
             "default_score": scores.default_name,
             "epochs": det.fit_info_.get("epochs"), "selection": det.fit_info_.get("selection", "none"),
             "best_epoch": det.fit_info_.get("best_epoch"), "val_history": det.fit_info_.get("val_history", []),
@@ -159,6 +184,10 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
             "fit_seconds": round(fit_s, 2), "score_seconds": round(score_s, 2), "threads": _threads(),
             "params": det.get_params(), "version": oneclass.__version__, "commit": git_commit(),
             "curves": _curves(y, scores.default)}
+
+
+def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if k not in ("protocol", "seed")}
 
 
 def _threads() -> int:

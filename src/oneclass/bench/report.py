@@ -114,7 +114,49 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
                   "wall min"], summary)
     for key in sorted(groups):
         _group_section(report, key, groups[key], entries)
+    with_sets = {k: g for k, g in groups.items() if all(r.get("test_sets") for r in g)}
+    for dataset, protocol in sorted({k[:2] for k in with_sets}):
+        _test_sets_section(report, dataset, protocol, {k: g for k, g in with_sets.items() if k[:2] == (dataset, protocol)})
     return report.write(out)
+
+
+def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict[tuple, list[dict[str, Any]]]) -> None:
+    """F1 (target class positive, as ALOCC and G2D report it) and AUROC on each named test set (the outlier-ratio
+    protocol's 10 %–50 % outliers), mean over all runs (classes × seeds) of each method, and a figure of F1 against
+    the share of outliers (ALOCC's Figure 8, G2D's Figure 5)."""
+    report.heading(f"F1 against the share of outliers: {dataset} ({protocol})")
+    report.paragraph("F1 with the target (normal) class as the positive class. *at τ*: decided with the method's own "
+                     "threshold (ALOCC: D > τ = 0.5 is the target class); *at known %*: the given share of highest "
+                     "scores is called outlying. Mean over all normal classes and seeds of each method. The last row "
+                     "is the F1 of calling every image the target class, which a threshold that flags nothing scores.")
+    names = sorted({n for g in groups.values() for r in g for n in r["test_sets"]}, key=lambda n: float(n.rstrip("%")))
+    curves: dict[str, dict[str, list[float]]] = {}
+    rows = []
+    for key in sorted(groups):
+        g = groups[key]
+        label = key[2] + ("" if key[3] == "paper" else f" ({key[3]})") + ("" if key[4] == "{}" else f" {key[4]}")
+        for score in g[0]["auroc"]:
+            for metric, suffix in (("f1_target_tau", "at τ"), ("f1_target", "at known %"), ("auroc", "AUROC")):
+                values = [[r["test_sets"][n][metric].get(score) for r in g if n in r["test_sets"]] for n in names]
+                if any(v is None for vs in values for v in vs) or not any(values):
+                    continue
+                means = [float(np.mean(v)) if v else np.nan for v in values]
+                rows.append([label, score, suffix] + [f"{m:.4f}" for m in means])
+                if metric != "auroc":
+                    curves[f"{label} {score} {suffix}"] = means
+    # F1 of calling every image the target class, 2(1 − r) / (2 − r) for an outlier share r: what "at τ" must beat
+    x = [float(n.rstrip("%")) for n in names]
+    trivial = [2 * (1 - v / 100) / (2 - v / 100) for v in x]
+    rows.append(["(every image called target)", "", ""] + [f"{v:.4f}" for v in trivial])
+    report.table(["method", "score", "metric"] + names, rows)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(x, trivial, color="grey", ls=":", label="every image called target")
+    for label, means in curves.items():
+        ax.plot(x, means, marker="o", ls="-" if label.endswith("at τ") else "--", label=label)
+    ax.set(xlabel="outliers (%)", ylabel="F1 (target class positive)", ylim=(0, 1.02))
+    ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    report.figure(f"{dataset}-{protocol}-f1-vs-outliers", fig, "F1 against the percentage of outliers (mean over classes)")
 
 
 def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:

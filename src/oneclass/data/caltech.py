@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from oneclass.data.images import is_image_file
 from oneclass.errors import DataError
 
@@ -26,3 +28,12 @@ def caltech_categories(root: str | Path) -> dict[str, list[Path]]:
     if not categories:
         raise DataError(f"{base}: no category folders with images (expected e.g. 001.ak47/001_0001.jpg)")
     return categories
+
+
+def caltech_index(root: str | Path) -> dict[str, np.ndarray]:
+    """All images as `paths` (str), `labels` (index into `categories`) and `categories` (folder names, sorted)."""
+    categories = caltech_categories(root)
+    names = list(categories)
+    return {"paths": np.array([str(p) for files in categories.values() for p in files], dtype=object),
+            "labels": np.array([i for i, files in enumerate(categories.values()) for _ in files], dtype=np.int64),
+            "categories": np.array(names, dtype=object)}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from oneclass.data.caltech import CLUTTER, caltech_index
 from oneclass.data.cifar import TEST_BATCH, TRAIN_BATCHES, read_cifar10, read_cifar_batch
 from oneclass.data.idx import parse_idx, read_bytes, read_idx
 from oneclass.errors import DataError
@@ -74,6 +75,11 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
         archive_md5={"cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a"},
         mirrors=("https://www.cs.toronto.edu/~kriz/",),
         classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    ),
+    DatasetInfo(
+        "caltech256", "Caltech-256: 30,607 colour images of 256 object categories and 257.clutter (JPEG folders)",
+        archive_md5={"256_ObjectCategories.tar": "67b4f42ca05d46448c6bb8ecd2220f6d"},
+        mirrors=("https://data.caltech.edu/records/nyy15-4j048/files/",),
     ),
     DatasetInfo(
         "fashion-mnist-mini", "Embedded stratified subset of real Fashion-MNIST (250 train + 100 test per class)",
@@ -131,19 +137,25 @@ def dataset_dir(name: str, data_root: str | Path | None = None, download: bool =
 
 
 def _expected_files(info: DatasetInfo) -> list[str]:
+    if info.name == "caltech256":
+        return [f"256_ObjectCategories/{CLUTTER}"]
     if info.name == "cifar10":
         return [f"cifar-10-batches-py/{b}" for b in (*TRAIN_BATCHES, TEST_BATCH)]
     return list(IDX_FILES.values())
 
 
 def _is_complete(info: DatasetInfo, folder: Path) -> bool:
+    if info.name == "caltech256":
+        return (folder / _expected_files(info)[0]).is_dir()
     if info.name == "cifar10":
         return all((folder / f).is_file() for f in _expected_files(info))
     return all(_find_file(folder, stem) for stem in _expected_files(info))
 
 
 def _missing_message(info: DatasetInfo, target: Path) -> str:
-    files = ", ".join(info.archive_md5) if info.name != "cifar10" else "cifar-10-python.tar.gz (extracted)"
+    files = {"cifar10": "cifar-10-python.tar.gz (extracted)",
+             "caltech256": "256_ObjectCategories.tar (extracted: 256_ObjectCategories/001.ak47/...)"}.get(
+        info.name, ", ".join(info.archive_md5))
     return (f"{info.name}: not found and could not be downloaded; place {files} in {target}/ "
             f"(or pass --data-root DIR holding {info.name}/, or set ONECLASS_DATA)")
 
@@ -165,9 +177,10 @@ def _download(info: DatasetInfo, target: Path) -> Path:
                 errors.append(f"{mirror}: {exc}")
         else:
             raise DataError(_missing_message(info, target) + f" [download failed: {'; '.join(errors)}]")
-    if info.name == "cifar10":
-        with tarfile.open(target / "cifar-10-python.tar.gz") as tar:
-            tar.extractall(target, filter="data")
+    for archive in info.archive_md5:
+        if archive.endswith((".tar", ".tar.gz")):
+            with tarfile.open(target / archive) as tar:
+                tar.extractall(target, filter="data")
     return target
 
 
@@ -196,10 +209,13 @@ def file_md5(path: Path) -> str:
 
 
 def load_dataset(name: str, data_root: str | Path | None = None, download: bool = True) -> dict[str, np.ndarray]:
-    """Dataset `name` as uint8 images and int64 labels: keys x_train, y_train, x_test, y_test."""
+    """Dataset `name` as uint8 images and int64 labels: keys x_train, y_train, x_test, y_test (Caltech-256,
+    whose images differ in size: `paths`, `labels` and `categories`, read by its protocol)."""
     folder = dataset_dir(name, data_root, download)
     if name == "cifar10":
         return read_cifar10(folder / "cifar-10-batches-py")
+    if name == "caltech256":
+        return caltech_index(folder)
     arrays = {}
     for key, stem in IDX_FILES.items():
         path = _find_file(folder, stem)
@@ -233,6 +249,11 @@ def verify_dataset(name: str, data_root: str | Path | None = None) -> list[FileC
     if info.embedded:
         arrays = load_dataset(name)
         return [FileCheck(folder, "ok", f"embedded: {len(arrays['x_train'])} train, {len(arrays['x_test'])} test images")]
+    if info.name == "caltech256":
+        index = caltech_index(folder)
+        return [FileCheck(folder / "256_ObjectCategories", "unverified",
+                          f"{len(index['categories'])} categories, {len(index['paths'])} images "
+                          "(the checksum is of the tar archive)")]
     if info.name == "cifar10":
         checks = []
         for f in _expected_files(info):

@@ -24,6 +24,9 @@ class Split:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: named test sets inside the test split, as index arrays into x_test (the outlier-ratio protocol's 10 %–50 %
+    #: sets); the whole test split is always evaluated as well
+    test_sets: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def val(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -101,7 +104,89 @@ def memae(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: 
                   "anomaly_fraction": anomaly_fraction})
 
 
-PROTOCOLS: dict[str, Callable[..., Split]] = {"one-vs-rest": one_vs_rest, "memae": memae}
+def outlier_ratio(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0, val_normal: int = 0,
+                  val_outliers: int = 0, ratios: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5)) -> Split:
+    """ALOCC's and G2D's MNIST protocol: train on the normal (target) class of the train split; test on every
+    test image of that class plus outliers drawn at random from the other classes, making up each of `ratios`.
+
+    The outliers of a smaller ratio are a subset of those of a larger one (prefixes of one random order), so
+    the curves over ratios differ by the added outliers only. The test split is the largest set; the smaller
+    ones are `test_sets` named "10%", "20%", ...
+    """
+    normal = _as_classes(normal_class)
+    ratios = sorted(float(r) for r in ratios)
+    if not ratios or not all(0.0 < r < 1.0 for r in ratios):
+        raise DataError(f"ratios must lie strictly between 0 and 1, got {ratios}")
+    rng = np.random.default_rng(seed)
+    train_normal = _normal_mask(data["y_train"], normal, np.unique(data["y_train"]))
+    x_train, x_val, y_val = _take_val(rng, data["x_train"][train_normal], data["x_train"][~train_normal],
+                                      val_normal, val_outliers)
+    test_normal = _normal_mask(data["y_test"], normal, np.unique(data["y_test"]))
+    x_in, x_pool = data["x_test"][test_normal], data["x_test"][~test_normal]
+    counts = [round(len(x_in) * r / (1.0 - r)) for r in ratios]
+    if counts[-1] > len(x_pool):
+        raise DataError(f"{ratios[-1]:.0%} outliers need {counts[-1]} images of other classes; the test split has {len(x_pool)}")
+    outliers = x_pool[rng.permutation(len(x_pool))[: counts[-1]]]
+    n_in = len(x_in)
+    test_sets = {f"{round(r * 100)}%": np.r_[np.arange(n_in), n_in + np.arange(k)] for r, k in zip(ratios, counts, strict=True)}
+    y_test = np.r_[np.zeros(n_in, np.int64), np.ones(counts[-1], np.int64)]
+    return Split(x_train, np.concatenate([x_in, outliers]), y_test, x_val, y_val,
+                 {"protocol": "outlier-ratio", "normal_classes": normal, "seed": seed, "ratios": ratios},
+                 test_sets)
+
+
+def caltech(data: dict[str, np.ndarray], normal_class: int, seed: int = 0, val_normal: int = 0, val_outliers: int = 0,
+            image_size: int = 64, per_category: int = 150, transductive: bool = False) -> Split:
+    """ALOCC's and G2D's Caltech-256 protocol. `normal_class` is the number of inlier categories (1, 3 or 5),
+    drawn at random for each `seed` (the papers repeat three times); the first `per_category` images of each
+    are the inliers; outliers come from `257.clutter` so that exactly half of the test set are outliers.
+
+    The papers do not say which inliers are trained on. By default two thirds of them are (at random) and the
+    other third is tested; `transductive=True` trains on all inliers and tests on all of them plus as many
+    clutter images (an outlier-detection setting, in which the detector has seen the inliers it scores).
+    Images are read as RGB and resized to `image_size`².
+    """
+    from oneclass.data.caltech import CLUTTER
+    from oneclass.data.images import read_images
+
+    names = list(data["categories"])
+    if CLUTTER not in names:
+        raise DataError(f"the Caltech-256 folder has no {CLUTTER}/ category, which the protocol draws outliers from")
+    clutter = names.index(CLUTTER)
+    candidates = [i for i in range(len(names)) if i != clutter]
+    n = int(normal_class)
+    if not 1 <= n <= len(candidates):
+        raise DataError(f"caltech: the number of inlier categories must be 1 to {len(candidates)}, got {n}")
+    rng = np.random.default_rng(seed)
+    chosen = sorted(int(c) for c in rng.choice(candidates, n, replace=False))
+    paths, labels = data["paths"], data["labels"]
+    inliers = np.concatenate([np.flatnonzero(labels == c)[:per_category] for c in chosen])
+    inliers = inliers[rng.permutation(len(inliers))]
+    if transductive:
+        train_idx, test_in = inliers, inliers
+    else:
+        n_train = round(len(inliers) * 2 / 3)
+        train_idx, test_in = inliers[:n_train], inliers[n_train:]
+    pool = np.flatnonzero(labels == clutter)
+    pool = pool[rng.permutation(len(pool))]
+    if len(test_in) + val_outliers > len(pool):
+        raise DataError(f"{CLUTTER} has {len(pool)} images; the protocol needs {len(test_in) + val_outliers}")
+    test_out, val_out = pool[: len(test_in)], pool[len(test_in): len(test_in) + val_outliers]
+
+    def read(idx: np.ndarray) -> np.ndarray:
+        return read_images([paths[i] for i in idx], (image_size, image_size), channels=3)
+
+    x_test = np.concatenate([read(test_in), read(test_out)])
+    y_test = np.r_[np.zeros(len(test_in), np.int64), np.ones(len(test_out), np.int64)]
+    x_train, x_val, y_val = _take_val(rng, read(train_idx), read(val_out) if val_outliers else x_test[:0],
+                                      val_normal, val_outliers)
+    return Split(x_train, x_test, y_test, x_val, y_val,
+                 {"protocol": "caltech", "categories": [names[c] for c in chosen], "seed": seed,
+                  "transductive": transductive, "image_size": image_size})
+
+
+PROTOCOLS: dict[str, Callable[..., Split]] = {"one-vs-rest": one_vs_rest, "memae": memae,
+                                              "outlier-ratio": outlier_ratio, "caltech": caltech}
 
 
 def make_split(protocol: str, data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0,

@@ -1,0 +1,230 @@
+"""`alocc`: Adversarially Learned One-Class Classifier for novelty detection (ALOCC, Sabokrou et al., CVPR 2018).
+
+A denoising reconstructor R and a discriminator D are trained GAN-style on the target class: D tells real
+images from R's reconstructions of noisy ones, R learns to fool D while staying close to the clean image.
+R refines target-class images and distorts the rest, so D(R(X)), the likelihood of the target class after
+refinement, separates the two better than D(X).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from oneclass.detector import TorchDetector, register
+from oneclass.errors import InputError
+from oneclass.nn import downsampled_sizes
+from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+
+
+def _batch_norm(channels: int, epsilon: float, decay: float) -> nn.BatchNorm2d:
+    """BatchNorm with the paper's ε and a running-average decay in TensorFlow's sense (PyTorch momentum = 1 − decay)."""
+    return nn.BatchNorm2d(channels, eps=epsilon, momentum=1.0 - decay)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation, as the authors' code: conv and dense weights N(0, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class Reconstructor(nn.Module):
+    """R (Fig. 3): 5×5 stride-2 convolutions C→64→128→256→512, each followed by BatchNorm and LeakyReLU(0.2),
+    no pooling; 5×5 stride-2 deconvolutions back 512→256→128→64 (BatchNorm, ReLU) and → C with tanh. The
+    deconvolutions return exactly the sizes the encoder saw, so 28×28, 30×30 and 32×32 inputs all round-trip."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], epsilon: float, decay: float):
+        super().__init__()
+        c, h, w = input_shape
+        sizes = downsampled_sizes((h, w), len(widths))
+        chans = (c, *widths)
+        enc: list[nn.Module] = []
+        for i in range(len(widths)):
+            enc += [nn.Conv2d(chans[i], chans[i + 1], 5, 2, 2), _batch_norm(chans[i + 1], epsilon, decay), nn.LeakyReLU(0.2)]
+        dec: list[nn.Module] = []
+        for i in range(len(widths), 0, -1):  # from the smallest map back up to the input size
+            (h_in, w_in), (h_out, w_out) = sizes[i], sizes[i - 1]
+            extra = (h_out - 2 * h_in + 1, w_out - 2 * w_in + 1)  # output_padding that lands on the size seen
+            dec.append(nn.ConvTranspose2d(chans[i], chans[i - 1], 5, 2, 2, output_padding=extra))
+            dec += [_batch_norm(chans[i - 1], epsilon, decay), nn.ReLU()] if i > 1 else [nn.Tanh()]
+        self.encoder = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class Discriminator(nn.Module):
+    """D (Fig. 4): 5×5 stride-2 convolutions C→64→128→256→512 with LeakyReLU(0.2), BatchNorm after all but the
+    first (as DCGAN and the authors' code), and a dense layer to one logit: D(X) = sigmoid(logit), the
+    likelihood that X belongs to the target class."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], epsilon: float, decay: float):
+        super().__init__()
+        c, h, w = input_shape
+        fh, fw = downsampled_sizes((h, w), len(widths))[-1]
+        chans = (c, *widths)
+        layers: list[nn.Module] = []
+        for i in range(len(widths)):
+            layers.append(nn.Conv2d(chans[i], chans[i + 1], 5, 2, 2))
+            if i > 0:
+                layers.append(_batch_norm(chans[i + 1], epsilon, decay))
+            layers.append(nn.LeakyReLU(0.2))
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.logit = nn.Linear(widths[-1] * fh * fw, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (n,); D(X) is their sigmoid."""
+        return self.logit(self.features(x)).squeeze(1)
+
+
+class ALOCCNetworks(nn.Module):
+    """R and D in one module, so that they are saved and selected together."""
+
+    def __init__(self, reconstructor: Reconstructor, discriminator: Discriminator):
+        super().__init__()
+        self.reconstructor = reconstructor
+        self.discriminator = discriminator
+
+
+@register
+class ALOCC(TorchDetector):
+    """ALOCC with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
+
+    Hyper-parameters in the paper's names: `lambda_` weighs L_R = ‖X − R(X̃)‖² (summed over pixels on the
+    [-1, 1] scale, averaged over images) against R's adversarial loss; `sigma`, the standard deviation of the
+    Gaussian noise η added to R's training input, on the 0–1 image scale (the authors' code: 0.155); `rho`:
+    training stops after the first epoch whose mean L_R falls under ρ (None: the paper gives no value, so the
+    whole epoch budget runs); `tau`, the decision threshold on D (target if D > τ); BatchNorm `epsilon` and
+    `decay`. Ours, as the authors' code where the paper is silent: `widths` of R's encoder and of D, RMSProp
+    with `lr`, `r_steps` updates of R per update of D (the code: 2; the paper's GAN alternation: 1),
+    `epochs` (a budget; `rho` may stop earlier), `batch_size`.
+
+    Scores: `d_rx` = 1 − D(R(X)) (default), `d_x` = 1 − D(X), `rec` = mean squared error of R(X).
+    Anomaly maps: |X − R(X)| (mean over channels).
+    """
+
+    name = "alocc"
+    score_names = ("d_rx", "d_x", "rec")
+    default_score = "d_rx"
+    presets = {"fast": {"widths": (16, 32, 64, 128), "epochs": 15}}
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
+                 rho: float | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
+                 widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1, epochs: int = 40,
+                 batch_size: int = 128, seed: int = 0, device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        self.lambda_ = lambda_
+        self.sigma = sigma
+        self.rho = rho
+        self.tau = tau
+        self.epsilon = epsilon
+        self.decay = decay
+        self.widths = widths
+        self.lr = lr
+        self.r_steps = r_steps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        if sigma < 0:
+            raise InputError(f"sigma is a standard deviation and cannot be negative, got {sigma}")
+        if not 0.0 < tau < 1.0:
+            raise InputError(f"tau is a threshold on D's likelihood, between 0 and 1 exclusive; got {tau}")
+        if r_steps < 1:
+            raise InputError(f"r_steps must be at least 1, got {r_steps}")
+
+    def _build(self) -> nn.Module:
+        args = (self.input_shape, tuple(self.widths), self.epsilon, self.decay)
+        net = ALOCCNetworks(Reconstructor(*args), Discriminator(*args))
+        _init_weights(net)
+        return net
+
+    def decision_thresholds(self) -> dict[str, float]:
+        """τ on D, as thresholds on the scores 1 − D: anomalous when D ≤ τ."""
+        return {"d_rx": 1.0 - self.tau, "d_x": 1.0 - self.tau}
+
+    # -- training ----------------------------------------------------------------------------------
+    def _fit(self, x: torch.Tensor, val) -> None:
+        gen = torch.Generator().manual_seed(self.seed)
+        net = self._new_net()
+        device = self.torch_device
+        opt_r = torch.optim.RMSprop(net.reconstructor.parameters(), lr=self.lr)
+        opt_d = torch.optim.RMSprop(net.discriminator.parameters(), lr=self.lr)
+        best = BestEpoch(selection_rule(val))
+        history: dict[str, list[float]] = {"d": [], "r_adv": [], "r_rec": []}
+        stopped_at = None
+        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
+            net.train()
+            totals = dict.fromkeys(history, 0.0)
+            for idx in batches(len(x), self.batch_size, gen):
+                losses = self._train_step(to_device(x[idx], device), opt_r, opt_d, gen)
+                for k in totals:
+                    totals[k] += losses[k] * len(idx)
+            for k in history:
+                history[k].append(round(totals[k] / len(x), 6))
+            if val is not None:
+                best.update(epoch, net, self._score(val[0])[self.default_score], val[1])
+            self._epoch_done(epoch)
+            if self.rho is not None and history["r_rec"][-1] < self.rho:
+                stopped_at = epoch
+                break
+        best.restore(net)
+        net.eval()
+        self.fit_info_.update(epochs=len(history["d"]), epoch_budget=self.epochs, stopped_by_rho=stopped_at,
+                              train_loss=history, **best.summary())
+
+    def _train_step(self, xb: torch.Tensor, opt_r: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                    gen: torch.Generator) -> dict[str, float]:
+        """One update of D (real X → 1, R(X̃) → 0), then `r_steps` of R (D(R(X̃)) → 1 plus λ L_R). Returns the
+        batch's losses: D's, R's adversarial term and L_R, the last two from R's final step."""
+        r, d = self.net_.reconstructor, self.net_.discriminator
+        lo, hi = self.normalisation_["range"]
+        noise = torch.randn(xb.shape, generator=gen).to(xb.device) * (self.sigma * (hi - lo))
+        noisy = (xb + noise).clamp(lo, hi)
+        fake = r(noisy)
+        # D sees real and reconstructed images in one batch, so that the BatchNorm statistics it trains with are
+        # those its running averages hold at test time (separate batches: D's test scores were near chance)
+        real_logits, fake_logits = d(torch.cat([xb, fake.detach()])).chunk(2)
+        loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        for step in range(self.r_steps):
+            if step > 0:
+                fake = r(noisy)
+            logits = d(torch.cat([xb, fake])).chunk(2)[1]  # the same batch composition as D's step
+            adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            rec = (xb - fake).pow(2).flatten(1).sum(1).mean()  # ‖X − X′‖², averaged over the batch
+            opt_r.zero_grad(set_to_none=True)
+            (adv + self.lambda_ * rec).backward()
+            opt_r.step()
+        return {"d": loss_d.item(), "r_adv": adv.item(), "r_rec": rec.item()}
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        r, d = self.net_.reconstructor, self.net_.discriminator
+        refined = r(b)
+        # 1 − sigmoid(l) = sigmoid(−l), in float64: distinct scores even where D saturates near 1
+        return {"d_rx": torch.sigmoid(-d(refined).double()), "d_x": torch.sigmoid(-d(b).double()),
+                "rec": (b - refined).pow(2).flatten(1).mean(1)}
+
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        self.net_.eval()
+        return map_batches(self._forward, x, self.torch_device)
+
+    def reconstruct(self, x) -> np.ndarray:
+        """R(X) for images `x`, as floats in [0, 1] with shape (n, C, H, W) (the paper's Figure 6)."""
+        self.net_.eval()
+        out = map_batches(self.net_.reconstructor, self._prepare(x), self.torch_device)
+        lo, hi = self.normalisation_["range"]
+        return ((out - lo) / (hi - lo)).clamp(0, 1).numpy()
+
+    def anomaly_maps(self, x) -> np.ndarray:
+        """|X − R(X)| per pixel (mean over channels)."""
+        self.net_.eval()
+        return map_batches(lambda b: (b - self.net_.reconstructor(b)).abs().mean(1), self._prepare(x),
+                           self.torch_device).numpy()

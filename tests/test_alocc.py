@@ -1,0 +1,138 @@
+"""ALOCC: network shapes, the training step's batch composition and noise, the ρ stop, scores and maps."""
+
+import numpy as np
+import pytest
+import torch
+
+import oneclass
+from oneclass.errors import InputError
+from oneclass.methods.alocc import Discriminator, Reconstructor
+
+TINY = {"widths": (8, 8, 16, 16), "epochs": 2, "batch_size": 32}
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 30, 30), (3, 32, 32), (3, 64, 64)])
+def test_networks_round_trip_every_input_size(shape):
+    r = Reconstructor(shape, (64, 128, 256, 512), 1e-6, 0.9)
+    d = Discriminator(shape, (64, 128, 256, 512), 1e-6, 0.9)
+    x = torch.rand(2, *shape) * 2 - 1
+    out = r(x)
+    assert out.shape == x.shape and out.abs().max() <= 1.0
+    assert d(x).shape == (2,)
+    convs = [m for m in r.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size, m.stride) for m in convs] == [
+        (shape[0], 64, (5, 5), (2, 2)), (64, 128, (5, 5), (2, 2)), (128, 256, (5, 5), (2, 2)), (256, 512, (5, 5), (2, 2))]
+    deconvs = [m.out_channels for m in r.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert deconvs == [256, 128, 64, shape[0]]
+
+
+def test_batch_norm_uses_the_papers_epsilon_and_decay():
+    det = oneclass.create("alocc", input_shape=(1, 28, 28), epsilon=1e-6, decay=0.9)
+    bns = [m for m in det._build().modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 3 + 4 + 3  # D: all but its first conv; R: every encoder conv, every deconv but the output
+    assert all(m.eps == 1e-6 and m.momentum == pytest.approx(0.1) for m in bns)
+
+
+def test_discriminator_sees_real_and_reconstructed_images_in_one_batch(mini):
+    """D's BatchNorm must train on the mix it is evaluated with: every training call gets real + R(X̃) together."""
+    x = mini["x_train"][mini["y_train"] == 1][:32]
+    det = oneclass.create("alocc", **{**TINY, "epochs": 1})
+    sizes = []
+    original = Discriminator.forward
+
+    def spy(self, inp):
+        if self.training:
+            sizes.append(len(inp))
+        return original(self, inp)
+
+    Discriminator.forward = spy
+    try:
+        det.fit(x)
+    finally:
+        Discriminator.forward = original
+    assert sizes == [64, 64]  # one batch of 32 real + 32 reconstructed, for D's step and R's step
+
+
+def test_r_steps_updates_r_that_many_times_per_d_update(mini):
+    x = mini["x_train"][mini["y_train"] == 1][:32]
+    counts = {}
+    for steps in (1, 2):
+        det = oneclass.create("alocc", **{**TINY, "epochs": 1, "r_steps": steps})
+        calls = []
+        original = Reconstructor.forward
+
+        def spy(self, inp, calls=calls, original=original):
+            if self.training:
+                calls.append(len(inp))
+            return original(self, inp)
+
+        Reconstructor.forward = spy
+        try:
+            det.fit(x)
+        finally:
+            Reconstructor.forward = original
+        counts[steps] = len(calls)
+    assert counts == {1: 1, 2: 2}  # one forward serves D's step and R's first step
+
+
+def test_rho_stops_training_and_says_so(mini):
+    x = mini["x_train"][mini["y_train"] == 1][:64]
+    stopped = oneclass.create("alocc", **{**TINY, "epochs": 5, "rho": 1e9}).fit(x)
+    assert stopped.fit_info_["epochs"] == 1 and stopped.fit_info_["stopped_by_rho"] == 1
+    full = oneclass.create("alocc", **{**TINY, "epochs": 3}).fit(x)
+    assert full.fit_info_["epochs"] == 3 and full.fit_info_["stopped_by_rho"] is None
+    assert full.fit_info_["epoch_budget"] == 3 and len(full.fit_info_["train_loss"]["r_rec"]) == 3
+
+
+def test_scores_are_one_minus_d_and_the_reconstruction_error(mini):
+    x = mini["x_train"][mini["y_train"] == 1][:64]
+    det = oneclass.create("alocc", **TINY).fit(x)
+    test = mini["x_test"][:20]
+    s = det.score(test)
+    xs = det._prepare(test)
+    with torch.no_grad():
+        r, d = det.net_.reconstructor, det.net_.discriminator
+        refined = r(xs)
+        np.testing.assert_allclose(s["d_rx"], 1 - torch.sigmoid(d(refined)).numpy(), atol=1e-6)
+        np.testing.assert_allclose(s["d_x"], 1 - torch.sigmoid(d(xs)).numpy(), atol=1e-6)
+        np.testing.assert_allclose(s["rec"], (xs - refined).pow(2).mean((1, 2, 3)).numpy(), rtol=1e-5)
+        maps = det.anomaly_maps(test)
+        np.testing.assert_allclose(maps, (xs - refined).abs().mean(1).numpy(), rtol=1e-5, atol=1e-7)
+    assert s.default_name == "d_rx"
+    recon = det.reconstruct(test)
+    assert recon.shape == (20, 1, 28, 28) and 0 <= recon.min() and recon.max() <= 1
+
+
+def test_tau_is_a_threshold_on_d():
+    det = oneclass.create("alocc", tau=0.3)
+    assert det.decision_thresholds() == pytest.approx({"d_rx": 0.7, "d_x": 0.7})
+    assert oneclass.create("ae").decision_thresholds() == {}
+
+
+@pytest.mark.parametrize("params, message", [({"sigma": -0.1}, "sigma"), ({"tau": 1.0}, "tau"), ({"r_steps": 0}, "r_steps")])
+def test_bad_hyper_parameters_say_which(params, message):
+    with pytest.raises(InputError, match=message):
+        oneclass.create("alocc", **params)
+
+
+def test_noise_reaches_training_only(mini):
+    """σ = 0 and σ > 0 train differently; scoring never adds noise (the same model scores the same twice)."""
+    x = mini["x_train"][mini["y_train"] == 1][:64]
+    quiet = oneclass.create("alocc", **{**TINY, "sigma": 0.0}).fit(x)
+    noisy = oneclass.create("alocc", **TINY).fit(x)
+    test = mini["x_test"][:10]
+    assert not np.allclose(quiet.score(test)["rec"], noisy.score(test)["rec"])
+    np.testing.assert_array_equal(noisy.score(test)["d_rx"], noisy.score(test)["d_rx"])
+
+
+def test_alocc_learns_trousers(mini):
+    """R of a trained model reconstructs trousers better than the other classes (`rec`), and D(R(X)) ranks
+    them above chance; the adversarial D scores move from epoch to epoch, so only `rec` gets a high floor."""
+    from oneclass.data.protocols import one_vs_rest
+    from oneclass.metrics import auroc
+
+    split = one_vs_rest(mini, normal_class=1)
+    det = oneclass.create("alocc", widths=(16, 32, 64, 128), epochs=8, batch_size=32, r_steps=2).fit(split.x_train)
+    s = det.score(split.x_test)
+    assert auroc(split.y_test, s["rec"]) > 0.9
+    assert auroc(split.y_test, s["d_rx"]) > 0.6
