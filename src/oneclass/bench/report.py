@@ -149,12 +149,12 @@ def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict
     trivial = [2 * (1 - v / 100) / (2 - v / 100) for v in x]
     rows.append(["(every image called target)", "", ""] + [f"{v:.4f}" for v in trivial])
     report.table(["method", "score", "metric"] + names, rows)
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, ax = plt.subplots(figsize=(9, 3.8))
     ax.plot(x, trivial, color="grey", ls=":", label="every image called target")
     for label, means in curves.items():
         ax.plot(x, means, marker="o", ls="-" if label.endswith("at τ") else "--", label=label)
     ax.set(xlabel="outliers (%)", ylabel="F1 (target class positive)", ylim=(0, 1.02))
-    ax.legend(fontsize=6, loc="lower left")
+    ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     report.figure(f"{dataset}-{protocol}-f1-vs-outliers", fig, "F1 against the percentage of outliers (mean over classes)")
 
