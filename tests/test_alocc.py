@@ -33,45 +33,35 @@ def test_batch_norm_uses_the_papers_epsilon_and_decay():
     assert all(m.eps == 1e-6 and m.momentum == pytest.approx(0.1) for m in bns)
 
 
-def test_discriminator_sees_real_and_reconstructed_images_in_one_batch(mini):
-    """D's BatchNorm must train on the mix it is evaluated with: every training call gets real + R(X̃) together."""
-    x = mini["x_train"][mini["y_train"] == 1][:32]
-    det = oneclass.create("alocc", **{**TINY, "epochs": 1})
-    sizes = []
-    original = Discriminator.forward
+def _training_batches(monkeypatch, cls) -> list[int]:
+    """Record the batch size of every training-mode forward call of network class `cls`."""
+    sizes: list[int] = []
+    original = cls.forward
 
     def spy(self, inp):
         if self.training:
             sizes.append(len(inp))
         return original(self, inp)
 
-    Discriminator.forward = spy
-    try:
-        det.fit(x)
-    finally:
-        Discriminator.forward = original
+    monkeypatch.setattr(cls, "forward", spy)
+    return sizes
+
+
+def test_discriminator_sees_real_and_reconstructed_images_in_one_batch(mini, monkeypatch):
+    """D's BatchNorm must train on the mix it is evaluated with: every training call gets real + R(X̃) together."""
+    sizes = _training_batches(monkeypatch, Discriminator)
+    oneclass.create("alocc", **{**TINY, "epochs": 1}).fit(mini["x_train"][mini["y_train"] == 1][:32])
     assert sizes == [64, 64]  # one batch of 32 real + 32 reconstructed, for D's step and R's step
 
 
-def test_r_steps_updates_r_that_many_times_per_d_update(mini):
+def test_r_steps_updates_r_that_many_times_per_d_update(mini, monkeypatch):
     x = mini["x_train"][mini["y_train"] == 1][:32]
     counts = {}
     for steps in (1, 2):
-        det = oneclass.create("alocc", **{**TINY, "epochs": 1, "r_steps": steps})
-        calls = []
-        original = Reconstructor.forward
-
-        def spy(self, inp, calls=calls, original=original):
-            if self.training:
-                calls.append(len(inp))
-            return original(self, inp)
-
-        Reconstructor.forward = spy
-        try:
-            det.fit(x)
-        finally:
-            Reconstructor.forward = original
+        calls = _training_batches(monkeypatch, Reconstructor)
+        oneclass.create("alocc", **{**TINY, "epochs": 1, "r_steps": steps}).fit(x)
         counts[steps] = len(calls)
+        monkeypatch.undo()
     assert counts == {1: 1, 2: 2}  # one forward serves D's step and R's first step
 
 

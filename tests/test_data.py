@@ -280,6 +280,8 @@ def test_caltech_protocol_needs_clutter_and_enough_categories(tmp_path):
     with pytest.raises(DataError, match="257.clutter has 3 images"):
         caltech(data, 2, transductive=True)
     assert make_split("caltech", data, 1, image_size=8).y_test.mean() == 0.5
+    with pytest.raises(DataError, match="caltech protocol and the caltech256 dataset go together"):
+        make_split("one-vs-rest", data, 1)
 
 
 def test_caltech_missing_says_where_to_put_the_archive(tmp_path):

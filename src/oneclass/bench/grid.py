@@ -175,7 +175,7 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
             "auroc": {k: round(v, 5) for k, v in aucs.items()},
             "eer": {k: round(eer(y, s)[0], 5) for k, s in scores.items()},
             "f1": {k: round(f1_at_outlier_ratio(y, s, float(y.mean())), 5) for k, s in scores.items()},
-            **target_f1(y, scores, thresholds), **test_sets, "split_info": _jsonable_info(split.info),
+            **target_f1(y, scores, thresholds), **test_sets, "split_info": _split_details(split.info),
             "default_score": scores.default_name,
             "epochs": det.fit_info_.get("epochs"), "selection": det.fit_info_.get("selection", "none"),
             "best_epoch": det.fit_info_.get("best_epoch"), "val_history": det.fit_info_.get("val_history", []),
@@ -186,7 +186,8 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
             "curves": _curves(y, scores.default)}
 
 
-def _jsonable_info(info: dict[str, Any]) -> dict[str, Any]:
+def _split_details(info: dict[str, Any]) -> dict[str, Any]:
+    """What the protocol drew (normal classes, Caltech categories, ratios), less what the cell key already says."""
     return {k: v for k, v in info.items() if k not in ("protocol", "seed")}
 
 

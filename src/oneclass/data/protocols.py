@@ -196,4 +196,7 @@ def make_split(protocol: str, data: dict[str, np.ndarray], normal_class: int | S
         fn = PROTOCOLS[protocol]
     except KeyError:
         raise DataError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}") from None
+    if ("categories" in data) != (protocol == "caltech"):
+        raise DataError("the caltech protocol and the caltech256 dataset go together: use --protocol caltech with "
+                        "--dataset caltech256, and another protocol with the other datasets")
     return fn(data, normal_class, seed=seed, **options)
