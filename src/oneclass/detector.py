@@ -268,6 +268,11 @@ class Detector:
         lo, hi = self.normalisation_["range"]
         return images01 * (hi - lo) + lo
 
+    def _to_unit_range(self, images: Any) -> Any:
+        """The inverse of the linear `_normalise`, clipped to [0, 1]: network outputs (tensor or array) as images."""
+        lo, hi = self.normalisation_["range"]
+        return ((images - lo) / (hi - lo)).clip(0, 1)
+
     def _prepare(self, x: Any) -> torch.Tensor:
         if not self.fitted:
             raise OneClassError(f"{self.name}: call fit() before scoring")

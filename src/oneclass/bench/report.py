@@ -130,7 +130,7 @@ def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict
                      "scores is called outlying. Mean over all normal classes and seeds of each method. The last row "
                      "is the F1 of calling every image the target class, which a threshold that flags nothing scores.")
     names = sorted({n for g in groups.values() for r in g for n in r["test_sets"]}, key=lambda n: float(n.rstrip("%")))
-    curves: dict[str, dict[str, list[float]]] = {}
+    curves: dict[str, list[float]] = {}
     rows = []
     for key in sorted(groups):
         g = groups[key]

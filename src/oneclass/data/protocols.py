@@ -176,9 +176,11 @@ def caltech(data: dict[str, np.ndarray], normal_class: int, seed: int = 0, val_n
     def read(idx: np.ndarray) -> np.ndarray:
         return read_images([paths[i] for i in idx], (image_size, image_size), channels=3)
 
-    x_test = np.concatenate([read(test_in), read(test_out)])
+    x_test_in = read(test_in)
+    x_test = np.concatenate([x_test_in, read(test_out)])
     y_test = np.r_[np.zeros(len(test_in), np.int64), np.ones(len(test_out), np.int64)]
-    x_train, x_val, y_val = _take_val(rng, read(train_idx), read(val_out) if val_outliers else x_test[:0],
+    x_train_in = x_test_in if transductive else read(train_idx)  # transductive: the same images, read once
+    x_train, x_val, y_val = _take_val(rng, x_train_in, read(val_out) if val_outliers else x_test[:0],
                                       val_normal, val_outliers)
     return Split(x_train, x_test, y_test, x_val, y_val,
                  {"protocol": "caltech", "categories": [names[c] for c in chosen], "seed": seed,

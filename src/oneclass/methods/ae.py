@@ -86,8 +86,7 @@ class AE(TorchDetector):
         """Reconstructions of images `x`, as floats in [0, 1] with shape (n, C, H, W)."""
         self.net_.eval()
         out = map_batches(self.net_, self._prepare(x), self.torch_device)
-        lo, hi = self.normalisation_["range"]
-        return ((out - lo) / (hi - lo)).clamp(0, 1).numpy()
+        return self._to_unit_range(out).numpy()
 
     def _error_maps(self, x: torch.Tensor) -> torch.Tensor:
         self.net_.eval()

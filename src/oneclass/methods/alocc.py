@@ -220,8 +220,7 @@ class ALOCC(TorchDetector):
         """R(X) for images `x`, as floats in [0, 1] with shape (n, C, H, W) (the paper's Figure 6)."""
         self.net_.eval()
         out = map_batches(self.net_.reconstructor, self._prepare(x), self.torch_device)
-        lo, hi = self.normalisation_["range"]
-        return ((out - lo) / (hi - lo)).clamp(0, 1).numpy()
+        return self._to_unit_range(out).numpy()
 
     def anomaly_maps(self, x) -> np.ndarray:
         """|X − R(X)| per pixel (mean over channels)."""

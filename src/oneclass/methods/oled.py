@@ -256,9 +256,8 @@ class OLED(TorchDetector):
         xs = self._prepare(x)
         res = self._masked_pass(xs, lambda b, m: {"mask": m[:, 0], "masked": b * m,
                                                   "reconstruction": self.net_.reconstructor(b * m)})
-        lo, hi = self.normalisation_["range"]
         for k in ("masked", "reconstruction"):
-            res[k] = np.clip((res[k] - lo) / (hi - lo), 0.0, 1.0)
+            res[k] = self._to_unit_range(res[k])
         if self.masking == "learned":
             res["activation"] = self._activations(xs)
         return res
