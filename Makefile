@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 # optional extras installed with the package: dev (tests, lint); CI adds ray for the Ray executor's test
 EXTRAS ?= dev
 
-.PHONY: run test test-realdata bench-speed bench-fashion-mnist bench-oled bench-alocc lint clean
+.PHONY: run test test-realdata bench-speed bench-fashion-mnist bench-oled bench-alocc bench-g2d lint clean
 
 $(BIN)/oneclass: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,18 @@ bench-alocc: $(BIN)/oneclass
 		--out results/alocc-fmnist.jsonl
 	$(BIN)/oneclass report results/alocc-mnist-ratio.jsonl results/alocc-mnist-ratio-r2.jsonl results/alocc-fmnist.jsonl \
 		--out results/alocc-report
+
+# G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
+# splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4) and Fashion-MNIST one-vs-rest
+# (about 35 min)
+bench-g2d: $(BIN)/oneclass
+	$(BIN)/oneclass bench --methods g2d --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
+		--out results/g2d-mnist-ratio.jsonl
+	$(BIN)/python benchmarks/g2d_generators.py --data-root ../shared/data --out results/g2d-generators
+	$(BIN)/oneclass bench --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
+		--out results/g2d-fmnist.jsonl
+	$(BIN)/oneclass report results/g2d-mnist-ratio.jsonl results/alocc-mnist-ratio.jsonl results/g2d-fmnist.jsonl \
+		--out results/g2d-report
 
 lint: $(BIN)/oneclass
 	$(BIN)/ruff check src tests benchmarks tools

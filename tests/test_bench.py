@@ -121,18 +121,20 @@ def test_ray_executor_runs_a_two_cell_grid(tmp_path):
         [r["auroc"] for r in sorted(read_results(local.path), key=key)]
 
 
+def _report_row(method: str, dataset: str, protocol: str, c: int, seed: int, score: str, auc: float) -> dict:
+    """A result line as `run_cell` writes it, with only what the report reads."""
+    return {"method": method, "dataset": dataset, "protocol": protocol, "normal_class": c, "seed": seed,
+            "preset": "fast", "overrides": {}, "auroc": {score: auc}, "default_score": score, "epochs": 30,
+            "selection": "none", "n_train": 6000, "n_test": 10000, "fit_seconds": 60.0, "score_seconds": 1.0,
+            "params": {}, "version": "test", "commit": None, "threads": 2,
+            "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2], "hist_normal": [5, 1],
+                       "hist_anomalous": [1, 5]}}
+
+
 def test_report_puts_paper_numbers_beside_ours(tmp_path):
     dsvdd = next(e for e in paper_tables() if (e["paper"], e["dataset"], e["method"]) == ("ADACL", "fashion-mnist", "dsvdd"))
-    rows = []
-    for c in range(10):
-        for seed, auc in ((0, 0.90), (1, 0.92)):
-            rows.append({"method": "dsvdd", "dataset": "fashion-mnist", "protocol": "one-vs-rest", "normal_class": c,
-                         "seed": seed, "preset": "fast", "overrides": {}, "auroc": {"distance": auc},
-                         "default_score": "distance", "epochs": 30, "selection": "none", "n_train": 6000,
-                         "n_test": 10000, "fit_seconds": 60.0, "score_seconds": 1.0, "params": {}, "version": "test",
-                         "commit": None, "threads": 2,
-                         "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
-                                    "hist_normal": [5, 1], "hist_anomalous": [1, 5]}})
+    rows = [_report_row("dsvdd", "fashion-mnist", "one-vs-rest", c, seed, "distance", auc)
+            for c in range(10) for seed, auc in ((0, 0.90), (1, 0.92))]
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"broken')
     md, html = write_report([path], tmp_path / "report")
@@ -142,6 +144,17 @@ def test_report_puts_paper_numbers_beside_ours(tmp_path):
     assert f"{0.91 - dsvdd['per_class'][0]:+.4f}" in text
     assert html.read_text().count("data:image/png;base64,") == 3  # ROC, histograms, bars: embedded
     assert len(list((tmp_path / "report").glob("*.png"))) == 3
+
+
+def test_report_compares_caltech_runs_by_number_of_inlier_categories(tmp_path):
+    """G2D's Table 2 is printed for 1, 3 and 5 inlier categories only: those are our classes 1, 3, 5."""
+    g2d = next(e for e in paper_tables() if (e["dataset"], e["method"], e["metric"]) == ("caltech256", "g2d", "auroc"))
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(_report_row("g2d", "caltech256", "caltech", c, 0, "p_irregular", 0.95)) + "\n"
+                            for c in (1, 3, 5)))
+    text = write_report([path], tmp_path / "report")[0].read_text()
+    assert f"{0.95 - g2d['per_class'][1]:+.4f}" in text and f"{g2d['per_class'][5]:.4f}" in text
+    assert f"{0.95 - g2d['mean']:+.4f}" in text  # the mean of the three rows
 
 
 def test_track_epochs_records_test_auroc_per_epoch_and_the_report_shows_it(tmp_path):

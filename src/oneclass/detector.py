@@ -250,9 +250,9 @@ class Detector:
             "format_version": FORMAT_VERSION,
             "oneclass_version": _version(),
             "method": self.name,
-            "params": _jsonable(self.get_params()),
+            "params": jsonable(self.get_params()),
             "normalisation": self.normalisation_,
-            "fit_info": _jsonable(self.fit_info_),
+            "fit_info": jsonable(self.fit_info_),
         }
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
         save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": FORMAT, "method": self.name})
@@ -367,11 +367,11 @@ def load(path: str | Path, device: str | None = None) -> Detector:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and not math.isfinite(value):

@@ -23,7 +23,7 @@ import oneclass
 from oneclass.bench.results import ResultsFile, cell_key
 from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import Split, make_split
-from oneclass.detector import Detector, Scores, detector_class
+from oneclass.detector import Detector, Scores, detector_class, jsonable
 from oneclass.errors import OneClassError
 from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
 
@@ -179,11 +179,19 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
             "default_score": scores.default_name,
             "epochs": det.fit_info_.get("epochs"), "selection": det.fit_info_.get("selection", "none"),
             "best_epoch": det.fit_info_.get("best_epoch"), "val_history": det.fit_info_.get("val_history", []),
+            "fit_info": _method_details(det.fit_info_),
             "n_train": len(split.x_train), "n_val": 0 if split.x_val is None else len(split.x_val),
             "n_test": len(y), "anomaly_fraction": round(float(y.mean()), 5),
             "fit_seconds": round(fit_s, 2), "score_seconds": round(score_s, 2), "threads": _threads(),
             "params": det.get_params(), "version": oneclass.__version__, "commit": git_commit(),
             "curves": _curves(y, scores.default)}
+
+
+def _method_details(fit_info: dict[str, Any]) -> dict[str, Any]:
+    """What the method recorded about its training (losses, G2D's selected generators and set sizes), less
+    what the line already carries."""
+    return jsonable({k: v for k, v in fit_info.items()
+                      if k not in ("n_train", "epochs", "selection", "best_epoch", "val_history")})
 
 
 def _split_details(info: dict[str, Any]) -> dict[str, Any]:

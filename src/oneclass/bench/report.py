@@ -71,6 +71,16 @@ def _papers_for(entries: list[dict[str, Any]], key: tuple) -> list[dict[str, Any
     return [e for e in mine if all(overrides.get(k) == e.get("overrides", {}).get(k) for k in variant_keys)]
 
 
+def _published(paper: dict[str, Any], c: int) -> float | None:
+    """A paper row's number for class `c`, or None where it prints none (Caltech rows exist for 1, 3, 5 only)."""
+    per_class = paper["per_class"] or []
+    return per_class[c] if c < len(per_class) else None
+
+
+def _fmt_published(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def _seed_means(g: list[dict[str, Any]], score: str, n_classes: int) -> list[float]:
     """The mean AUROC over classes of each seed that has all `n_classes` classes."""
     per_seed: dict[int, list[float]] = defaultdict(list)
@@ -184,16 +194,18 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
     for c in classes:
         row = [_class_name(dataset, c)] + [_fmt([r["auroc"][s] for r in by_class[c]]) for s in scores]
         ours = np.mean([r["auroc"][score] for r in by_class[c]])
-        row += [f"{p['per_class'][c]:.4f}" if c < len(p["per_class"]) else "" for p in pc]
+        row += [_fmt_published(_published(p, c)) for p in pc]
         if papers:
-            row.append(f"{ours - pc[0]['per_class'][c]:+.4f}" if pc and c < len(pc[0]["per_class"]) else "")
+            theirs = _published(pc[0], c) if pc else None
+            row.append("" if theirs is None else f"{ours - theirs:+.4f}")
         rows.append(row)
     means = ["mean"] + [_fmt(_seed_means(g, s, len(classes))) for s in scores]
     means += [f"{p['mean']:.4f}" for p in pc]
     if papers:
         ref = pc[0] if pc else next((p for p in papers if p["score"] in (None, score)), papers[0])
         ours = _seed_means(g, ref["score"] or score, len(classes))
-        complete = ours and (not ref["per_class"] or len(classes) == len(ref["per_class"]))
+        printed = {c for c, v in enumerate(ref["per_class"] or []) if v is not None}
+        complete = ours and (not ref["per_class"] or printed == set(classes))
         means.append(f"{np.mean(ours) - ref['mean']:+.4f}" if complete else "")
     rows.append(means)
     report.table(header, rows)
@@ -303,7 +315,7 @@ def _bars(by_class: dict[int, list[dict]], score: str, paper: dict[str, Any], da
     classes = list(by_class)
     ours = [np.mean([r["auroc"][score] for r in by_class[c]]) for c in classes]
     err = [np.std([r["auroc"][score] for r in by_class[c]]) for c in classes]
-    theirs = [paper["per_class"][c] if c < len(paper["per_class"]) else np.nan for c in classes]
+    theirs = [np.nan if _published(paper, c) is None else _published(paper, c) for c in classes]
     x = np.arange(len(classes))
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(classes) + 1.5), 3))
     ax.bar(x - 0.2, ours, 0.4, yerr=err, label="ours")

@@ -46,15 +46,17 @@ def downsampled_sizes(size: tuple[int, int], n: int) -> list[tuple[int, int]]:
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 conv blocks, one per entry of `widths`, then a dense layer to `out_features`."""
+    """Stride-2 conv blocks, one per entry of `widths`, then a dense layer to `out_features`. Without
+    `batch_norm` the convolutions carry biases instead (a WGAN-GP critic must not mix samples of a batch)."""
 
     def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], out_features: int,
-                 kernel: int = 3, bias: bool = True):
+                 kernel: int = 3, bias: bool = True, batch_norm: bool = True):
         super().__init__()
         c, h, w = input_shape
         self.sizes = downsampled_sizes((h, w), len(widths))
         chans = (c, *widths)
-        self.features = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 2, kernel) for i in range(len(widths))])
+        self.features = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 2, kernel, bias=not batch_norm,
+                                                   batch_norm=batch_norm) for i in range(len(widths))])
         fh, fw = self.sizes[-1]
         self.fc = nn.Linear(widths[-1] * fh * fw, out_features, bias=bias)
 

@@ -1,0 +1,299 @@
+"""`g2d`: Generate to Detect anomalies (G2D, Pourreza et al., WACV 2021).
+
+A Wasserstein GAN, irregularity generator I and critic C, is trained on normal images only, and I is kept
+after every epoch. Early generators draw samples far from the normal class, generators close to convergence
+draw samples on its boundary; k of them are chosen from I's loss curve, each draws m samples, and a CNN
+detector D learns normal (class 0) against generated (class 1) as a plain binary classifier. D alone scores.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from oneclass.detector import TorchDetector, register
+from oneclass.errors import InputError
+from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
+from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+
+
+def select_generators(losses: list[float], h: int, epsilon1: float, epsilon2: float, epsilon3: float,
+                      k: int) -> dict[str, list]:
+    """Choose the epochs whose generators make irregular samples, from I's per-epoch loss `losses[i - 1]` = L_I(i).
+
+    L(i) = L_I(i) − L_I(i + h) measures how much I's loss still changes over the next h epochs. With |L|
+    relative to its largest value over the run: `far` generators have |L| ≥ ε1 (early, changing fast),
+    `boundary` generators a falling loss with ε3 ≤ L < ε2 (close to convergence), and |L| < ε3 counts as
+    converged (normal-like samples, not used); between ε2 and ε1 nothing is taken. Boundary generators must
+    have L > 0: the critic's estimate first rises while C learns, and where it turns |L| is small although I
+    is nowhere near convergence. The last h epochs have no L. Of the candidates at most k are kept, half far
+    and half boundary (one band fills what the other lacks), evenly spread within a band. Returns the
+    differences L and the chosen 1-based epochs by band.
+    """
+    n = len(losses)
+    diffs = [losses[i] - losses[i + h] for i in range(n - h)]
+    scale = max((abs(d) for d in diffs), default=0.0)
+    if scale == 0.0:
+        return {"differences": diffs, "far": [], "boundary": []}
+    rel = [d / scale for d in diffs]
+    far = [i + 1 for i, r in enumerate(rel) if abs(r) >= epsilon1]
+    boundary = [i + 1 for i, r in enumerate(rel) if epsilon3 <= r < epsilon2]
+    n_far = min(len(far), max(k // 2, k - len(boundary)))
+    n_boundary = min(len(boundary), k - n_far)
+    return {"differences": [round(d, 6) for d in diffs], "far": _spread(far, n_far),
+            "boundary": _spread(boundary, n_boundary)}
+
+
+def _spread(epochs: list[int], count: int) -> list[int]:
+    """`count` of the sorted `epochs`, evenly spaced and including the first and the last."""
+    if count >= len(epochs):
+        return epochs
+    if count == 0:
+        return []
+    return [epochs[i] for i in np.linspace(0, len(epochs) - 1, count).round().astype(int)]
+
+
+class Generator(nn.Module):
+    """I: z → dense layer → nearest-neighbour upsampling conv blocks (BatchNorm, LeakyReLU) → an image on [-1, 1],
+    clipped (straight-through) rather than squashed by tanh, so that it can reach the exact black and white that
+    real images hold: with tanh every generated pixel stays off the bounds, and D learned that cue instead of
+    the shapes (test AUROC 0.60 on digit 1)."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int):
+        super().__init__()
+        self.decoder = ConvDecoder(input_shape, widths, latent_dim)
+        self.decoder.out[-1] = nn.Identity()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return clip_straight_through(self.decoder(z), -1.0, 1.0)
+
+
+class G2DNetworks(nn.Module):
+    """I (the generator at the end of training), C, D and the selected generator snapshots, saved together.
+
+    I: z ∈ R^latent_dim → dense layer → nearest-neighbour upsampling conv blocks (BatchNorm, LeakyReLU) → tanh.
+    C: stride-2 conv blocks with LeakyReLU and no normalisation (the gradient penalty is per sample) → dense → a
+    scalar. D: stride-2 conv blocks with BatchNorm → dense → two logits (target, irregular).
+    """
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int,
+                 snapshot_epochs: list[int]):
+        super().__init__()
+        self.generator = Generator(input_shape, widths, latent_dim)
+        self.critic = ConvEncoder(input_shape, widths, 1, batch_norm=False)
+        self.detector = ConvEncoder(input_shape, widths, 2)
+        self.snapshots = nn.ModuleDict({str(e): Generator(input_shape, widths, latent_dim) for e in snapshot_epochs})
+
+
+@register
+class G2D(TorchDetector):
+    """G2D with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
+
+    The paper's hyper-parameters: Adam `lr` 1e-4 with `betas` (0.5, 0.999) and `batch_size` 64 for I and C;
+    `h` = 5, the epoch gap of the loss difference L = L_I(i) − L_I(i + h); `epsilon1` ≫ `epsilon2` ≫ `epsilon3`,
+    the bands of |L| (relative to its largest value) that make a generator far, boundary or converged; `k`
+    generators, `m` samples from each (None: as many generated samples in all as normal training images);
+    D trained with SGD, `detector_lr` 0.01, `detector_momentum` 0.9, `detector_batch_size` 32, on the negative
+    log-likelihood of its softmax; `alpha` = 0.5, the threshold on D's target probability. Ours where the paper
+    is silent: WGAN with gradient penalty (`gp_weight` 10, `n_critic` 5 critic steps per generator step, as the
+    WGAN-GP recipe whose optimiser settings the paper quotes), `latent_dim`, `widths` of all three networks,
+    `epochs` of the GAN (n, the number of saved generators) and `detector_epochs`.
+
+    Scores: `p_irregular` = D's probability of the irregular class (default); `critic` = −C(X), the WGAN
+    critic's opinion, for comparison.
+    """
+
+    name = "g2d"
+    score_names = ("p_irregular", "critic")
+    default_score = "p_irregular"
+    presets = {"fast": {"widths": (16, 32, 64), "detector_epochs": 5}}
+
+    def __init__(self, input_shape: tuple[int, int, int] | None = None, h: int = 5, epsilon1: float = 0.5,
+                 epsilon2: float = 0.1, epsilon3: float = 0.01, k: int = 10, m: int | None = None,
+                 alpha: float = 0.5, lr: float = 1e-4, betas: tuple[float, float] = (0.5, 0.999),
+                 batch_size: int = 64, n_critic: int = 5, gp_weight: float = 10.0, latent_dim: int = 100,
+                 widths: tuple[int, ...] = (64, 128, 256), epochs: int = 30, detector_lr: float = 0.01,
+                 detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
+                 seed: int = 0, device: str = "auto"):
+        super().__init__(input_shape, seed, device)
+        self.h = h
+        self.epsilon1 = epsilon1
+        self.epsilon2 = epsilon2
+        self.epsilon3 = epsilon3
+        self.k = k
+        self.m = m
+        self.alpha = alpha
+        self.lr = lr
+        self.betas = betas
+        self.batch_size = batch_size
+        self.n_critic = n_critic
+        self.gp_weight = gp_weight
+        self.latent_dim = latent_dim
+        self.widths = widths
+        self.epochs = epochs
+        self.detector_lr = detector_lr
+        self.detector_momentum = detector_momentum
+        self.detector_batch_size = detector_batch_size
+        self.detector_epochs = detector_epochs
+        if h < 1 or epochs <= h:
+            raise InputError(f"h must be at least 1 and epochs more than h (L_I(i + h) must exist); got h={h}, epochs={epochs}")
+        if not epsilon1 > epsilon2 > epsilon3 >= 0:
+            raise InputError(f"need epsilon1 > epsilon2 > epsilon3 >= 0, got {epsilon1}, {epsilon2}, {epsilon3}")
+        if k < 1 or (m is not None and m < 1):
+            raise InputError(f"k and m must be at least 1, got k={k}, m={m}")
+        if not 0.0 < alpha < 1.0:
+            raise InputError(f"alpha is a threshold on D's probability, between 0 and 1 exclusive; got {alpha}")
+        if n_critic < 1:
+            raise InputError(f"n_critic must be at least 1, got {n_critic}")
+
+    def _build(self) -> nn.Module:
+        selected = self.fit_info_.get("selected_epochs", {})  # set by fit (none yet) or read back by load
+        return G2DNetworks(self.input_shape, tuple(self.widths), self.latent_dim,
+                           sorted(selected.get("far", []) + selected.get("boundary", [])))
+
+    def decision_thresholds(self) -> dict[str, float]:
+        """α on D's target probability, as a threshold on P(irregular) = 1 − D(X): irregular when D(X) < α."""
+        return {"p_irregular": 1.0 - self.alpha}
+
+    # -- training ----------------------------------------------------------------------------------
+    def _fit(self, x: torch.Tensor, val) -> None:
+        gen = torch.Generator().manual_seed(self.seed)
+        net = self._new_net()
+        snapshots, losses = self._train_gan(x, gen)
+        chosen = select_generators(losses, self.h, self.epsilon1, self.epsilon2, self.epsilon3, self.k)
+        epochs = sorted(chosen["far"] + chosen["boundary"])
+        if not epochs:
+            raise InputError("g2d: no generator qualified as irregular (I's loss did not change over the run); "
+                             "train for more epochs or lower epsilon3")
+        for e in epochs:
+            net.snapshots[str(e)] = self._generator_at(snapshots[e - 1])
+        m = self.m if self.m is not None else math.ceil(len(x) / len(epochs))
+        generated = torch.cat([self._draw(net.snapshots[str(e)], m, gen) for e in epochs])
+        self.generator_snapshots_ = snapshots
+        self.fit_info_.update(gan_epochs=self.epochs, gan_loss=[round(v, 6) for v in losses],
+                              loss_differences=chosen["differences"],
+                              selected_epochs={"far": chosen["far"], "boundary": chosen["boundary"]},
+                              k=len(epochs), m=m, n_normal=len(x), n_generated=len(generated))
+        self._train_detector(x, generated, val, gen)
+
+    def _train_gan(self, x: torch.Tensor, gen: torch.Generator) -> tuple[list[dict], list[float]]:
+        """WGAN-GP on the normal images. One critic step per batch, one generator step per `n_critic` of them.
+        Returns I's weights after every epoch and L_I per epoch (eq. 3: mean C(x) − mean C(I(z)) over the
+        epoch's critic steps, the critic's estimate of the Wasserstein distance)."""
+        net, device = self.net_, self.torch_device
+        opt_i = torch.optim.Adam(net.generator.parameters(), lr=self.lr, betas=tuple(self.betas))
+        opt_c = torch.optim.Adam(net.critic.parameters(), lr=self.lr, betas=tuple(self.betas))
+        snapshots, losses, step = [], [], 0
+        for _ in progress(range(self.epochs), f"{self.name} GAN epochs", total=self.epochs):
+            net.generator.train()
+            total = 0.0
+            for idx in batches(len(x), self.batch_size, gen):
+                real = to_device(x[idx], device)
+                total += self._critic_step(real, opt_c, gen) * len(idx)
+                step += 1
+                if step % self.n_critic == 0:
+                    self._generator_step(len(idx), opt_i, gen)
+            losses.append(total / len(x))
+            snapshots.append({k: v.detach().cpu().clone() for k, v in net.generator.state_dict().items()})
+        return snapshots, losses
+
+    def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=gen).to(self.torch_device)
+
+    def _critic_step(self, real: torch.Tensor, opt_c: torch.optim.Optimizer, gen: torch.Generator) -> float:
+        """max_C mean C(x) − mean C(I(z)), with the penalty gp_weight·(‖∇C(x̂)‖ − 1)² on random interpolates x̂."""
+        critic = self.net_.critic
+        with torch.no_grad():
+            fake = self.net_.generator(self._noise(len(real), gen))
+        t = torch.rand(len(real), 1, 1, 1, generator=gen).to(real.device)
+        mixed = (t * real + (1 - t) * fake).requires_grad_(True)
+        scores = critic(torch.cat([real, fake, mixed])).squeeze(1)
+        c_real, c_fake, c_mixed = scores.split(len(real))
+        grad, = torch.autograd.grad(c_mixed.sum(), mixed, create_graph=True)
+        penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        distance = c_real.mean() - c_fake.mean()
+        opt_c.zero_grad(set_to_none=True)
+        (self.gp_weight * penalty - distance).backward()
+        opt_c.step()
+        return distance.item()
+
+    def _generator_step(self, n: int, opt_i: torch.optim.Optimizer, gen: torch.Generator) -> None:
+        """min_I −mean C(I(z)); the critic's weights are frozen meanwhile."""
+        critic = self.net_.critic
+        critic.requires_grad_(False)
+        loss = -critic(self.net_.generator(self._noise(n, gen))).mean()
+        opt_i.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_i.step()
+        critic.requires_grad_(True)
+
+    def _generator_at(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        module = Generator(self.input_shape, tuple(self.widths), self.latent_dim)
+        module.load_state_dict(state)
+        return module.to(self.torch_device, memory_format=torch.channels_last).eval()
+
+    @torch.no_grad()
+    def _draw(self, generator: nn.Module, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
+        """n samples of a generator in eval mode, on the network's [-1, 1] scale, on the CPU."""
+        generator.eval()
+        out = [generator(self._noise(min(512, n - i), gen)).cpu() for i in range(0, n, 512)]
+        return torch.cat(out).contiguous()
+
+    def _train_detector(self, x: torch.Tensor, generated: torch.Tensor, val, gen: torch.Generator) -> None:
+        """D on normal (0) against generated (1) images: log-softmax + negative log-likelihood, SGD."""
+        detector, device = self.net_.detector, self.torch_device
+        data = torch.cat([x, generated])
+        labels = torch.cat([torch.zeros(len(x), dtype=torch.long), torch.ones(len(generated), dtype=torch.long)])
+        opt = torch.optim.SGD(detector.parameters(), lr=self.detector_lr, momentum=self.detector_momentum)
+        best = BestEpoch(selection_rule(val))
+        history = []
+        for epoch in progress(range(1, self.detector_epochs + 1), f"{self.name} detector epochs",
+                              total=self.detector_epochs):
+            detector.train()
+            total = 0.0
+            for idx in batches(len(data), self.detector_batch_size, gen):
+                loss = F.nll_loss(F.log_softmax(detector(to_device(data[idx], device)), dim=1), labels[idx].to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+            history.append(round(total / len(data), 6))
+            if val is not None:
+                best.update(epoch, detector, self._score(val[0])[self.default_score], val[1])
+            self._epoch_done(epoch)
+        best.restore(detector)
+        self.net_.eval()
+        self.fit_info_.update(epochs=self.detector_epochs, detector_loss=history, **best.summary())
+
+    # -- scoring and generation ----------------------------------------------------------------------
+    def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.net_.detector(b).double()
+        # P(irregular) = softmax(logits)[1] = sigmoid(l1 − l0), in float64 to keep saturated scores distinct
+        return {"p_irregular": torch.sigmoid(logits[:, 1] - logits[:, 0]),
+                "critic": -self.net_.critic(b).squeeze(1)}
+
+    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        self.net_.eval()
+        return map_batches(self._forward, x, self.torch_device)
+
+    def generate(self, n: int, epoch: int | None = None, seed: int = 0) -> np.ndarray:
+        """n samples of the generator saved after `epoch` (1-based; None = the last), as floats in [0, 1] with
+        shape (n, C, H, W). Every epoch is available after `fit`; after `load`, the selected ones and the last."""
+        if not self.fitted:
+            raise InputError("g2d: call fit() before generate()")
+        if epoch is None or epoch == self.fit_info_["gan_epochs"]:
+            module = self.net_.generator
+        elif str(epoch) in self.net_.snapshots:
+            module = self.net_.snapshots[str(epoch)]
+        elif hasattr(self, "generator_snapshots_") and 1 <= epoch <= len(self.generator_snapshots_):
+            module = self._generator_at(self.generator_snapshots_[epoch - 1])
+        else:
+            kept = sorted(int(e) for e in self.net_.snapshots)
+            raise InputError(f"g2d: no generator saved for epoch {epoch}; this model keeps epochs {kept} and "
+                             f"{self.fit_info_['gan_epochs']}")
+        out = self._draw(module, n, torch.Generator().manual_seed(seed))
+        return self._to_unit_range(out).numpy()

@@ -1,0 +1,170 @@
+"""G2D: the generator selection rule, the networks, the WGAN-GP update order, D's training set, scores, snapshots."""
+
+import numpy as np
+import pytest
+import torch
+
+import oneclass
+from oneclass.errors import InputError
+from oneclass.methods.g2d import G2D, G2DNetworks, Generator, select_generators
+
+TINY = {"widths": (8, 8, 16), "epochs": 4, "h": 1, "detector_epochs": 1, "batch_size": 16}
+
+
+def _curve() -> list[float]:
+    """A WGAN-GP-like loss: rises while the critic learns (epochs 1-5), falls fast, then ever more slowly, then flat."""
+    rise = [0.0, 4.0, 8.0, 12.0, 16.0]
+    fall = [16.0 * 0.8 ** i for i in range(1, 21)]
+    return rise + fall + [fall[-1]] * 10
+
+
+def test_selection_bands_follow_the_loss_differences():
+    losses, h = _curve(), 5
+    chosen = select_generators(losses, h, 0.5, 0.1, 0.01, k=100)
+    diffs = np.array(chosen["differences"])
+    assert len(diffs) == len(losses) - h
+    np.testing.assert_allclose(diffs, [losses[i] - losses[i + h] for i in range(len(losses) - h)], atol=1e-6)
+    rel = diffs / np.abs(diffs).max()
+    epochs = np.arange(1, len(diffs) + 1)
+    assert chosen["far"] == list(epochs[np.abs(rel) >= 0.5])
+    assert chosen["boundary"] == list(epochs[(rel >= 0.01) & (rel < 0.1)])
+    assert chosen["far"][0] == 1  # the rising start counts as far: its generators are barely trained
+    assert all(e > 5 for e in chosen["boundary"])  # where the curve turns, |L| is small but I is not converged
+    assert max(chosen["far"] + chosen["boundary"]) <= len(losses) - h  # the last h epochs have no L
+    converged = epochs[np.abs(rel) < 0.01]
+    assert len(converged) and not set(converged) & set(chosen["far"] + chosen["boundary"])
+
+
+def test_selection_keeps_at_most_k_half_far_half_boundary_spread_out():
+    losses = _curve()
+    every = select_generators(losses, 5, 0.5, 0.1, 0.01, k=100)
+    four = select_generators(losses, 5, 0.5, 0.1, 0.01, k=4)
+    assert len(four["far"]) == 2 and len(four["boundary"]) == 2
+    for band in ("far", "boundary"):
+        assert set(four[band]) <= set(every[band])
+        assert four[band][0] == every[band][0] and four[band][-1] == every[band][-1]
+    # one band fills what the other lacks
+    no_boundary = select_generators(losses, 5, 0.5, 0.4, 0.3, k=4)
+    assert len(no_boundary["far"]) == min(4, len(every["far"]))
+
+
+def test_a_flat_loss_selects_nothing_and_fit_says_why(monkeypatch, mini):
+    assert select_generators([1.0] * 10, 5, 0.5, 0.1, 0.01, 10) == {"differences": [0.0] * 5, "far": [], "boundary": []}
+    monkeypatch.setattr(G2D, "_train_gan", lambda self, x, gen: ([{}] * self.epochs, [1.0] * self.epochs))
+    with pytest.raises(InputError, match="no generator qualified"):
+        oneclass.create("g2d", **TINY).fit(mini["x_train"][:16])
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 30, 30), (3, 32, 32), (3, 64, 64)])
+def test_networks_fit_every_input_size(shape):
+    nets = G2DNetworks(shape, (64, 128, 256), 100, [2, 7])
+    z = torch.randn(3, 100) * 50  # large inputs: the output must still be clipped to [-1, 1]
+    fake = nets.generator(z)
+    assert fake.shape == (3, *shape) and fake.abs().max() <= 1.0 and (fake.abs() == 1.0).any()
+    assert nets.critic(fake).shape == (3, 1) and nets.detector(fake).shape == (3, 2)
+    assert set(nets.snapshots) == {"2", "7"}
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in nets.critic.modules())  # per-sample penalty
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in nets.detector.modules())
+
+
+def test_generator_clip_lets_gradients_through():
+    """Straight-through clipping: a pixel pushed past the bound still gets a gradient and can come back."""
+    g = Generator((1, 28, 28), (8, 8, 16), 10)
+    out = g(torch.randn(2, 10) * 100)
+    out.sum().backward()
+    assert g.decoder.out[1].weight.grad.abs().sum() > 0
+
+
+def test_critic_steps_per_generator_step_and_one_snapshot_per_epoch(mini, monkeypatch):
+    counts = {"critic": 0, "generator": 0}
+    critic_step, generator_step = G2D._critic_step, G2D._generator_step
+
+    def count(name, fn):
+        def spy(self, *args):
+            counts[name] += 1
+            return fn(self, *args)
+        return spy
+
+    monkeypatch.setattr(G2D, "_critic_step", count("critic", critic_step))
+    monkeypatch.setattr(G2D, "_generator_step", count("generator", generator_step))
+    det = oneclass.create("g2d", **{**TINY, "n_critic": 3}).fit(mini["x_train"][:40])  # 3 batches per epoch
+    assert counts == {"critic": 4 * 3, "generator": 4 * 3 // 3}
+    snaps = det.generator_snapshots_
+    assert len(snaps) == 4 and len(det.fit_info_["gan_loss"]) == 4
+    assert not torch.equal(snaps[0]["decoder.fc.weight"], snaps[-1]["decoder.fc.weight"])
+
+
+def test_detector_trains_on_normal_and_m_samples_of_each_selected_generator(mini, monkeypatch):
+    seen = {"n": 0, "labels": []}
+    nll = torch.nn.functional.nll_loss
+
+    def spy(log_probs, target):
+        seen["n"] += len(target)
+        seen["labels"].append(target)
+        return nll(log_probs, target)
+
+    monkeypatch.setattr("oneclass.methods.g2d.F.nll_loss", spy)
+    x = mini["x_train"][:40]
+    det = oneclass.create("g2d", **{**TINY, "epochs": 6, "m": 7, "k": 2}).fit(x)
+    info = det.fit_info_
+    selected = info["selected_epochs"]["far"] + info["selected_epochs"]["boundary"]
+    assert 1 <= len(selected) == info["k"] <= 2 and info["m"] == 7
+    assert info["n_normal"] == 40 and info["n_generated"] == 7 * len(selected)
+    labels = torch.cat(seen["labels"])
+    assert seen["n"] == 40 + 7 * len(selected) and int(labels.sum()) == 7 * len(selected)
+    # m defaults to as many generated images as normal ones
+    balanced = oneclass.create("g2d", **{**TINY, "epochs": 6, "k": 2}).fit(x).fit_info_
+    assert balanced["n_generated"] >= 40 and balanced["m"] == -(-40 // balanced["k"])
+
+
+def test_scores_are_ds_irregular_probability_and_the_critic(mini):
+    x = mini["x_train"][:32]
+    det = oneclass.create("g2d", **TINY).fit(x)
+    test = mini["x_test"][:20]
+    s = det.score(test)
+    with torch.no_grad():
+        b = det._prepare(test)
+        probs = torch.softmax(det.net_.detector(b).double(), dim=1)[:, 1].numpy()
+        critic = -det.net_.critic(b).squeeze(1).numpy()
+    np.testing.assert_allclose(s["p_irregular"], probs, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(s["critic"], critic, rtol=1e-5, atol=1e-5)
+    assert s.default_name == "p_irregular"
+
+
+def test_alpha_is_a_threshold_on_ds_target_probability():
+    assert oneclass.create("g2d", alpha=0.3).decision_thresholds() == {"p_irregular": pytest.approx(0.7)}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"epochs": 5, "h": 5}, "epochs"), ({"epsilon1": 0.1, "epsilon2": 0.5}, "epsilon"), ({"k": 0}, "k and m"),
+    ({"m": 0}, "k and m"), ({"alpha": 0.0}, "alpha"), ({"n_critic": 0}, "n_critic")])
+def test_bad_hyper_parameters_say_which(params, message):
+    with pytest.raises(InputError, match=message):
+        oneclass.create("g2d", **params)
+
+
+def test_generate_from_any_epoch_after_fit_and_the_kept_ones_after_load(mini, tmp_path):
+    det = oneclass.create("g2d", **{**TINY, "epochs": 6}).fit(mini["x_train"][:32])
+    kept = det.fit_info_["selected_epochs"]["far"] + det.fit_info_["selected_epochs"]["boundary"]
+    dropped = next(e for e in range(1, 6) if e not in kept)
+    images = det.generate(5, epoch=dropped)
+    assert images.shape == (5, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    np.testing.assert_array_equal(det.generate(5, epoch=kept[0], seed=1), det.generate(5, epoch=kept[0], seed=1))
+    assert not np.array_equal(det.generate(5, epoch=kept[0]), det.generate(5))  # different generators
+    det.save(tmp_path / "g2d")
+    loaded = oneclass.load(tmp_path / "g2d")
+    np.testing.assert_allclose(loaded.generate(5, epoch=kept[0]), det.generate(5, epoch=kept[0]), atol=1e-6)
+    np.testing.assert_allclose(loaded.generate(5), det.generate(5), atol=1e-6)
+    with pytest.raises(InputError, match=f"epoch {dropped}"):
+        loaded.generate(5, epoch=dropped)
+
+
+def test_g2d_learns_trousers(mini):
+    """Trousers against the other nine classes of the embedded Fashion-MNIST: D, trained on 250 trousers and the
+    samples of the chosen generators, must rank the other classes above the trousers."""
+    from oneclass.data.protocols import one_vs_rest
+    from oneclass.metrics import auroc
+
+    split = one_vs_rest(mini, normal_class=1)
+    det = oneclass.create("g2d", widths=(16, 32, 64), detector_epochs=5).fit(split.x_train)
+    assert auroc(split.y_test, det.score(split.x_test).default) > FLOOR
