@@ -58,7 +58,7 @@ def loss_figure(info: dict, h: int, epsilons: tuple[float, float, float]) -> plt
 def tsne_figure(real: np.ndarray, samples: dict[int, np.ndarray], seed: int) -> plt.Figure:
     fig, axes = plt.subplots(1, len(samples), figsize=(3.0 * len(samples), 3.0), squeeze=False)
     for ax, (epoch, fake) in zip(axes[0], samples.items(), strict=True):
-        points = np.concatenate([real, fake]).reshape(len(real) + len(fake), -1)
+        points = np.concatenate([real.reshape(len(real), -1), fake.reshape(len(fake), -1)])
         xy = TSNE(init="pca", perplexity=30, random_state=seed).fit_transform(points)
         ax.scatter(*xy[:len(real)].T, s=3, color="tab:red", label="real")
         ax.scatter(*xy[len(real):].T, s=3, color="tab:blue", label="generated")

@@ -44,7 +44,8 @@ def test_selection_keeps_at_most_k_half_far_half_boundary_spread_out():
         assert set(four[band]) <= set(every[band])
         assert four[band][0] == every[band][0] and four[band][-1] == every[band][-1]
     # one band fills what the other lacks
-    no_boundary = select_generators(losses, 5, 0.5, 0.4, 0.3, k=4)
+    no_boundary = select_generators(losses, 5, 0.5, 2e-9, 1e-9, k=4)
+    assert no_boundary["boundary"] == []
     assert len(no_boundary["far"]) == min(4, len(every["far"]))
 
 
@@ -167,4 +168,4 @@ def test_g2d_learns_trousers(mini):
 
     split = one_vs_rest(mini, normal_class=1)
     det = oneclass.create("g2d", widths=(16, 32, 64), detector_epochs=5).fit(split.x_train)
-    assert auroc(split.y_test, det.score(split.x_test).default) > FLOOR
+    assert auroc(split.y_test, det.score(split.x_test).default) > 0.75  # 0.868 measured
