@@ -315,7 +315,7 @@ def _bars(by_class: dict[int, list[dict]], score: str, paper: dict[str, Any], da
     classes = list(by_class)
     ours = [np.mean([r["auroc"][score] for r in by_class[c]]) for c in classes]
     err = [np.std([r["auroc"][score] for r in by_class[c]]) for c in classes]
-    theirs = [np.nan if _published(paper, c) is None else _published(paper, c) for c in classes]
+    theirs = [np.nan if v is None else v for v in (_published(paper, c) for c in classes)]
     x = np.arange(len(classes))
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(classes) + 1.5), 3))
     ax.bar(x - 0.2, ours, 0.4, yerr=err, label="ours")
