@@ -238,3 +238,26 @@ def test_outlier_ratio_cells_record_each_test_set_and_the_report_plots_f1(tmp_pa
     text = md.read_text()
     assert "F1 against the share of outliers" in text and "(every image called target) |  |  | 0.9474" in text
     assert (tmp_path / "rep" / "fashion-mnist-mini-outlier-ratio-f1-vs-outliers.png").is_file()
+
+
+def test_noisy_mnist_cells_give_known_anomalies_to_ada_and_the_report_finds_table_3(tmp_path):
+    tiny_ada = {"epochs": 1, "widths": [4, 4, 8], "discriminator_widths": [4, 4, 8, 8, 8], "latent_dim": 4,
+                "kernel": 3, "train_per_class": 16, "test_per_class": 6, "canvas": 40, "size_range": [20, 28]}
+    cells = [*make_cells(["ada"], "fashion-mnist-mini", "noisy-mnist", [0], [0], "paper", tiny_ada),
+             *make_cells(["ada"], "fashion-mnist-mini", "noisy-mnist", [0], [0], "paper", {**tiny_ada, "known_class": 1})]
+    out = ResultsFile(tmp_path / "r.jsonl")
+    assert run_grid(cells, out) == 0
+    rows = read_results(out.path)
+    self_sup, semi = sorted(rows, key=lambda r: r["n_known_anomalies"])
+    assert self_sup["n_known_anomalies"] == 0 and semi["n_known_anomalies"] == 16
+    assert semi["split_info"]["known_class"] == 1 and semi["n_train"] == 16 and semi["n_test"] == 60
+    assert semi["params"]["widths"] == [4, 4, 8] and "known_class" not in semi["params"]
+    # the report compares with the paper by dataset name: present the runs as MNIST's
+    path = tmp_path / "as-mnist.jsonl"
+    path.write_text("".join(json.dumps({**r, "dataset": "mnist"}) + "\n" for r in rows))
+    text = write_report([path], tmp_path / "rep")[0].read_text()
+    sections = [part for part in text.split("\n## ") if part.startswith("ada on mnist")]
+    semi_text = next(part for part in sections if '"known_class": 1' in part)
+    self_text = next(part for part in sections if "known_class" not in part)
+    assert "ADA CAM+D_G+D_ano (known 1)" in semi_text and "0.9300" in semi_text and "known 3" not in semi_text
+    assert "ADA CAM+D (ADA Table 1)" in self_text and "Table 3" not in self_text

@@ -8,6 +8,8 @@ from oneclass.data.protocols import one_vs_rest
 from oneclass.metrics import auroc
 
 FAST = {
+    "ada": {"epochs": 2, "widths": (8, 8, 16), "discriminator_widths": (8, 8, 16, 16, 16), "latent_dim": 8,
+            "kernel": 3, "batch_size": 64},
     "adacl": {"epochs": 2},
     "alocc": {"epochs": 2, "widths": (8, 8, 16, 16), "batch_size": 64},
     "ae": {"epochs": 2},
@@ -40,7 +42,7 @@ def test_fit_score_save_load_identical(method, split, tmp_path):
         np.testing.assert_allclose(again[name], scores[name], rtol=1e-6, atol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize("method", ["adacl", "alocc", "ae", "cae", "vae", "dsvdd", "g2d", "oled"])
+@pytest.mark.parametrize("method", ["ada", "adacl", "alocc", "ae", "cae", "vae", "dsvdd", "g2d", "oled"])
 def test_training_is_reproducible_for_a_seed(method, split):
     a = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
     b = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])

@@ -172,6 +172,9 @@ class Detector:
     #: the network in eval mode, so the detector can score (e.g. to track test AUROC over epochs); not a
     #: hyper-parameter, and it must not change training
     epoch_callback: Callable[[Detector, int], None] | None = None
+    #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
+    #: then takes the normalised anomalies as a third argument (None when none are given)
+    accepts_known_anomalies: ClassVar[bool] = False
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
         self.input_shape = input_shape
@@ -203,8 +206,12 @@ class Detector:
         return torch.device(self.device)
 
     # -- public API ------------------------------------------------------------------------------
-    def fit(self, x: Any, val: tuple[Any, Any] | None = None) -> Detector:
-        """Train on normal images `x`. `val = (images, labels)` (0 normal, 1 anomaly) selects the epoch."""
+    def fit(self, x: Any, val: tuple[Any, Any] | None = None, known_anomalies: Any = None) -> Detector:
+        """Train on normal images `x`. `val = (images, labels)` (0 normal, 1 anomaly) selects the epoch.
+        `known_anomalies`: images of anomalies known beforehand, for the methods that use them."""
+        if known_anomalies is not None and not self.accepts_known_anomalies:
+            raise InputError(f"known_anomalies: {self.name} trains on normal images only; "
+                             "leave known_anomalies out (ada can use them)")
         images = as_images(x, "x")
         shape = tuple(int(s) for s in images.shape[1:])
         if self.input_shape is not None and tuple(self.input_shape) != shape:
@@ -218,11 +225,20 @@ class Detector:
             if tuple(vx.shape[1:]) != shape:
                 raise InputError(f"val images: shape {tuple(vx.shape[1:])} differs from the training images' {shape}")
             val_t = (vx, as_labels(val[1], len(vx), "val labels"))
+        known_t = None
+        if known_anomalies is not None:
+            known_t = as_images(known_anomalies, "known_anomalies")
+            if tuple(known_t.shape[1:]) != shape:
+                raise InputError(f"known_anomalies: shape {tuple(known_t.shape[1:])} differs from the training images' {shape}")
         torch.manual_seed(self.seed)
         np.random.seed(self.seed % 2**32)
         self.normalisation_ = self._fit_normalisation(images)
         self.fit_info_: dict[str, Any] = {"n_train": len(images)}
-        self._fit(self._normalise(images), None if val_t is None else (self._normalise(val_t[0]), val_t[1]))
+        val_n = None if val_t is None else (self._normalise(val_t[0]), val_t[1])
+        if self.accepts_known_anomalies:
+            self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
+        else:
+            self._fit(self._normalise(images), val_n)
         return self
 
     def score(self, x: Any) -> Scores:

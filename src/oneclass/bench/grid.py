@@ -29,7 +29,8 @@ from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
 
 PRESETS = ("paper", "fast")
 #: `--set` keys that configure the protocol rather than the method
-SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive")
+SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive",
+                 "train_per_class", "test_per_class", "known_class", "canvas", "size_range")
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], flo
     Returns the test scores, the AUROC of each score, and the fit and score wall times in seconds.
     """
     t0 = time.perf_counter()
-    det.fit(split.x_train, val=split.val)
+    det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
     t1 = time.perf_counter()
     scores = det.score(split.x_test)
     t2 = time.perf_counter()
@@ -181,6 +182,7 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
             "best_epoch": det.fit_info_.get("best_epoch"), "val_history": det.fit_info_.get("val_history", []),
             "fit_info": _method_details(det.fit_info_),
             "n_train": len(split.x_train), "n_val": 0 if split.x_val is None else len(split.x_val),
+            "n_known_anomalies": 0 if split.x_known is None else len(split.x_known),
             "n_test": len(y), "anomaly_fraction": round(float(y.mean()), 5),
             "fit_seconds": round(fit_s, 2), "score_seconds": round(score_s, 2), "threads": _threads(),
             "params": det.get_params(), "version": oneclass.__version__, "commit": git_commit(),

@@ -27,6 +27,8 @@ class Split:
     #: named test sets inside the test split, as index arrays into x_test (the outlier-ratio protocol's 10 %–50 %
     #: sets); the whole test split is always evaluated as well
     test_sets: dict[str, np.ndarray] = field(default_factory=dict)
+    #: anomalies known beforehand, for methods that train with them (ADA's semi-supervised setting)
+    x_known: np.ndarray | None = None
 
     @property
     def val(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -187,8 +189,62 @@ def caltech(data: dict[str, np.ndarray], normal_class: int, seed: int = 0, val_n
                   "transductive": transductive, "image_size": image_size})
 
 
+def noisy_mnist(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0, val_normal: int = 0,
+                val_outliers: int = 0, train_per_class: int = 200, test_per_class: int = 100,
+                known_class: int | None = None, canvas: int = 84, size_range: Sequence[int] = (28, 56)) -> Split:
+    """ADA's noisy MNIST: every image is a digit at a random position and size on a `canvas`² image with Gaussian
+    noise of a per-image σ ~ N(30, 30²) (`synthetic.noisy_canvases`). Few training images, as in the paper's
+    setting: `train_per_class` random images of the normal class from the train split; the test set holds
+    `test_per_class` random images of every class from the test split. Each seed draws and renders its own
+    images. `known_class` (semi-supervised): `train_per_class` images of that anomaly class, from the train
+    split, are given to the method as known anomalies; the test set keeps all classes.
+    """
+    from oneclass.data.synthetic import noisy_canvases
+
+    if data["x_train"].ndim != 3:
+        raise DataError("noisy-mnist draws grayscale digits: use it with --dataset mnist (or fashion-mnist)")
+    normal = _as_classes(normal_class)
+    present = np.unique(data["y_train"])
+    _normal_mask(data["y_train"], normal, present)
+    if known_class is not None and (known_class in normal or known_class not in present):
+        raise DataError(f"known_class {known_class} must be a class of the data other than the normal class(es) {normal}")
+    rng = np.random.default_rng(seed)
+
+    def draw(x: np.ndarray, y: np.ndarray, classes: Sequence[int], count: int, where: str) -> np.ndarray:
+        picked = []
+        for c in classes:
+            idx = np.flatnonzero(y == c)
+            if len(idx) < count:
+                raise DataError(f"noisy-mnist: class {c} has {len(idx)} images in the {where} split, {count} needed")
+            picked.append(rng.choice(idx, count, replace=False))
+        return np.concatenate(picked)
+
+    test_classes = [int(c) for c in np.unique(data["y_test"])]
+    train_idx = draw(data["x_train"], data["y_train"], normal, train_per_class + val_normal, "train")
+    test_idx = draw(data["x_test"], data["y_test"], test_classes, test_per_class, "test")
+    others = np.flatnonzero(~np.isin(data["y_train"], normal + ([known_class] if known_class is not None else [])))
+    known_idx = (draw(data["x_train"], data["y_train"], [known_class], train_per_class, "train")
+                 if known_class is not None else np.zeros(0, np.int64))
+    if val_outliers > len(others):
+        raise DataError(f"val_outliers={val_outliers} exceeds the {len(others)} available outliers")
+    val_out_idx = rng.choice(others, val_outliers, replace=False)
+
+    def render(images: np.ndarray) -> np.ndarray:
+        return noisy_canvases(images, rng, canvas, tuple(size_range))
+
+    x_train, x_val, y_val = _take_val(rng, render(data["x_train"][train_idx]), render(data["x_train"][val_out_idx]),
+                                      val_normal, val_outliers)
+    y_test = (~np.isin(data["y_test"][test_idx], normal)).astype(np.int64)
+    return Split(x_train, render(data["x_test"][test_idx]), y_test, x_val, y_val,
+                 {"protocol": "noisy-mnist", "normal_classes": normal, "seed": seed, "known_class": known_class,
+                  "train_per_class": train_per_class, "test_per_class": test_per_class, "canvas": canvas,
+                  "size_range": list(size_range), "noise_sigma": "N(30, 30^2) on 0-255"},
+                 x_known=render(data["x_train"][known_idx]) if known_class is not None else None)
+
+
 PROTOCOLS: dict[str, Callable[..., Split]] = {"one-vs-rest": one_vs_rest, "memae": memae,
-                                              "outlier-ratio": outlier_ratio, "caltech": caltech}
+                                              "outlier-ratio": outlier_ratio, "caltech": caltech,
+                                              "noisy-mnist": noisy_mnist}
 
 
 def make_split(protocol: str, data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0,
