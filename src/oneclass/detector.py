@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from oneclass.errors import InputError, ModelFileError, OneClassError
+from oneclass.training import map_batches
 
 FORMAT = "oneclass-detector"
 FORMAT_VERSION = 1
@@ -338,6 +339,12 @@ class TorchDetector(Detector):
     def _new_net(self) -> torch.nn.Module:
         self.net_ = self._build().to(self.torch_device, memory_format=torch.channels_last)
         return self.net_
+
+    def _images_through(self, module: Callable[[torch.Tensor], torch.Tensor], x: Any) -> np.ndarray:
+        """`module` (a part of the network in eval mode) applied to images `x`, its output as images: floats in
+        [0, 1] with shape (n, C, H, W). What the methods' `reconstruct` returns."""
+        self.net_.eval()
+        return self._to_unit_range(map_batches(module, self._prepare(x), self.torch_device)).numpy()
 
 
 def load(path: str | Path, device: str | None = None) -> Detector:

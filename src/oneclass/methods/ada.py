@@ -264,9 +264,7 @@ class ADA(TorchDetector):
 
     def reconstruct(self, x) -> np.ndarray:
         """x̂ for images `x`, as floats in [0, 1] with shape (n, C, H, W)."""
-        self.net_.eval()
-        out = map_batches(self.net_.reconstruct, self._prepare(x), self.torch_device)
-        return self._to_unit_range(out).numpy()
+        return self._images_through(self.net_.reconstruct, x)
 
     def attention(self, x) -> np.ndarray:
         """c = CAM(x) + CAM(x̂) summed over the discriminators (eq. 5 / 6), shape (n, H, W), unnormalised."""

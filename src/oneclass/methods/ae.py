@@ -84,9 +84,7 @@ class AE(TorchDetector):
     @torch.no_grad()
     def reconstruct(self, x) -> np.ndarray:
         """Reconstructions of images `x`, as floats in [0, 1] with shape (n, C, H, W)."""
-        self.net_.eval()
-        out = map_batches(self.net_, self._prepare(x), self.torch_device)
-        return self._to_unit_range(out).numpy()
+        return self._images_through(self.net_, x)
 
     def _error_maps(self, x: torch.Tensor) -> torch.Tensor:
         self.net_.eval()

@@ -218,9 +218,7 @@ class ALOCC(TorchDetector):
 
     def reconstruct(self, x) -> np.ndarray:
         """R(X) for images `x`, as floats in [0, 1] with shape (n, C, H, W) (the paper's Figure 6)."""
-        self.net_.eval()
-        out = map_batches(self.net_.reconstructor, self._prepare(x), self.torch_device)
-        return self._to_unit_range(out).numpy()
+        return self._images_through(self.net_.reconstructor, x)
 
     def anomaly_maps(self, x) -> np.ndarray:
         """|X − R(X)| per pixel (mean over channels)."""
