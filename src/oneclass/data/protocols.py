@@ -210,7 +210,7 @@ def noisy_mnist(data: dict[str, np.ndarray], normal_class: int | Sequence[int], 
         raise DataError(f"known_class {known_class} must be a class of the data other than the normal class(es) {normal}")
     rng = np.random.default_rng(seed)
 
-    def draw(x: np.ndarray, y: np.ndarray, classes: Sequence[int], count: int, where: str) -> np.ndarray:
+    def draw(y: np.ndarray, classes: Sequence[int], count: int, where: str) -> np.ndarray:
         picked = []
         for c in classes:
             idx = np.flatnonzero(y == c)
@@ -220,10 +220,10 @@ def noisy_mnist(data: dict[str, np.ndarray], normal_class: int | Sequence[int], 
         return np.concatenate(picked)
 
     test_classes = [int(c) for c in np.unique(data["y_test"])]
-    train_idx = draw(data["x_train"], data["y_train"], normal, train_per_class + val_normal, "train")
-    test_idx = draw(data["x_test"], data["y_test"], test_classes, test_per_class, "test")
+    train_idx = draw(data["y_train"], normal, train_per_class + val_normal, "train")
+    test_idx = draw(data["y_test"], test_classes, test_per_class, "test")
     others = np.flatnonzero(~np.isin(data["y_train"], normal + ([known_class] if known_class is not None else [])))
-    known_idx = (draw(data["x_train"], data["y_train"], [known_class], train_per_class, "train")
+    known_idx = (draw(data["y_train"], [known_class], train_per_class, "train")
                  if known_class is not None else np.zeros(0, np.int64))
     if val_outliers > len(others):
         raise DataError(f"val_outliers={val_outliers} exceeds the {len(others)} available outliers")

@@ -52,11 +52,10 @@ class Discriminator(nn.Module):
     def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], kernel: int):
         super().__init__()
         c, h, w = input_shape
-        self.sizes = downsampled_sizes((h, w), len(widths))
         chans = (c, *widths)
         self.blocks = nn.Sequential(*[conv_block(chans[i], chans[i + 1], 2, kernel, bias=i == 0, batch_norm=i > 0)
                                       for i in range(len(widths))])
-        fh, fw = self.sizes[-1]
+        fh, fw = downsampled_sizes((h, w), len(widths))[-1]
         self.logit = nn.Linear(widths[-1] * fh * fw, 1)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
@@ -252,11 +251,10 @@ class ADA(TorchDetector):
     def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
         att = self._attention(b)
         err2 = (b - att["x_hat"]).pow(2).mean(1)  # squared error per pixel, mean over channels
-        d_all = sum(torch.sigmoid(lg.double()) for lg in att["logits"])
-        d_g = torch.sigmoid(att["logits"][0].double())
+        d_of_x = [torch.sigmoid(lg.double()) for lg in att["logits"]]  # D_G(x) (, D_ano(x))
         cam = self._masked_error(sum(att["maps"]), err2)
-        return {"cam_d": cam - self.beta * d_all, "cam": cam, "d": -d_all, "rec": err2.flatten(1).mean(1),
-                "cam_d_g": self._masked_error(att["maps"][0], err2) - self.beta * d_g}
+        return {"cam_d": cam - self.beta * sum(d_of_x), "cam": cam, "d": -sum(d_of_x), "rec": err2.flatten(1).mean(1),
+                "cam_d_g": self._masked_error(att["maps"][0], err2) - self.beta * d_of_x[0]}
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         self.net_.eval()
