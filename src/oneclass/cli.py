@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,15 @@ def _check_normal_class(dataset: str, normal_class: int, option: str = "--normal
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """Train the baselines on the embedded Fashion-MNIST subset for one class; print a table; write a report."""
+    """Train the baselines on the embedded Fashion-MNIST subset for one class; print a table; write a report.
+    With --video: on generated surveillance-like scenes, patch by patch, scored per frame."""
     from oneclass.report import Report, image_grid, roc_figure, score_histograms
 
     methods = args.methods.split(",")
     for m in methods:
         detector_class(m)
+    if args.video:
+        return demo_video(methods, args)
     _check_normal_class("fashion-mnist-mini", args.normal_class)
     data = load_dataset("fashion-mnist-mini")
     split = make_split("one-vs-rest", data, args.normal_class, seed=args.seed)
@@ -104,6 +108,49 @@ def cmd_demo(args: argparse.Namespace) -> None:
     titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
     report.figure("reconstructions", image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
                   f"Four least and four most anomalous test images by {methods[0]}: reconstructions and error maps")
+    md, html = report.write(args.out)
+    print(f"\nreport: {html} (and {md.name})")
+
+
+def demo_video(methods: list[str], args: argparse.Namespace) -> None:
+    """The video demo: the generated moving scenes (made once in the data cache), the ucsd-patches protocol."""
+    from oneclass.data.video import heatmaps, score_clip
+    from oneclass.metrics import eer
+    from oneclass.report import Report, roc_figure, video_figure
+
+    data = load_dataset("moving-scenes")
+    split = make_split("ucsd-patches", data, 0, seed=args.seed)
+    n_frames = len(split.y_test)
+    print(f"generated scenes in {data.root}: {len(split.x_train)} moving 30×30 training patches from "
+          f"{len(data.train)} normal clips; {n_frames} test frames ({int(split.y_test.sum())} abnormal) in "
+          f"{len(data.test)} clips, {split.frames.patches_per_frame} patches each")
+    rows, frame_scores, detectors = [], {}, {}
+    for m in methods:
+        epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
+        det = oneclass.create(m, **hyper_parameters(m, [], epochs, args.seed))
+        scores, aucs, fit_s, score_s = evaluate(det, split)
+        name = scores.default_name
+        rows.append([m, name, f"{aucs[name]:.4f}", f"{eer(split.y_test, scores.default)[0]:.3f}", f"{fit_s:.1f}",
+                     f"{1000 * score_s / n_frames:.1f}"])
+        print(f"  {m:6s} frame AUROC {aucs[name]:.4f} ({name})  fit {fit_s:5.1f} s", flush=True)
+        frame_scores[m], detectors[m] = scores.default, det
+    header = ["method", "score", "frame AUROC", "frame EER", "fit s", "ms per frame"]
+    print()
+    print(_text_table(header, rows))
+    report = Report("oneclass demo: anomalies in generated surveillance video")
+    report.paragraph(f"Data: generated UCSD-like scenes (`moving-scenes`, in {data.root}): walking blobs are normal, "
+                     f"carts and cyclists are anomalies. Protocol ucsd-patches: 30×30 patches every 25 pixels; "
+                     f"training on the {len(split.x_train)} moving patches of {len(data.train)} normal clips; a "
+                     f"frame's score is the max over its patches; {n_frames} test frames. Seed {args.seed}. Default "
+                     f"hyper-parameters{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
+    report.table(header, rows)
+    report.figure("roc", roc_figure(split.y_test, frame_scores, "ROC over test frames, default score of each method"))
+    clip = data.test[0]
+    for m, det in detectors.items():
+        patch_scores, scores = score_clip(det, clip.frames, split.frames.stride)
+        heat = heatmaps(patch_scores, clip.frames.shape[1:], split.frames.patch_size, split.frames.stride)
+        report.figure(f"clip-{m}", video_figure(clip.frames, heat, scores, clip.labels, title=f"{clip.name}: {m}"),
+                      f"{m}: frames of test clip {clip.name} with their patch-score heatmaps, and its frame scores")
     md, html = report.write(args.out)
     print(f"\nreport: {html} (and {md.name})")
 
@@ -170,6 +217,56 @@ def cmd_score(args: argparse.Namespace) -> None:
     labels = np.array([1 if p.parent.name == "abnormal" else 0 if p.parent.name == "normal" else -1 for p in paths])
     if (labels >= 0).all() and 0 < labels.sum() < len(labels):
         print(f"AUROC ({scores.default_name}, normal/ vs abnormal/): {auroc(labels, scores.default):.4f}")
+
+
+def cmd_train_video(args: argparse.Namespace) -> None:
+    """Train one method on the patches of normal video (files or folders of frames); save the model with the
+    patch settings that `oneclass score-video` reuses."""
+    from oneclass.data.video import read_video, training_patches
+
+    clips = [read_video(v) for v in args.videos]
+    patches = training_patches(clips, args.patch_size, args.stride, args.train_patches, min_motion=args.min_motion,
+                               max_patches=args.max_patches, rng=np.random.default_rng(args.seed))
+    print(f"{args.method}: {len(patches)} training patches of {args.patch_size}×{args.patch_size} from "
+          f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
+    det = oneclass.create(args.method, **hyper_parameters(args.method, args.set, args.epochs, args.seed))
+    det.fit(patches)
+    out = det.save(args.out)
+    video = {"patch_size": args.patch_size, "stride": args.stride, "train_patches": args.train_patches,
+             "min_motion": args.min_motion, "n_train_patches": len(patches), "videos": [str(v) for v in args.videos]}
+    (out / "video.json").write_text(json.dumps(video, indent=2) + "\n")
+    print(f"model saved to {out}")
+
+
+def cmd_score_video(args: argparse.Namespace) -> None:
+    """Score every frame of a video (file or folder of frames) with a model trained on patches: frame score = max
+    over the frame's patches. Writes frame_scores.csv, heatmaps of the most anomalous frames and the score curve."""
+    from oneclass.data.video import heatmaps, read_video, score_clip
+    from oneclass.report import video_figure
+
+    det = oneclass.load(args.model, device=args.device)
+    settings_file = Path(args.model) / "video.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    stride = args.stride or settings.get("stride") or det.input_shape[-1]
+    frames = read_video(args.video)
+    t0 = time.perf_counter()
+    patch_scores, scores = score_clip(det, frames, stride, args.smooth)
+    seconds = time.perf_counter() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["frame,score"] + [f"{t + 1},{v:.6g}" for t, v in enumerate(scores)]
+    (out / "frame_scores.csv").write_text("\n".join(lines) + "\n")
+    segments = np.array_split(np.arange(len(frames)), min(6, len(frames)))
+    picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
+    heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape[-1], stride)
+    full_heat = np.zeros((len(frames), *frames.shape[1:]), np.float32)
+    full_heat[picks] = heat
+    fig = video_figure(frames, full_heat, scores, picks=picks, title=f"{Path(args.video).name}: {det.name}")
+    fig.savefig(out / "video.png", dpi=120)
+    top = np.argsort(scores)[::-1][:5] + 1
+    print(f"{len(frames)} frames scored in {seconds:.1f} s ({1000 * seconds / len(frames):.1f} ms per frame); "
+          f"most anomalous frames: {', '.join(map(str, top))}")
+    print(f"wrote {out / 'frame_scores.csv'} and {out / 'video.png'}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -261,7 +358,7 @@ def _text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="oneclass", description="One-class novelty and anomaly detection on images.")
+    parser = argparse.ArgumentParser(prog="oneclass", description="One-class novelty and anomaly detection on images and video.")
     parser.add_argument("--version", action="version", version=f"oneclass {oneclass.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -272,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
+    p.add_argument("--video", action="store_true",
+                   help="the video demo: generated scenes (UCSD layout, made once in the data cache), scored per frame")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train and evaluate one method; save the model", description=cmd_train.__doc__)
@@ -295,6 +394,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: as trained, else auto)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("train-video", help="train one method on patches of normal video; save the model",
+                       description=cmd_train_video.__doc__)
+    p.add_argument("--method", required=True, choices=oneclass.available())
+    p.add_argument("videos", nargs="+", help="normal video files or folders of frames")
+    p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, video.json)")
+    p.add_argument("--patch-size", type=int, default=30, help="patch side in pixels (default: %(default)s)")
+    p.add_argument("--stride", type=int, default=25, help="pixels between patches (default: %(default)s)")
+    p.add_argument("--train-patches", default="motion", choices=["motion", "all"],
+                   help="train on moving patches only (default) or on all")
+    p.add_argument("--min-motion", type=float, default=0.01,
+                   help="fraction of a patch's pixels that must change for it to count as moving (default: %(default)s)")
+    p.add_argument("--max-patches", type=int, default=None, help="train on at most this many patches, drawn at random")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any hyper-parameter, repeatable")
+    p.set_defaults(func=cmd_train_video)
+
+    p = sub.add_parser("score-video", help="score the frames of a video with a model trained on patches",
+                       description=cmd_score_video.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train-video` (or `train`)")
+    p.add_argument("video", help="a video file (decoded by PyAV) or a folder of frames")
+    p.add_argument("--out", default="video-scores", help="folder for frame_scores.csv and video.png (default: %(default)s)")
+    p.add_argument("--stride", type=int, default=None, help="pixels between patches (default: as trained)")
+    p.add_argument("--smooth", type=int, default=1, help="moving average of frame scores over N frames (default: off)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: as trained, else auto)")
+    p.set_defaults(func=cmd_score_video)
 
     p = sub.add_parser("bench", help="run a benchmark grid, resumable, one JSON line per cell",
                        description=cmd_bench.__doc__)

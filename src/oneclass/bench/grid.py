@@ -30,7 +30,8 @@ from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
 PRESETS = ("paper", "fast")
 #: `--set` keys that configure the protocol rather than the method
 SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive",
-                 "train_per_class", "test_per_class", "known_class", "canvas", "size_range")
+                 "train_per_class", "test_per_class", "known_class", "canvas", "size_range", "patch_size", "stride",
+                 "train_patches", "motion_delta", "min_motion", "max_train_patches", "smooth")
 
 
 @dataclass(frozen=True)
@@ -148,12 +149,15 @@ def _test_set_metrics(split: Split, scores: Scores, thresholds: dict[str, float]
 def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], float, float]:
     """Fit on the split's training images (and validation set), score its test images.
 
-    Returns the test scores, the AUROC of each score, and the fit and score wall times in seconds.
+    Returns the test scores, the AUROC of each score, and the fit and score wall times in seconds. Video
+    protocols score the test patches and evaluate frames (`Split.frames`), so their scores are per frame.
     """
     t0 = time.perf_counter()
     det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
     t1 = time.perf_counter()
     scores = det.score(split.x_test)
+    if split.frames is not None:
+        scores = Scores({k: split.frames.frame_scores(v) for k, v in scores.items()}, scores.default_name)
     t2 = time.perf_counter()
     return scores, {name: auroc(split.y_test, s) for name, s in scores.items()}, t1 - t0, t2 - t1
 

@@ -24,6 +24,7 @@ import numpy as np
 from oneclass.data.caltech import CLUTTER, caltech_index
 from oneclass.data.cifar import TEST_BATCH, TRAIN_BATCHES, read_cifar10, read_cifar_batch
 from oneclass.data.idx import parse_idx, read_bytes, read_idx
+from oneclass.data.ucsd import VideoDataset, read_ucsd
 from oneclass.errors import DataError
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -42,6 +43,10 @@ class DatasetInfo:
     system_dirs: tuple[str, ...] = ()
     embedded: bool = False
     classes: tuple[str, ...] = ()
+    #: video in the UCSD layout (read by `ucsd.read_ucsd`, used with the ucsd-patches protocol)
+    video: bool = False
+    #: made on this machine when missing (`synthetic.moving_scenes`) rather than downloaded
+    generated: bool = False
 
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
@@ -80,6 +85,19 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
         "caltech256", "Caltech-256: 30,607 colour images of 256 object categories and 257.clutter (JPEG folders)",
         archive_md5={"256_ObjectCategories.tar": "67b4f42ca05d46448c6bb8ecd2220f6d"},
         mirrors=("https://data.caltech.edu/records/nyy15-4j048/files/",),
+    ),
+    DatasetInfo(
+        "ucsd-ped1", "UCSD Anomaly Dataset Ped1: 34 training and 36 test clips of 158×238 grey frames (UCSD layout)",
+        classes=("pedestrians",), video=True,
+    ),
+    DatasetInfo(
+        "ucsd-ped2", "UCSD Anomaly Dataset Ped2: 16 training and 12 test clips of 240×360 grey frames (UCSD layout)",
+        classes=("pedestrians",), video=True,
+    ),
+    DatasetInfo(
+        "moving-scenes", "Generated UCSD-like scenes: walking blobs on a static background; carts and cyclists as "
+        "anomalies (8 training, 6 test clips of 80 frames, 120×180)",
+        classes=("pedestrians",), video=True, generated=True,
     ),
     DatasetInfo(
         "fashion-mnist-mini", "Embedded stratified subset of real Fashion-MNIST (250 train + 100 test per class)",
@@ -131,9 +149,30 @@ def dataset_dir(name: str, data_root: str | Path | None = None, download: bool =
         if _is_complete(info, folder):
             return folder
     target = candidates[0]
+    if info.generated and download:
+        return _generate(info, target)
     if not download:
         raise DataError(_missing_message(info, target))
     return _download(info, target)
+
+
+def _generate(info: DatasetInfo, target: Path) -> Path:
+    """Render the generated dataset into `target` (seed 0, so every machine makes the same files)."""
+    from oneclass.data.synthetic import moving_scenes, write_ucsd_tree
+
+    with tempfile.TemporaryDirectory(dir=_writable_parent(target)) as tmp:
+        write_ucsd_tree(moving_scenes(seed=0), tmp, "UCSDsynth")
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(Path(tmp) / "UCSDsynth", target / "UCSDsynth")
+    return target
+
+
+def _writable_parent(target: Path) -> Path:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{target.parent}: cannot write the dataset there ({exc}); pass --data-root DIR") from None
+    return target.parent
 
 
 def _expected_files(info: DatasetInfo) -> list[str]:
@@ -145,6 +184,9 @@ def _expected_files(info: DatasetInfo) -> list[str]:
 
 
 def _is_complete(info: DatasetInfo, folder: Path) -> bool:
+    if info.video:
+        return folder.is_dir() and any((p / "Train").is_dir() and (p / "Test").is_dir()
+                                       for p in (folder, *folder.glob("*"), *folder.glob("*/*")))
     if info.name == "caltech256":
         return (folder / _expected_files(info)[0]).is_dir()
     if info.name == "cifar10":
@@ -154,8 +196,12 @@ def _is_complete(info: DatasetInfo, folder: Path) -> bool:
 
 def _missing_message(info: DatasetInfo, target: Path) -> str:
     files = {"cifar10": "cifar-10-python.tar.gz (extracted)",
+             "ucsd-ped1": "UCSD_Anomaly_Dataset.tar.gz (extracted: UCSD_Anomaly_Dataset.v1p2/UCSDped1/Train/...)",
+             "ucsd-ped2": "UCSD_Anomaly_Dataset.tar.gz (extracted: UCSD_Anomaly_Dataset.v1p2/UCSDped2/Train/...)",
              "caltech256": "256_ObjectCategories.tar (extracted: 256_ObjectCategories/001.ak47/...)"}.get(
         info.name, ", ".join(info.archive_md5))
+    if info.generated:
+        return f"{info.name}: not generated yet; it is made in {target}/ on first use (e.g. oneclass demo --video)"
     return (f"{info.name}: not found and could not be downloaded; place {files} in {target}/ "
             f"(or pass --data-root DIR holding {info.name}/, or set ONECLASS_DATA)")
 
@@ -208,10 +254,14 @@ def file_md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_dataset(name: str, data_root: str | Path | None = None, download: bool = True) -> dict[str, np.ndarray]:
+def load_dataset(name: str, data_root: str | Path | None = None,
+                 download: bool = True) -> dict[str, np.ndarray] | VideoDataset:
     """Dataset `name` as uint8 images and int64 labels: keys x_train, y_train, x_test, y_test (Caltech-256,
-    whose images differ in size: `paths`, `labels` and `categories`, read by its protocol)."""
+    whose images differ in size: `paths`, `labels` and `categories`, read by its protocol); video datasets as
+    clips (`ucsd.VideoDataset`)."""
     folder = dataset_dir(name, data_root, download)
+    if dataset_info(name).video:
+        return read_ucsd(folder)
     if name == "cifar10":
         return read_cifar10(folder / "cifar-10-batches-py")
     if name == "caltech256":
@@ -249,6 +299,14 @@ def verify_dataset(name: str, data_root: str | Path | None = None) -> list[FileC
     if info.embedded:
         arrays = load_dataset(name)
         return [FileCheck(folder, "ok", f"embedded: {len(arrays['x_train'])} train, {len(arrays['x_test'])} test images")]
+    if info.video:
+        try:
+            video = read_ucsd(folder)
+        except DataError as exc:
+            return [FileCheck(folder, "corrupt", str(exc))]
+        frames = sum(len(c.frames) for c in video.train + video.test)
+        return [FileCheck(video.root, "unverified", f"{len(video.train)} training and {len(video.test)} test clips, "
+                                                    f"{frames} frames (no official checksum of the frames)")]
     if info.name == "caltech256":
         index = caltech_index(folder)
         return [FileCheck(folder / "256_ObjectCategories", "unverified",

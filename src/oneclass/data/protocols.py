@@ -13,7 +13,35 @@ from typing import Any
 
 import numpy as np
 
+from oneclass.data.ucsd import VideoDataset
 from oneclass.errors import DataError
+
+
+@dataclass(frozen=True)
+class FramePatches:
+    """How a video protocol's test patches map to frames: each clip's frames in order, `patches_per_frame`
+    patches of each frame in a row (`video.patch_grid` order), and the smoothing applied to frame scores."""
+
+    clip_lengths: tuple[int, ...]
+    frame_shape: tuple[int, int]
+    patch_size: int
+    stride: int
+    smooth: int = 1
+
+    @property
+    def patches_per_frame(self) -> int:
+        from oneclass.data.video import patch_grid
+
+        return len(patch_grid(self.frame_shape, self.patch_size, self.stride))
+
+    def frame_scores(self, patch_scores: np.ndarray) -> np.ndarray:
+        """Patch scores (all clips' frames × patches, flat) → frame scores, clip by clip."""
+        from oneclass.data.video import frame_scores
+
+        per_frame = patch_scores.reshape(-1, self.patches_per_frame)
+        ends = np.cumsum(self.clip_lengths)
+        return np.concatenate([frame_scores(per_frame[e - n:e], self.smooth) for n, e in
+                               zip(self.clip_lengths, ends, strict=True)])
 
 
 @dataclass
@@ -29,6 +57,9 @@ class Split:
     test_sets: dict[str, np.ndarray] = field(default_factory=dict)
     #: anomalies known beforehand, for methods that train with them (ADA's semi-supervised setting)
     x_known: np.ndarray | None = None
+    #: video protocols: x_test holds the test frames' patches and y_test the frame labels; this turns patch
+    #: scores into frame scores
+    frames: FramePatches | None = None
 
     @property
     def val(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -242,19 +273,54 @@ def noisy_mnist(data: dict[str, np.ndarray], normal_class: int | Sequence[int], 
                  x_known=render(data["x_train"][known_idx]) if known_class is not None else None)
 
 
+def ucsd_patches(data: VideoDataset, normal_class: int = 0, seed: int = 0, val_normal: int = 0, val_outliers: int = 0,
+                 patch_size: int = 30, stride: int = 25, train_patches: str = "motion", motion_delta: float = 15.0,
+                 min_motion: float = 0.01, max_train_patches: int | None = None, smooth: int = 1) -> Split:
+    """The UCSD patch protocol (OLED, ADACL, ALOCC, G2D on Ped2): frames cut into `patch_size`² patches every
+    `stride` pixels (default 25: G2D's overlap of 5); training on patches of the normal training clips; each test
+    frame scored by the max over its patches (then a moving average over `smooth` frames, off by default) and
+    evaluated at frame level against the `.m` labels.
+
+    The papers train on pedestrian patches without saying how they were picked. `train_patches="motion"` (default)
+    keeps the patches in which at least `min_motion` of the pixels changed by more than `motion_delta` grey levels
+    since the previous frame; "all" keeps every patch. `max_train_patches` draws that many at random.
+    """
+    from oneclass.data.video import extract_patches, training_patches
+
+    if val_outliers:
+        raise DataError("ucsd-patches: the training clips hold no anomalies, so val_outliers must be 0")
+    rng = np.random.default_rng(seed)
+    x_train = training_patches([c.frames for c in data.train], patch_size, stride, train_patches, motion_delta,
+                               min_motion, max_train_patches, rng)
+    x_train, x_val, y_val = _take_val(rng, x_train, x_train[:0], val_normal, 0)
+    x_test = np.concatenate([extract_patches(c.frames, patch_size, stride).reshape(-1, patch_size, patch_size)
+                             for c in data.test])
+    y_test = np.concatenate([c.labels for c in data.test])
+    frames = FramePatches(tuple(len(c.frames) for c in data.test), data.test[0].frames.shape[1:], patch_size, stride,
+                          smooth)
+    return Split(x_train, x_test, y_test, x_val, y_val,
+                 {"protocol": "ucsd-patches", "seed": seed, "patch_size": patch_size, "stride": stride,
+                  "train_patches": train_patches, "motion_delta": motion_delta, "min_motion": min_motion,
+                  "smooth": smooth, "n_test_frames": len(y_test), "patches_per_frame": frames.patches_per_frame},
+                 frames=frames)
+
+
 PROTOCOLS: dict[str, Callable[..., Split]] = {"one-vs-rest": one_vs_rest, "memae": memae,
                                               "outlier-ratio": outlier_ratio, "caltech": caltech,
-                                              "noisy-mnist": noisy_mnist}
+                                              "noisy-mnist": noisy_mnist, "ucsd-patches": ucsd_patches}
 
 
-def make_split(protocol: str, data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0,
+def make_split(protocol: str, data: dict[str, np.ndarray] | VideoDataset, normal_class: int | Sequence[int], seed: int = 0,
                **options: Any) -> Split:
     """Apply protocol `protocol` by name."""
     try:
         fn = PROTOCOLS[protocol]
     except KeyError:
         raise DataError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}") from None
-    if ("categories" in data) != (protocol == "caltech"):
+    if isinstance(data, VideoDataset) != (protocol == "ucsd-patches"):
+        raise DataError("the ucsd-patches protocol and the video datasets (ucsd-ped1, ucsd-ped2, moving-scenes) go "
+                        "together: use --protocol ucsd-patches with them, and another protocol with image datasets")
+    if isinstance(data, dict) and ("categories" in data) != (protocol == "caltech"):
         raise DataError("the caltech protocol and the caltech256 dataset go together: use --protocol caltech with "
                         "--dataset caltech256, and another protocol with the other datasets")
     return fn(data, normal_class, seed=seed, **options)

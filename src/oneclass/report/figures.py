@@ -71,3 +71,38 @@ def image_grid(rows: Sequence[tuple[str, np.ndarray]], col_titles: Sequence[str]
         axes[r][0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
+
+
+def video_figure(frames: np.ndarray, heat: np.ndarray, scores: np.ndarray, labels: np.ndarray | None = None,
+                 picks: Sequence[int] | None = None, title: str = "") -> Figure:
+    """One clip: a row of frames with their anomaly heatmaps laid over them (the patch scores, scaled over the
+    whole clip), and below, the frame score over time against the ground truth (abnormal frames shaded).
+
+    `picks` are the frame indices to show (default: six evenly spaced); they are marked on the curve.
+    """
+    picks = list(np.linspace(0, len(frames) - 1, 6).round().astype(int) if picks is None else picks)
+    lo, hi = np.quantile(heat, [0.01, 1.0])
+    fig = plt.figure(figsize=(1.9 * len(picks), 4.2))
+    grid = fig.add_gridspec(2, len(picks), height_ratios=[1.3, 1])
+    for i, t in enumerate(picks):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(frames[t], cmap="gray", vmin=0, vmax=255)
+        ax.imshow(np.clip((heat[t] - lo) / (hi - lo + 1e-12), 0, 1), cmap="inferno", alpha=0.45, vmin=0, vmax=1)
+        abnormal = labels is not None and labels[t]
+        ax.set_title(f"frame {t + 1}" + (" (abnormal)" if abnormal else ""), fontsize=7,
+                     color="firebrick" if abnormal else "black")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[1, :])
+    x = np.arange(1, len(scores) + 1)
+    if labels is not None:
+        ax.fill_between(x, 0, 1, where=labels.astype(bool), transform=ax.get_xaxis_transform(), color="firebrick",
+                        alpha=0.15, step="mid", label="abnormal (ground truth)")
+    ax.plot(x, scores, lw=1.2, label="frame score (max over patches)")
+    ax.plot([t + 1 for t in picks], scores[picks], "o", ms=3, color="black")
+    ax.set(xlabel="frame", ylabel="score", xlim=(1, len(scores)))
+    ax.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,161 @@
+"""Video: the UCSD reader, the generated scenes, patches and frame scores, the ucsd-patches protocol, the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import oneclass
+from oneclass.cli import main
+from oneclass.data.protocols import make_split
+from oneclass.data.synthetic import label_ranges, moving_scenes, write_ucsd_tree
+from oneclass.data.ucsd import parse_gt_ranges, read_ucsd
+from oneclass.data.video import extract_patches, frame_scores, heatmaps, patch_grid, patch_origins, read_video
+from oneclass.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return moving_scenes(n_train=2, n_test=3, n_frames=40, shape=(60, 90), pedestrians=2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def tree(scenes, tmp_path_factory):
+    """The scenes in the UCSD layout, with the junk files the real archive carries."""
+    root = write_ucsd_tree(scenes, tmp_path_factory.mktemp("ucsd"), "UCSDped2")
+    (root / "Train" / ".DS_Store").write_bytes(b"\0junk")
+    (root / "Train" / "Train001" / "._001.tif").write_bytes(b"\0resource fork")
+    (root / "Test" / "UCSDped2.m~").write_text("TestVideoFile{end+1}.gt_frame = [1:2];\n")
+    return root
+
+
+def test_parse_gt_ranges_reads_several_ranges_per_line():
+    text = "TestVideoFile = {};\nTestVideoFile{end+1}.gt_frame = [61:180];\n% comment\n" \
+           "TestVideoFile{end+1}.gt_frame = [5:90, 140:200];\nTestVideoFile{end+1}.gt_frame = [7];\n"
+    assert parse_gt_ranges(text) == [[(61, 180)], [(5, 90), (140, 200)], [(7, 7)]]
+    with pytest.raises(DataError, match="no `gt_frame"):
+        parse_gt_ranges("TestVideoFile = {};")
+    with pytest.raises(DataError, match="bad frame range"):
+        parse_gt_ranges("TestVideoFile{end+1}.gt_frame = [90:5];")
+
+
+def test_generated_scenes_are_abnormal_while_an_odd_object_is_visible(scenes):
+    for clip in scenes.test:
+        assert clip.frames.dtype == np.uint8 and clip.frames.shape == (40, 60, 90)
+        np.testing.assert_array_equal(clip.labels, clip.masks.reshape(40, -1).any(1))
+        assert 0 < clip.labels.sum() < 40
+    assert len(label_ranges(scenes.test[2].labels)) == 2  # cyclist, then a cart after it has left
+    assert all(c.labels is None and c.masks is None for c in scenes.train)
+
+
+def test_read_ucsd_round_trip_ignores_junk(scenes, tree):
+    back = read_ucsd(tree.parent)  # the parent: the reader finds UCSDped2/ inside
+    assert [c.name for c in back.train] == ["Train001", "Train002"]
+    assert [c.name for c in back.test] == ["Test001", "Test002", "Test003"]
+    for a, b in zip(scenes.train + scenes.test, back.train + back.test, strict=True):
+        np.testing.assert_array_equal(a.frames, b.frames)
+    for a, b in zip(scenes.test, back.test, strict=True):
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.masks, b.masks)
+    masks = read_ucsd(tree, labels="masks")
+    for a, b in zip(back.test, masks.test, strict=True):
+        np.testing.assert_array_equal(a.labels, b.labels)
+    line = (tree / "Test" / "UCSDped2.m").read_text().splitlines()[3]
+    assert line.startswith("TestVideoFile{end+1}.gt_frame = [") and line.count(":") == 2  # two ranges
+
+
+def test_read_ucsd_errors_name_the_file(tree, tmp_path):
+    m_file = tree / "Test" / "UCSDped2.m"
+    text = m_file.read_text()
+    try:
+        m_file.write_text("\n".join(text.splitlines()[:-1]) + "\n")
+        with pytest.raises(DataError, match=r"UCSDped2\.m: 2 gt_frame lines for 3 test clips"):
+            read_ucsd(tree)
+    finally:
+        m_file.write_text(text)
+    with pytest.raises(DataError, match="Train/ and Test/"):
+        read_ucsd(tmp_path)
+
+
+def test_patches_cover_the_frame_and_match_slices():
+    assert patch_origins(60, 30, 25).tolist() == [0, 25, 30]
+    assert patch_origins(55, 30, 25).tolist() == [0, 25]
+    frames = np.random.default_rng(0).integers(0, 255, (3, 60, 90), dtype=np.uint8)
+    patches = extract_patches(frames, 30, 25)
+    grid = patch_grid((60, 90), 30, 25)
+    assert patches.shape == (3, len(grid), 30, 30) and len(grid) == 3 * 4
+    for p, (r, c) in enumerate(grid):
+        np.testing.assert_array_equal(patches[:, p], frames[:, r:r + 30, c:c + 30])
+
+
+def test_heatmaps_take_the_highest_covering_patch():
+    scores = np.arange(12, dtype=np.float32)[None]  # one frame, 3 × 4 patches, row-major
+    heat = heatmaps(scores, (60, 90), 30, 25)[0]
+    assert heat[0, 0] == 0 and heat[59, 89] == 11
+    assert heat[27, 27] == 5  # covered by patches 0, 1, 4, 5
+    assert np.isfinite(heat).all()
+
+
+def test_frame_scores_max_then_optional_smoothing():
+    patch_scores = np.array([[0.0, 1.0], [3.0, 2.0], [0.0, 0.0]])
+    np.testing.assert_allclose(frame_scores(patch_scores), [1, 3, 0])
+    np.testing.assert_allclose(frame_scores(patch_scores, smooth=3), [2, 4 / 3, 1.5])
+
+
+def test_ucsd_patches_protocol_maps_patch_scores_to_frames(scenes):
+    split = make_split("ucsd-patches", scenes, 0)
+    n_frames = sum(len(c.frames) for c in scenes.test)
+    per_frame = split.frames.patches_per_frame
+    assert split.x_test.shape == (n_frames * per_frame, 30, 30) and split.y_test.shape == (n_frames,)
+    every = make_split("ucsd-patches", scenes, 0, train_patches="all")
+    assert 0 < len(split.x_train) < len(every.x_train) == 2 * 40 * per_frame
+    # a patch's score is its mean grey level: frame scores are the brightest patch of each frame
+    frame = split.frames.frame_scores(split.x_test.reshape(len(split.x_test), -1).mean(1))
+    expected = extract_patches(scenes.test[1].frames, 30, 25).mean(axis=(2, 3)).max(1)
+    np.testing.assert_allclose(frame[40:80], expected, rtol=1e-6)
+    with pytest.raises(DataError, match="go together"):
+        make_split("one-vs-rest", scenes, 0)
+
+
+def test_read_video_decodes_a_file_and_a_frame_folder(tree, tmp_path):
+    av = pytest.importorskip("av")
+    frames = read_video(tree / "Train" / "Train001")
+    assert frames.shape == (40, 60, 90)
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 90, 60, "yuv420p"
+        stream.options = {"crf": "0"}
+        for f in frames[:12]:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.repeat(f[..., None], 3, 2), format="rgb24")))
+        out.mux(stream.encode(None))
+    decoded = read_video(path)
+    assert decoded.shape == (12, 60, 90)
+    assert np.abs(decoded.astype(int) - frames[:12]).mean() < 3  # lossless luma up to RGB↔YUV rounding
+    with pytest.raises(DataError, match="not a readable video"):
+        read_video(tree / "Test" / "UCSDped2.m")
+
+
+def test_cli_train_video_then_score_video(tree, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(["train-video", "--method", "ocsvm", str(tree / "Train" / "Train001"), str(tree / "Train" / "Train002"),
+                 "--out", str(model)]) == 0
+    assert oneclass.load(model).input_shape == (1, 30, 30)
+    out = tmp_path / "scores"
+    assert main(["score-video", "--model", str(model), str(tree / "Test" / "Test001"), "--out", str(out)]) == 0
+    lines = (out / "frame_scores.csv").read_text().splitlines()
+    assert lines[0] == "frame,score" and len(lines) == 41
+    assert (out / "video.png").stat().st_size > 10_000
+    assert "40 frames scored" in capsys.readouterr().out
+    assert main(["score-video", "--model", str(model), str(tmp_path / "missing.mp4")]) == 2
+    assert "missing.mp4: no such video file or frame folder" in capsys.readouterr().err
+
+
+def test_demo_video_detects_the_generated_anomalies(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ONECLASS_DATA", str(tmp_path / "data"))
+    assert main(["demo", "--video", "--methods", "ocsvm", "--out", str(tmp_path / "report")]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("ocsvm "))
+    assert float(row.split()[2]) > 0.75  # frame AUROC of the one-class SVM on the scenes' patches
+    assert (tmp_path / "data" / "moving-scenes" / "UCSDsynth" / "Test" / "UCSDsynth.m").is_file()
+    assert (tmp_path / "report" / "report.html").is_file()
