@@ -159,3 +159,17 @@ def test_demo_video_detects_the_generated_anomalies(tmp_path, monkeypatch, capsy
     assert float(row.split()[2]) > 0.75  # frame AUROC of the one-class SVM on the scenes' patches
     assert (tmp_path / "data" / "moving-scenes" / "UCSDsynth" / "Test" / "UCSDsynth.m").is_file()
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+@pytest.mark.parametrize("method", sorted(oneclass.available()))
+def test_every_method_scores_frames_from_patches(method, scenes):
+    """The same Detector contract on 30×30 grey patches: fit on moving patches, one finite score per test frame."""
+    from oneclass.bench.grid import evaluate
+    from tests.test_methods import FAST
+
+    split = make_split("ucsd-patches", scenes, 0, max_train_patches=128)
+    scores, aucs, _, _ = evaluate(oneclass.create(method, seed=0, **FAST[method]), split)
+    assert set(scores) == set(oneclass.create(method).score_names)
+    for name, values in scores.items():
+        assert values.shape == split.y_test.shape and np.isfinite(values).all(), name
+        assert 0.0 <= aucs[name] <= 1.0
