@@ -173,3 +173,21 @@ def test_every_method_scores_frames_from_patches(method, scenes):
     for name, values in scores.items():
         assert values.shape == split.y_test.shape and np.isfinite(values).all(), name
         assert 0.0 <= aucs[name] <= 1.0
+
+
+def test_bench_on_a_ucsd_tree_reports_frames_beside_the_papers(scenes, tmp_path):
+    """`--dataset ucsd-ped2` finds the UCSD layout under the data root; the lines are per frame; the report puts
+    ADACL's published Ped2 AUROC and EER beside ours."""
+    import json
+
+    write_ucsd_tree(scenes, tmp_path / "data" / "ucsd-ped2", "UCSDped2")
+    results = tmp_path / "r.jsonl"
+    assert main(["bench", "--methods", "adacl", "--dataset", "ucsd-ped2", "--protocol", "ucsd-patches", "--epochs", "1",
+                 "--data-root", str(tmp_path / "data"), "--out", str(results)]) == 0
+    row = json.loads(results.read_text())
+    assert row["n_test"] == 3 * 40 and row["split_info"]["patches_per_frame"] == 12
+    assert 0.0 <= row["eer"]["regression"] <= 1.0
+    assert main(["report", str(results), "--out", str(tmp_path / "report")]) == 0
+    table = (tmp_path / "report" / "report.md").read_text().split("## Frame level: ucsd-ped2 (ucsd-patches)")[1]
+    line = next(x for x in table.splitlines() if x.startswith("| adacl"))
+    assert "| regression (default) |" in line and "| 0.9840 | 0.0700 |" in line

@@ -127,7 +127,35 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
     with_sets = {k: g for k, g in groups.items() if all(r.get("test_sets") for r in g)}
     for dataset, protocol in sorted({k[:2] for k in with_sets}):
         _test_sets_section(report, dataset, protocol, {k: g for k, g in with_sets.items() if k[:2] == (dataset, protocol)})
+    for dataset in sorted({k[0] for k in groups if k[1] == "ucsd-patches"}):
+        _video_section(report, dataset, {k: g for k, g in groups.items() if k[:2] == (dataset, "ucsd-patches")}, entries)
     return report.write(out)
+
+
+def _video_section(report: Report, dataset: str, groups: dict[tuple, list[dict[str, Any]]],
+                   entries: list[dict[str, Any]]) -> None:
+    """Frame-level AUROC and EER of every score of every method (the video papers report both), the papers'
+    numbers beside them, and the wall time per frame scored."""
+    report.heading(f"Frame level: {dataset} (ucsd-patches)")
+    report.paragraph("A frame's score is the max over its patches' scores; AUROC and EER over all test frames, "
+                     "mean ± std over seeds. ms per frame: scoring all of a frame's patches and taking the max.")
+    published = {(e["method"], e["score"], e["metric"]): e for e in entries
+                 if (e["dataset"], e["protocol"]) == (dataset, "ucsd-patches")}
+    rows = []
+    for key in sorted(groups):
+        g = groups[key]
+        method, preset = key[2], key[3]
+        default = g[0]["default_score"]
+        for score in g[0]["auroc"]:
+            paper = {m: published.get((method, score, m)) or (published.get((method, None, m)) if score == default else None)
+                     for m in ("auroc", "eer")}
+            rows.append([method + ("" if preset == "paper" else f" ({preset})"), score + (" (default)" * (score == default)),
+                         _fmt([r["auroc"][score] for r in g]), _fmt([r["eer"][score] for r in g]),
+                         *(_fmt_published(paper[m]["mean"] if paper[m] else None) for m in ("auroc", "eer")),
+                         f"{np.mean([1000 * r['score_seconds'] / r['n_test'] for r in g]):.1f}",
+                         f"{np.mean([r['fit_seconds'] for r in g]):.0f}", sorted({r["n_train"] for r in g})[0]])
+    report.table(["method", "score", "frame AUROC", "frame EER", "paper AUROC", "paper EER", "ms per frame", "fit s",
+                  "training patches"], rows)
 
 
 def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict[tuple, list[dict[str, Any]]]) -> None:
