@@ -76,7 +76,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     rows, default_scores, detectors = [], {}, {}
     for m in methods:
         epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
-        det = oneclass.create(m, **hyper_parameters(m, [], epochs, args.seed))
+        det = oneclass.create(m, **{**detector_class(m).presets.get(args.preset, {}),
+                                    **hyper_parameters(m, [], epochs, args.seed)})
         scores, aucs, fit_s, score_s = evaluate(det, split)
         total_s = fit_s + score_s
         rows.append([m, scores.default_name, f"{aucs[scores.default_name]:.4f}",
@@ -92,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     report.paragraph(f"Data: the embedded stratified subset of real Fashion-MNIST. Protocol one-vs-rest: "
                      f"{len(split.x_train)} training images of class {args.normal_class}, {len(split.x_test)} test "
                      f"images of all classes ({int(split.y_test.sum())} anomalous). Seed {args.seed}. "
-                     f"Model selection: none (last epoch). Default hyper-parameters"
+                     f"Model selection: none (last epoch). Preset {args.preset}"
                      f"{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
     report.table(header, rows)
     report.figure("roc", roc_figure(split.y_test, default_scores, "ROC, default score of each method"))
@@ -127,7 +128,8 @@ def demo_video(methods: list[str], args: argparse.Namespace) -> None:
     rows, frame_scores, detectors = [], {}, {}
     for m in methods:
         epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
-        det = oneclass.create(m, **hyper_parameters(m, [], epochs, args.seed))
+        det = oneclass.create(m, **{**detector_class(m).presets.get(args.preset, {}),
+                                    **hyper_parameters(m, [], epochs, args.seed)})
         scores, aucs, fit_s, score_s = evaluate(det, split)
         name = scores.default_name
         rows.append([m, name, f"{aucs[name]:.4f}", f"{eer(split.y_test, scores.default)[0]:.3f}", f"{fit_s:.1f}",
@@ -141,8 +143,8 @@ def demo_video(methods: list[str], args: argparse.Namespace) -> None:
     report.paragraph(f"Data: generated UCSD-like scenes (`moving-scenes`, in {data.root}): walking blobs are normal, "
                      f"carts and cyclists are anomalies. Protocol ucsd-patches: 30×30 patches every 25 pixels; "
                      f"training on the {len(split.x_train)} moving patches of {len(data.train)} normal clips; a "
-                     f"frame's score is the max over its patches; {n_frames} test frames. Seed {args.seed}. Default "
-                     f"hyper-parameters{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
+                     f"frame's score is the max over its patches; {n_frames} test frames. Seed {args.seed}. Preset "
+                     f"{args.preset}{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
     report.table(header, rows)
     report.figure("roc", roc_figure(split.y_test, frame_scores, "ROC over test frames, default score of each method"))
     clip = data.test[0]
@@ -367,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
     p.add_argument("--methods", default=",".join(BASELINES), help="comma-separated methods (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
+    p.add_argument("--preset", default="paper", choices=list(PRESETS),
+                   help="paper: each method's defaults; fast: our CPU budget (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
     p.add_argument("--video", action="store_true",
