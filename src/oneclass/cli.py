@@ -54,6 +54,13 @@ def _check_normal_class(dataset: str, normal_class: int, option: str = "--normal
         raise OneClassError(f"{option} {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
 
 
+def _demo_detector(method: str, args: argparse.Namespace) -> oneclass.Detector:
+    """A detector for the demo: the chosen preset, then --epochs and --seed."""
+    epochs = args.epochs if "epochs" in detector_class(method).param_names() else None
+    return oneclass.create(method, **{**detector_class(method).presets.get(args.preset, {}),
+                                      **hyper_parameters(method, [], epochs, args.seed)})
+
+
 # ------------------------------------------------------------------------------------------- commands
 
 
@@ -75,9 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
           f"{len(split.x_train)} training images, {len(split.x_test)} test images ({int(split.y_test.sum())} anomalous)")
     rows, default_scores, detectors = [], {}, {}
     for m in methods:
-        epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
-        det = oneclass.create(m, **{**detector_class(m).presets.get(args.preset, {}),
-                                    **hyper_parameters(m, [], epochs, args.seed)})
+        det = _demo_detector(m, args)
         scores, aucs, fit_s, score_s = evaluate(det, split)
         total_s = fit_s + score_s
         rows.append([m, scores.default_name, f"{aucs[scores.default_name]:.4f}",
@@ -127,9 +132,7 @@ def demo_video(methods: list[str], args: argparse.Namespace) -> None:
           f"{len(data.test)} clips, {split.frames.patches_per_frame} patches each")
     rows, frame_scores, detectors = [], {}, {}
     for m in methods:
-        epochs = args.epochs if "epochs" in detector_class(m).param_names() else None
-        det = oneclass.create(m, **{**detector_class(m).presets.get(args.preset, {}),
-                                    **hyper_parameters(m, [], epochs, args.seed)})
+        det = _demo_detector(m, args)
         scores, aucs, fit_s, score_s = evaluate(det, split)
         name = scores.default_name
         rows.append([m, name, f"{aucs[name]:.4f}", f"{eer(split.y_test, scores.default)[0]:.3f}", f"{fit_s:.1f}",
