@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from oneclass.data.ucsd import Clip, VideoDataset
+
 
 def noisy_canvases(digits: np.ndarray, rng: np.random.Generator, canvas: int = 84, size_range: tuple[int, int] = (28, 56),
                    sigma_mean: float = 30.0, sigma_std: float = 30.0) -> np.ndarray:
@@ -93,15 +95,13 @@ class _Walker:
 
 
 def moving_scenes(n_train: int = 8, n_test: int = 6, n_frames: int = 80, shape: tuple[int, int] = (120, 180),
-                  pedestrians: int = 4, seed: int = 0):
+                  pedestrians: int = 4, seed: int = 0) -> VideoDataset:
     """A UCSD-like surveillance set in memory: a static textured walkway seen from a fixed camera, pedestrian-like
     blobs walking across it (normal), and in every test clip one or two anomalous objects — carts (wide, faster)
     and cyclists (fast, with a wheel bar) — that enter from an edge and cross the scene. Frames carry sensor noise
     (σ = 2 grey levels). Test frames are abnormal while an anomalous object is visible; its pixels are the masks.
-    Returns a `ucsd.VideoDataset` (root ".") that `write_ucsd_tree` puts on disk in the UCSD layout.
+    Returns clips that `write_ucsd_tree` puts on disk in the UCSD layout.
     """
-    from oneclass.data.ucsd import Clip, VideoDataset
-
     rng = np.random.default_rng(seed)
     h, w = shape
     rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -137,7 +137,7 @@ def moving_scenes(n_train: int = 8, n_test: int = 6, n_frames: int = 80, shape: 
             anomalies = [("cart" if i % 2 == 0 else "cyclist", start)]
         frames, masks = clip(anomalies)
         test.append(Clip(f"Test{i + 1:03d}", frames, masks.reshape(n_frames, -1).any(1).astype(np.int64), masks))
-    return VideoDataset(train, test, root=None)
+    return VideoDataset(train, test)
 
 
 def label_ranges(labels: np.ndarray) -> list[tuple[int, int]]:
@@ -146,7 +146,7 @@ def label_ranges(labels: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a) + 1, int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
 
 
-def write_ucsd_tree(dataset, folder: str | Path, name: str = "UCSDsynth") -> Path:
+def write_ucsd_tree(dataset: VideoDataset, folder: str | Path, name: str = "UCSDsynth") -> Path:
     """Write clips in the UCSD layout: `name/Train/TrainNNN/NNN.tif`, `name/Test/TestNNN/NNN.tif`,
     `name/Test/TestNNN_gt/NNN.bmp` (masks, 0/255) and `name/Test/name.m`. Returns `folder/name`."""
     root = Path(folder) / name

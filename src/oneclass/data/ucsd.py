@@ -38,9 +38,11 @@ class Clip:
 
 @dataclass
 class VideoDataset:
+    """Training clips (normal only) and labelled test clips; `root` is the folder read (None when generated)."""
+
     train: list[Clip]
     test: list[Clip]
-    root: Path
+    root: Path | None = None
 
 
 def is_junk(path: Path) -> bool:
