@@ -153,8 +153,9 @@ def demo_video(methods: list[str], args: argparse.Namespace) -> None:
     clip = data.test[0]
     for m, det in detectors.items():
         patch_scores, scores = score_clip(det, clip.frames, split.frames.stride)
-        heat = heatmaps(patch_scores, clip.frames.shape[1:], split.frames.patch_size, split.frames.stride)
-        report.figure(f"clip-{m}", video_figure(clip.frames, heat, scores, clip.labels, title=f"{clip.name}: {m}"),
+        picks = np.linspace(0, len(clip.frames) - 1, 6).round().astype(int)
+        heat = heatmaps(patch_scores[picks], clip.frames.shape[1:], split.frames.patch_size, split.frames.stride)
+        report.figure(f"clip-{m}", video_figure(clip.frames, picks, heat, scores, clip.labels, title=f"{clip.name}: {m}"),
                       f"{m}: frames of test clip {clip.name} with their patch-score heatmaps, and its frame scores")
     md, html = report.write(args.out)
     print(f"\nreport: {html} (and {md.name})")
@@ -264,9 +265,7 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     segments = np.array_split(np.arange(len(frames)), min(6, len(frames)))
     picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
     heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape[-1], stride)
-    full_heat = np.zeros((len(frames), *frames.shape[1:]), np.float32)
-    full_heat[picks] = heat
-    fig = video_figure(frames, full_heat, scores, picks=picks, title=f"{Path(args.video).name}: {det.name}")
+    fig = video_figure(frames, picks, heat, scores, title=f"{Path(args.video).name}: {det.name}")
     fig.savefig(out / "video.png", dpi=120)
     top = np.argsort(scores)[::-1][:5] + 1
     print(f"{len(frames)} frames scored in {seconds:.1f} s ({1000 * seconds / len(frames):.1f} ms per frame); "

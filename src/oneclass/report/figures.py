@@ -73,21 +73,19 @@ def image_grid(rows: Sequence[tuple[str, np.ndarray]], col_titles: Sequence[str]
     return fig
 
 
-def video_figure(frames: np.ndarray, heat: np.ndarray, scores: np.ndarray, labels: np.ndarray | None = None,
-                 picks: Sequence[int] | None = None, title: str = "") -> Figure:
-    """One clip: a row of frames with their anomaly heatmaps laid over them (the patch scores, scaled over the
-    whole clip), and below, the frame score over time against the ground truth (abnormal frames shaded).
-
-    `picks` are the frame indices to show (default: six evenly spaced); they are marked on the curve.
-    """
-    picks = list(np.linspace(0, len(frames) - 1, 6).round().astype(int) if picks is None else picks)
+def video_figure(frames: np.ndarray, picks: Sequence[int], heat: np.ndarray, scores: np.ndarray,
+                 labels: np.ndarray | None = None, title: str = "") -> Figure:
+    """One clip: the frames `picks` with their anomaly heatmaps `heat` (one per picked frame, scaled over those
+    shown) laid over them, and below, the frame score over time against the ground truth (abnormal frames shaded),
+    the picked frames marked on the curve."""
+    picks = list(picks)
     lo, hi = np.quantile(heat, [0.01, 1.0])
     fig = plt.figure(figsize=(1.9 * len(picks), 4.2))
     grid = fig.add_gridspec(2, len(picks), height_ratios=[1.3, 1])
     for i, t in enumerate(picks):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(frames[t], cmap="gray", vmin=0, vmax=255)
-        ax.imshow(np.clip((heat[t] - lo) / (hi - lo + 1e-12), 0, 1), cmap="inferno", alpha=0.45, vmin=0, vmax=1)
+        ax.imshow(np.clip((heat[i] - lo) / (hi - lo + 1e-12), 0, 1), cmap="inferno", alpha=0.45, vmin=0, vmax=1)
         abnormal = labels is not None and labels[t]
         ax.set_title(f"frame {t + 1}" + (" (abnormal)" if abnormal else ""), fontsize=7,
                      color="firebrick" if abnormal else "black")
