@@ -24,7 +24,7 @@ import numpy as np
 from oneclass.data.caltech import CLUTTER, caltech_index
 from oneclass.data.cifar import TEST_BATCH, TRAIN_BATCHES, read_cifar10, read_cifar_batch
 from oneclass.data.idx import parse_idx, read_bytes, read_idx
-from oneclass.data.ucsd import VideoDataset, read_ucsd
+from oneclass.data.ucsd import VideoDataset, read_ucsd, ucsd_roots
 from oneclass.errors import DataError
 
 IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -185,8 +185,7 @@ def _expected_files(info: DatasetInfo) -> list[str]:
 
 def _is_complete(info: DatasetInfo, folder: Path) -> bool:
     if info.video:
-        return folder.is_dir() and any((p / "Train").is_dir() and (p / "Test").is_dir()
-                                       for p in (folder, *folder.glob("*"), *folder.glob("*/*")))
+        return folder.is_dir() and bool(ucsd_roots(folder))
     if info.name == "caltech256":
         return (folder / _expected_files(info)[0]).is_dir()
     if info.name == "cifar10":

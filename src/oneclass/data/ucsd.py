@@ -100,12 +100,17 @@ def _clip_dirs(folder: Path, prefix: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and pattern.fullmatch(p.name))
 
 
+def ucsd_roots(folder: Path) -> list[Path]:
+    """`folder` if it holds Train/ and Test/, else those of its sub- and sub-subfolders that do."""
+    if (folder / "Train").is_dir() and (folder / "Test").is_dir():
+        return [folder]
+    return [p for p in sorted(folder.glob("*")) + sorted(folder.glob("*/*"))
+            if p.is_dir() and (p / "Train").is_dir() and (p / "Test").is_dir()]
+
+
 def find_ucsd_root(folder: Path) -> Path:
     """`folder` itself if it holds Train/ and Test/, else its one subfolder that does (e.g. UCSDped2/)."""
-    if (folder / "Train").is_dir() and (folder / "Test").is_dir():
-        return folder
-    inner = [p for p in sorted(folder.glob("*")) + sorted(folder.glob("*/*"))
-             if p.is_dir() and (p / "Train").is_dir() and (p / "Test").is_dir()]
+    inner = ucsd_roots(folder)
     if len(inner) != 1:
         raise DataError(f"{folder}: expected Train/ and Test/ folders (the UCSD layout) in it or in one subfolder"
                         + (f"; found several: {', '.join(str(p) for p in inner)}" if inner else ""))
