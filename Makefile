@@ -90,7 +90,7 @@ bench-ada: $(BIN)/oneclass
 VIDEO_METHODS = ocsvm,ae,cae,vae,dsvdd,adacl,alocc,g2d,oled,ada
 bench-video: $(BIN)/oneclass
 	$(BIN)/oneclass bench --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast \
-		--out results/video-scenes.jsonl
+		--seeds 0,1 --out results/video-scenes.jsonl
 	$(BIN)/oneclass report results/video-scenes.jsonl --out results/video-report
 	$(BIN)/oneclass demo --video --methods $(VIDEO_METHODS) --preset fast --out results/video-demo
 
