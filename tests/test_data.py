@@ -189,11 +189,20 @@ def test_embedded_subset_is_real_and_stratified(mini):
 
 
 def test_one_vs_rest(mini):
+    """Train: exactly the normal class's training images; test: the whole test split, labelled by class; the
+    validation set comes out of the training split: normals held out of training, outliers of other classes."""
     s = one_vs_rest(mini, normal_class=3)
-    assert len(s.x_train) == 250 and len(s.x_test) == 1000
-    assert s.y_test.sum() == 900 and s.val is None
+    np.testing.assert_array_equal(s.x_train, mini["x_train"][mini["y_train"] == 3])
+    np.testing.assert_array_equal(s.x_test, mini["x_test"])
+    np.testing.assert_array_equal(s.y_test, (mini["y_test"] != 3).astype(int))
+    assert s.val is None
     s = one_vs_rest(mini, normal_class=3, val_normal=50, val_outliers=20)
-    assert len(s.x_train) == 200 and s.x_val.shape == (70, 28, 28) and s.y_val.sum() == 20
+    assert len(s.x_train) == 200 and s.x_val.shape == (70, 28, 28) and list(s.y_val) == [0] * 50 + [1] * 20
+    by_image = {x.tobytes(): int(y) for x, y in zip(mini["x_train"], mini["y_train"], strict=True)}
+    train, val_normal, val_outliers = ({x.tobytes() for x in a} for a in (s.x_train, s.x_val[:50], s.x_val[50:]))
+    assert {by_image[k] for k in train | val_normal} == {3} and len(train | val_normal) == 250
+    assert not train & val_normal
+    assert 3 not in {by_image[k] for k in val_outliers} and len(val_outliers) == 20
 
 
 def test_memae_split_ratios(mini):

@@ -12,6 +12,7 @@ from oneclass.data.synthetic import label_ranges, moving_scenes, write_ucsd_tree
 from oneclass.data.ucsd import parse_gt_ranges, read_ucsd
 from oneclass.data.video import extract_patches, frame_scores, heatmaps, patch_grid, patch_origins, read_video
 from oneclass.errors import DataError
+from oneclass.metrics import auroc
 
 
 @pytest.fixture(scope="module")
@@ -168,11 +169,16 @@ def test_every_method_scores_frames_from_patches(method, scenes):
     from tests.test_methods import FAST
 
     split = make_split("ucsd-patches", scenes, 0, max_train_patches=128)
-    scores, aucs, _, _ = evaluate(oneclass.create(method, seed=0, **FAST[method]), split)
-    assert set(scores) == set(oneclass.create(method).score_names)
+    det = oneclass.create(method, seed=0, **FAST[method])
+    scores, aucs, _, _ = evaluate(det, split)
+    assert set(scores) == set(det.score_names)
+    patch_scores = det.score(split.x_test)
     for name, values in scores.items():
         assert values.shape == split.y_test.shape and np.isfinite(values).all(), name
-        assert 0.0 <= aucs[name] <= 1.0
+        # a frame's score is its most anomalous patch, and the AUROC is that of the frame scores
+        per_frame = patch_scores[name].reshape(len(values), split.frames.patches_per_frame).max(1)
+        np.testing.assert_allclose(values, per_frame, rtol=1e-6, err_msg=name)
+        assert aucs[name] == pytest.approx(auroc(split.y_test, values), abs=1e-9)
 
 
 def test_bench_on_a_ucsd_tree_reports_frames_beside_the_papers(scenes, tmp_path):
@@ -186,7 +192,9 @@ def test_bench_on_a_ucsd_tree_reports_frames_beside_the_papers(scenes, tmp_path)
                  "--data-root", str(tmp_path / "data"), "--out", str(results)]) == 0
     row = json.loads(results.read_text())
     assert row["n_test"] == 3 * 40 and row["split_info"]["patches_per_frame"] == 12
-    assert 0.0 <= row["eer"]["regression"] <= 1.0
+    # the EER is where the frame ROC crosses FPR = 1 - TPR (the curve is stored on an FPR grid of step 0.01)
+    fpr, tpr = np.linspace(0, 1, 101), np.array(row["curves"]["roc_tpr"])
+    assert row["eer"]["regression"] == pytest.approx(fpr[np.argmin(np.abs(tpr - (1 - fpr)))], abs=0.02)
     assert main(["report", str(results), "--out", str(tmp_path / "report")]) == 0
     table = (tmp_path / "report" / "report.md").read_text().split("## Frame level: ucsd-ped2 (ucsd-patches)")[1]
     line = next(x for x in table.splitlines() if x.startswith("| adacl"))
