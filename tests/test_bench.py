@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -155,6 +156,50 @@ def test_report_puts_paper_numbers_beside_ours(tmp_path):
     assert f"{0.91 - dsvdd['per_class'][0]:+.4f}" in text
     assert html.read_text().count("data:image/png;base64,") == 3  # ROC, histograms, bars: embedded
     assert len(list((tmp_path / "report").glob("*.png"))) == 3
+
+
+def _table(md: str, heading: str) -> list[list[str]]:
+    """The first Markdown table after `heading`, as rows of cells (header included, separator left out)."""
+    lines = md.split(heading, 1)[1].splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith("|"))
+    table = itertools.takewhile(lambda x: x.startswith("|"), lines[start:])
+    return [[c.strip() for c in x.strip("|").split("|")] for x in table if not set(x) <= set("|-: ")]
+
+
+def test_report_compares_each_paper_row_with_the_same_score(tmp_path):
+    """ADA's Table 1 prints cam_d, cam, d and rec per digit: each sits beside our score of the same name, and its Δ
+    is taken against that score, not against our default."""
+    published = {e["score"]: e for e in paper_tables()
+                 if (e["paper"], e["table"], e["method"], e["dataset"]) == ("ADA", "Table 1", "ada", "mnist")}
+    rows = []
+    for c in range(10):
+        row = _report_row("ada", "mnist", "noisy-mnist", c, 0, "cam_d", 0.6)
+        row["auroc"] = {"cam_d": 0.6, "cam": 0.61, "d": 0.5, "rec": 0.7}
+        rows.append(row)
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    table = _table(write_report([path], tmp_path / "report")[0].read_text(), "## ada on mnist (noisy-mnist)")
+    header, digit3, mean = table[0], table[4], table[-1]
+    for score, ours in (("cam_d", 0.6), ("cam", 0.61), ("d", 0.5), ("rec", 0.7)):
+        col = header.index(f"Δ {score}")
+        assert header[col - 1].startswith(published[score]["label"]) and header[col - 2].startswith(score)
+        assert digit3[col] == f"{ours - published[score]['per_class'][3]:+.4f}"
+        assert mean[col] == f"{ours - published[score]['mean']:+.4f}"
+
+
+def test_report_compares_a_subset_of_classes_with_the_papers_same_subset(tmp_path):
+    """Two classes of ten are not the paper's mean: the summary says it is a subset and takes Δ against the
+    paper's mean over the same two classes."""
+    adacl = next(e for e in paper_tables() if (e["dataset"], e["method"]) == ("fashion-mnist", "adacl"))
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(_report_row("adacl", "fashion-mnist", "one-vs-rest", c, 0, "regression", 0.9))
+                            + "\n" for c in (0, 6)))
+    summary = _table(write_report([path], tmp_path / "report")[0].read_text(), "## Summary")
+    row = dict(zip(summary[0], summary[1], strict=True))
+    subset = (adacl["per_class"][0] + adacl["per_class"][6]) / 2
+    assert row["mean AUROC"] == "0.9000 (2 of 10 classes)"
+    assert row["paper"].startswith(f"{subset:.4f} (ADACL Table 1)") and "2 of 10" in row["paper"]
+    assert row["Δ"] == f"{0.9 - subset:+.4f}" and f"{0.9 - adacl['mean']:+.4f}" not in row["Δ"]
 
 
 def test_report_compares_caltech_runs_by_number_of_inlier_categories(tmp_path):

@@ -77,6 +77,37 @@ def _published(paper: dict[str, Any], c: int) -> float | None:
     return per_class[c] if c < len(per_class) else None
 
 
+def _matching_score(paper: dict[str, Any], default: str) -> str:
+    """Which of our scores a published row is compared with: the score it names, else the default score."""
+    return paper["score"] or default
+
+
+def _paper_mean(paper: dict[str, Any], classes: list[int], dataset: str) -> tuple[float, str] | None:
+    """The published mean over the same `classes` as ours, with a note when that is not the paper's own mean
+    (a subset of the classes it prints); None when the paper's numbers do not cover those classes."""
+    per_class = paper["per_class"]
+    if per_class:
+        printed = {c for c, v in enumerate(per_class) if v is not None}
+        if not set(classes) <= printed:
+            return None
+        if set(classes) == printed:
+            return paper["mean"], ""
+        return float(np.mean([per_class[c] for c in classes])), f" (mean of its {len(classes)} of {len(printed)} classes)"
+    n = _n_classes(dataset)
+    return (paper["mean"], "") if n is not None and set(classes) == set(range(n)) else None
+
+
+def _n_classes(dataset: str) -> int | None:
+    info = DATASETS.get(dataset)
+    return len(info.classes) if info and info.classes else None
+
+
+def _subset_note(classes: list[int], dataset: str) -> str:
+    """' (3 of 10 classes)' when a mean covers only some of the dataset's classes."""
+    n = _n_classes(dataset)
+    return f" ({len(classes)} of {n} classes)" if n is not None and len(classes) < n else ""
+
+
 def _fmt_published(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
@@ -111,13 +142,14 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
         dataset, protocol, method, preset, overrides = key
         g = groups[key]
         score = g[0]["default_score"]
-        classes = {r["normal_class"] for r in g}
+        classes = sorted({r["normal_class"] for r in g})
         means = _seed_means(g, score, len(classes))
         paper = next((p for p in _papers_for(entries, key) if p["score"] in (None, score)), None)
+        published = None if paper is None else _paper_mean(paper, classes, dataset)
         summary.append([method, dataset, protocol, preset + ("" if overrides == "{}" else f" {overrides}"),
-                        len(classes), len({r["seed"] for r in g}), _fmt(means),
-                        "" if paper is None else f"{paper['mean']:.4f} ({paper['paper']} {paper['table']})",
-                        "" if paper is None or not means else f"{np.mean(means) - paper['mean']:+.4f}",
+                        len(classes), len({r["seed"] for r in g}), _fmt(means) + _subset_note(classes, dataset),
+                        "" if published is None else f"{published[0]:.4f} ({paper['paper']} {paper['table']}){published[1]}",
+                        "" if published is None or not means else f"{np.mean(means) - published[0]:+.4f}",
                         f"{_wall_minutes(g):.1f}"])
     report.heading("Summary")
     report.table(["method", "dataset", "protocol", "preset", "classes", "seeds", "mean AUROC", "paper", "Δ",
@@ -215,26 +247,31 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
                      f"overrides {overrides}; version {g[0]['version']}, commit {', '.join(commits)}. "
                      f"Fit + score wall time {_wall_minutes(g):.1f} min "
                      f"in total, threads per cell {sorted({r.get('threads') for r in g}, key=str)}.")
-    pc = [p for p in papers if p["per_class"]]
-    header = ["class"] + [f"{s}{' (default)' if s == score else ''}" for s in scores]
-    header += [f"{p['label']} ({p['paper']} {p['table']})" for p in pc] + ["Δ"] * bool(papers)
+    pc = [(p, _matching_score(p, score)) for p in papers if p["per_class"]]
+    header = ["class"]
+    for s in scores:  # each of our scores, then the published rows of the same score with their Δ
+        header.append(f"{s}{' (default)' if s == score else ''}")
+        header += [x for p, m in pc if m == s for x in (f"{p['label']} ({p['paper']} {p['table']})", f"Δ {s}")]
     rows = []
     for c in classes:
-        row = [_class_name(dataset, c)] + [_fmt([r["auroc"][s] for r in by_class[c]]) for s in scores]
-        ours = np.mean([r["auroc"][score] for r in by_class[c]])
-        row += [_fmt_published(_published(p, c)) for p in pc]
-        if papers:
-            theirs = _published(pc[0], c) if pc else None
-            row.append("" if theirs is None else f"{ours - theirs:+.4f}")
+        row = [_class_name(dataset, c)]
+        for s in scores:
+            row.append(_fmt([r["auroc"][s] for r in by_class[c]]))
+            ours = np.mean([r["auroc"][s] for r in by_class[c]])
+            for p, m in pc:
+                if m == s:
+                    theirs = _published(p, c)
+                    row += [_fmt_published(theirs), "" if theirs is None else f"{ours - theirs:+.4f}"]
         rows.append(row)
-    means = ["mean"] + [_fmt(_seed_means(g, s, len(classes))) for s in scores]
-    means += [f"{p['mean']:.4f}" for p in pc]
-    if papers:
-        ref = pc[0] if pc else next((p for p in papers if p["score"] in (None, score)), papers[0])
-        ours = _seed_means(g, ref["score"] or score, len(classes))
-        printed = {c for c, v in enumerate(ref["per_class"] or []) if v is not None}
-        complete = ours and (not ref["per_class"] or printed == set(classes))
-        means.append(f"{np.mean(ours) - ref['mean']:+.4f}" if complete else "")
+    means = ["mean" + _subset_note(classes, dataset)]
+    for s in scores:
+        ours_means = _seed_means(g, s, len(classes))
+        means.append(_fmt(ours_means))
+        for p, m in pc:
+            if m == s:
+                published = _paper_mean(p, classes, dataset)
+                means += ["" if published is None else f"{published[0]:.4f}{published[1]}",
+                          "" if published is None or not ours_means else f"{np.mean(ours_means) - published[0]:+.4f}"]
     rows.append(means)
     report.table(header, rows)
     for p in papers:
@@ -245,8 +282,9 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
     report.figure(f"{_slug(key)}-hist", _histogram_grid(by_class, dataset),
                   f"{score}: normal vs anomalous test images per normal class (seed {seeds[0]})")
     if pc:
-        report.figure(f"{_slug(key)}-bars", _bars(by_class, score, pc[0], dataset),
-                      f"Ours vs {pc[0]['label']} ({pc[0]['paper']} {pc[0]['table']}) per class")
+        bar_paper, bar_score = next(((p, m) for p, m in pc if m == score), pc[0])
+        report.figure(f"{_slug(key)}-bars", _bars(by_class, bar_score, bar_paper, dataset),
+                      f"Our {bar_score} vs {bar_paper['label']} ({bar_paper['paper']} {bar_paper['table']}) per class")
     if any(r.get("epoch_test_auroc") for r in g):
         _epochs_section(report, key, by_class, dataset)
 
