@@ -93,7 +93,7 @@ def test_epoch_callback_sees_every_epoch_in_eval_mode_and_changes_nothing(mini):
 
 
 def test_augmentations_given_as_a_string_is_a_one_line_error():
-    with pytest.raises(InputError, match=r"give a list, e.g. \['cut-paste'\]"):
+    with pytest.raises(InputError, match=r"a non-empty list drawn from .*got 'cut-paste'"):
         ADACL(augmentations="cut-paste")
 
 

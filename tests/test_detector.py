@@ -1,11 +1,12 @@
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
 import oneclass
-from oneclass.detector import Scores, as_images
+from oneclass.detector import Scores, as_images, detector_class
 from oneclass.errors import InputError, ModelFileError, OneClassError
 
 
@@ -55,6 +56,54 @@ def test_registry_lists_baselines_and_rejects_unknown_names():
         oneclass.create("nope")
     with pytest.raises(OneClassError, match="unknown hyper-parameter.*learning_rate"):
         oneclass.create("ae", learning_rate=0.1)
+
+
+@pytest.mark.parametrize("method", sorted(oneclass.available()))
+def test_every_hyper_parameter_has_a_declared_rule(method):
+    cls = detector_class(method)
+    assert set(cls.param_names()) == set(cls.common_rules) | set(cls.param_rules)
+    cls.check_params(cls.param_defaults())  # the paper's defaults pass their own rules
+    for name, value in cls.presets.get("fast", {}).items():
+        cls.check_params({name: value})
+
+
+BAD_VALUES = [("epochs", 0, "epochs must be an integer >="), ("epochs", -3, "epochs must be an integer"),
+              ("epochs", "ten", "epochs must be an integer"), ("epochs", 2.5, "epochs must be an integer"),
+              ("latent_dim", 0, "latent_dim must be an integer >= 1"), ("batch_size", 0, "batch_size must be"),
+              ("lr", -0.1, "lr must be a finite number > 0"), ("lr", float("nan"), "lr must be a finite number"),
+              ("widths", [], "widths must be a list of"), ("widths", [8, 0], "widths must be a list of"),
+              ("kernel", True, "kernel must be an integer"), ("seed", -1, "seed must be an integer >= 0"),
+              ("device", "gpu", "device must be 'auto', 'cpu'"),
+              ("input_shape", (1, 100000, 100000), "input_shape must be (channels, height, width)"),
+              ("input_shape", (2, 28, 28), "input_shape must be"), ("nu", 0, "nu must be a finite number in (0, 1]"),
+              ("gamma", "fast", "gamma must be"), ("max_train", 0, "max_train must be")]
+
+
+@pytest.mark.parametrize("method", sorted(oneclass.available()))
+def test_bad_values_are_refused_at_creation_naming_the_parameter(method):
+    known = detector_class(method).param_names()
+    cases = [c for c in BAD_VALUES if c[0] in known]
+    assert len(cases) >= 5
+    for name, value, message in cases:
+        with pytest.raises(InputError, match=re.escape(message)) as info:
+            oneclass.create(method, **{name: value})
+        assert "\n" not in str(info.value)
+
+
+def test_values_changed_after_creation_are_checked_when_fitting(mini):
+    det = oneclass.create("ae")
+    det.epochs = 0
+    with pytest.raises(InputError, match="epochs must be an integer >= 1"):
+        det.fit(mini["x_train"][:8])
+
+
+def test_a_device_that_is_not_there_is_refused_before_training(mini):
+    import torch
+
+    if torch.cuda.device_count() > 3:
+        pytest.skip("this machine has four CUDA devices")
+    with pytest.raises(InputError, match="'cuda:3': this machine has .* CUDA device"):
+        oneclass.create("ae", device="cuda:3").fit(mini["x_train"][:8])
 
 
 def test_parameters_are_stored_unchanged():

@@ -137,8 +137,8 @@ def test_alpha_is_a_threshold_on_ds_target_probability():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"epochs": 5, "h": 5}, "epochs"), ({"epsilon1": 0.1, "epsilon2": 0.5}, "epsilon"), ({"k": 0}, "k and m"),
-    ({"m": 0}, "k and m"), ({"alpha": 0.0}, "alpha"), ({"n_critic": 0}, "n_critic")])
+    ({"epochs": 5, "h": 5}, "epochs"), ({"epsilon1": 0.1, "epsilon2": 0.5}, "epsilon"), ({"k": 0}, "k must be an integer >= 1"),
+    ({"m": 0}, "m must be an integer >= 1"), ({"alpha": 0.0}, "alpha"), ({"n_critic": 0}, "n_critic")])
 def test_bad_hyper_parameters_say_which(params, message):
     with pytest.raises(InputError, match=message):
         oneclass.create("g2d", **params)

@@ -108,3 +108,27 @@ def test_val_with_outliers_selects_an_epoch(split):
     assert info["best_epoch"] == 1 + int(np.argmax(info["val_history"]))
     normal_only = oneclass.create("ae", epochs=2).fit(split.x_train[20:], val=(split.x_train[:20], np.zeros(20)))
     assert normal_only.fit_info_["selection"] == "val-normal"
+
+
+@pytest.mark.parametrize("method", sorted(FAST))
+def test_constant_images_give_finite_scores_or_a_clear_error(method):
+    """Blank training images (a black camera, an empty folder of white scans) must not end in NaN scores."""
+    from oneclass.errors import OneClassError
+
+    blank = np.full((32, 28, 28), 128, np.uint8)
+    other = np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    try:
+        scores = oneclass.create(method, seed=0, **FAST[method]).fit(blank).score(np.concatenate([blank[:4], other]))
+    except OneClassError as exc:  # refusing is allowed, with a message on one line
+        assert "\n" not in str(exc)
+        return
+    for name, values in scores.items():
+        assert np.isfinite(values).all(), name
+
+
+def test_a_diverged_network_is_an_error_not_nan_scores(split):
+    from oneclass.errors import OneClassError
+
+    det = oneclass.create("ae", epochs=2, lr=1e8).fit(split.x_train[:64])
+    with pytest.raises(OneClassError, match="non-finite scores .* diverged"):
+        det.score(split.x_test[:4])

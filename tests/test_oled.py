@@ -106,7 +106,8 @@ def test_sizes_other_than_28_and_colour():
     assert det.n_masked == round(0.125 * 900)
 
 
-@pytest.mark.parametrize("params, message", [({"masking": "grid"}, "masking"), ({"t": 100}, "t is the percentage"),
+@pytest.mark.parametrize("params, message", [({"masking": "grid"}, "masking"),
+                                             ({"t": 100}, r"t must be a finite number in \(0, 100\)"),
                                              ({"mask_update_every": 0}, "mask_update_every")])
 def test_bad_hyper_parameters_say_which(params, message):
     with pytest.raises(InputError, match=message):

@@ -8,6 +8,7 @@ defaults in `__init__`, and registers itself with `@register`. Models are saved 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -20,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from oneclass import params as rules
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.training import map_batches
 
@@ -176,11 +178,32 @@ class Detector:
     #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
     #: then takes the normalised anomalies as a third argument (None when none are given)
     accepts_known_anomalies: ClassVar[bool] = False
+    #: the declared check of each of the method's own hyper-parameters (type and range or choices), beside
+    #: `common_rules`; `check_params` applies them, then `_check_combinations`
+    param_rules: ClassVar[dict[str, rules.Rule]] = {}
+    common_rules: ClassVar[dict[str, rules.Rule]] = {
+        "input_shape": rules.image_shape(), "seed": rules.integer(0), "device": rules.device_name()}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
         self.input_shape = input_shape
         self.seed = seed
         self.device = device
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each method's `__init__` so that, once the outermost one has stored every hyper-parameter, they are
+        checked (`check_params`): a bad value fails at construction, before any work starts."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def checked_init(self: Detector, *args: Any, **params: Any) -> None:
+            init(self, *args, **params)
+            if type(self).__init__ is checked_init:
+                self.check_params(self.get_params())
+
+        cls.__init__ = checked_init
 
     # -- parameters ------------------------------------------------------------------------------
     @classmethod
@@ -191,8 +214,26 @@ class Detector:
     def get_params(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.param_names()}
 
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any]) -> None:
+        """Refuse, with one InputError naming the parameter, any value that breaks its declared rule or a
+        combination rule. Every method's `__init__` ends with this check, and `fit` repeats it, so a bad value
+        fails before any work starts."""
+        declared = {**cls.common_rules, **cls.param_rules}
+        for name, value in params.items():
+            declared[name].check(name, value)
+        cls._check_combinations({**cls.param_defaults(), **params})
+
+    @classmethod
+    def _check_combinations(cls, params: dict[str, Any]) -> None:
+        """Checks that involve several hyper-parameters (e.g. x_l < x_h); a method overrides it when it has any."""
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        return {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"}
+
     def __repr__(self) -> str:
-        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        defaults = self.param_defaults()
         changed = {k: v for k, v in self.get_params().items() if defaults.get(k) != v}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
@@ -204,12 +245,19 @@ class Detector:
     def torch_device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        device = torch.device(self.device)
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise InputError(f"device {self.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s) "
+                             "visible to PyTorch; use --device cpu or auto")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise InputError(f"device {self.device!r}: MPS is not available here; use --device cpu or auto")
+        return device
 
     # -- public API ------------------------------------------------------------------------------
     def fit(self, x: Any, val: tuple[Any, Any] | None = None, known_anomalies: Any = None) -> Detector:
         """Train on normal images `x`. `val = (images, labels)` (0 normal, 1 anomaly) selects the epoch.
         `known_anomalies`: images of anomalies known beforehand, for the methods that use them."""
+        self.check_params(self.get_params())
         if known_anomalies is not None and not self.accepts_known_anomalies:
             raise InputError(f"known_anomalies: {self.name} trains on normal images only; "
                              "leave known_anomalies out (ada can use them)")
@@ -245,7 +293,13 @@ class Detector:
     def score(self, x: Any) -> Scores:
         """Anomaly scores of images `x`: a mapping score name -> array (n,), with `.default`."""
         values = self._score(self._prepare(x))
-        return Scores({k: values[k] for k in self.score_names}, self.default_score)
+        scores = Scores({k: values[k] for k in self.score_names}, self.default_score)
+        broken = {k: int((~np.isfinite(v)).sum()) for k, v in scores.items() if not np.isfinite(v).all()}
+        if broken:
+            counts = ", ".join(f"{k}: {n} of {len(scores.default)} images" for k, n in broken.items())
+            raise OneClassError(f"{self.name}: non-finite scores ({counts}); the network diverged in training or its "
+                                "weights are damaged: retrain it, e.g. with a lower learning rate")
+        return scores
 
     def decision_thresholds(self) -> dict[str, float]:
         """Score name -> the threshold its paper decides with (score >= threshold: anomalous); empty when the

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, register
 from oneclass.errors import InputError
 from oneclass.methods.vae import kl_to_standard_normal
@@ -120,6 +121,10 @@ class ADA(TorchDetector):
     score_names = ("cam_d", "cam", "d", "rec", "cam_d_g")
     default_score = "cam_d"
     accepts_known_anomalies = True
+    param_rules = {"beta": rules.number(0), "latent_dim": rules.integer(1), "lr": rules.number(0, low_open=True),
+                   "widths": rules.integers(1), "discriminator_widths": rules.integers(1), "kernel": rules.integer(1),
+                   "cam_layer": rules.integer(1, optional=True), "epochs": rules.integer(1),
+                   "batch_size": rules.integer(1)}
     presets = {"fast": {"widths": (16, 32, 64), "discriminator_widths": (16, 32, 64, 64, 64), "kernel": 3,
                         "batch_size": 32, "epochs": 30}}
 
@@ -138,12 +143,13 @@ class ADA(TorchDetector):
         self.cam_layer = cam_layer
         self.epochs = epochs
         self.batch_size = batch_size
-        if len(widths) != 3:
-            raise InputError(f"widths: G_enc has three stride-2 convolutions in the paper, got {len(widths)} widths")
-        if len(discriminator_widths) < 1:
-            raise InputError("discriminator_widths: D needs at least one convolution")
-        if cam_layer is not None and not 1 <= cam_layer <= len(discriminator_widths):
-            raise InputError(f"cam_layer must be 1 to {len(discriminator_widths)} (a layer of D), got {cam_layer}")
+
+    @classmethod
+    def _check_combinations(cls, p: dict) -> None:
+        if len(p["widths"]) != 3:
+            raise InputError(f"widths: G_enc has three stride-2 convolutions in the paper, got {len(p['widths'])} widths")
+        if p["cam_layer"] is not None and not p["cam_layer"] <= len(p["discriminator_widths"]):
+            raise InputError(f"cam_layer must be 1 to {len(p['discriminator_widths'])} (a layer of D), got {p['cam_layer']}")
 
     @property
     def semi_supervised(self) -> bool:

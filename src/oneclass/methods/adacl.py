@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, register
 from oneclass.errors import InputError
 from oneclass.nn import ConvEncoder, clip_straight_through
@@ -109,6 +110,12 @@ class ADACL(TorchDetector):
     score_names = ("regression",)
     default_score = "regression"
     input_range = (0.0, 1.0)
+    param_rules = {"x_l": rules.number(0, 1), "x_h": rules.number(0, 1), "labelling": rules.one_of("continuous", "discrete"),
+                   "loss": rules.one_of("mse", "bce"), "augmentations": rules.subset_of(*AUGMENTATIONS),
+                   "widths": rules.integers(1), "hidden": rules.integer(1), "epochs": rules.integer(1, optional=True),
+                   "batch_size": rules.integer(1), "base_lr": rules.number(0, low_open=True),
+                   "max_lr": rules.number(0, low_open=True), "val_size": rules.integer(0),
+                   "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
@@ -131,20 +138,15 @@ class ADACL(TorchDetector):
         self.val_size = val_size
         self.cut_paste_side = cut_paste_side
         self.mix_up_weight = mix_up_weight
-        self._check()
 
-    def _check(self) -> None:
-        if isinstance(self.augmentations, str):
-            raise InputError(f"augmentations: give a list, e.g. [{self.augmentations!r}], not a string")
-        unknown = sorted(set(self.augmentations) - set(AUGMENTATIONS))
-        if unknown or not self.augmentations:
-            raise InputError(f"augmentations: {unknown or 'none given'}; choose from {', '.join(AUGMENTATIONS)}")
-        if self.labelling not in ("continuous", "discrete"):
-            raise InputError(f"labelling must be 'continuous' or 'discrete', got {self.labelling!r}")
-        if self.loss not in ("mse", "bce"):
-            raise InputError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
-        if not 0.0 <= self.x_l < self.x_h <= 1.0:
-            raise InputError(f"need 0 <= x_l < x_h <= 1, got x_l={self.x_l}, x_h={self.x_h}")
+    @classmethod
+    def _check_combinations(cls, p: dict) -> None:
+        if not p["x_l"] < p["x_h"]:
+            raise InputError(f"need 0 <= x_l < x_h <= 1, got x_l={p['x_l']}, x_h={p['x_h']}")
+        if not p["base_lr"] <= p["max_lr"]:
+            raise InputError(f"the cyclic learning rate needs base_lr <= max_lr, got {p['base_lr']} and {p['max_lr']}")
+        if not p["cut_paste_side"][0] <= p["cut_paste_side"][1]:
+            raise InputError(f"cut_paste_side is (smallest, largest) side, got {tuple(p['cut_paste_side'])}")
 
     @property
     def epochs_(self) -> int:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, register
 from oneclass.nn import ConvDecoder, ConvEncoder
 from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
@@ -37,6 +38,9 @@ class AE(TorchDetector):
     name = "ae"
     score_names = ("rec", "rec_norm")
     default_score = "rec"
+    param_rules = {"widths": rules.integers(1), "latent_dim": rules.integer(1), "kernel": rules.integer(1),
+                   "epochs": rules.integer(1), "batch_size": rules.integer(1), "lr": rules.number(0, low_open=True),
+                   "weight_decay": rules.number(0)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3,

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, register
-from oneclass.errors import InputError
 from oneclass.nn import downsampled_sizes
 from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
 
@@ -112,6 +112,11 @@ class ALOCC(TorchDetector):
     score_names = ("d_rx", "d_x", "rec")
     default_score = "d_rx"
     presets = {"fast": {"widths": (16, 32, 64, 128), "epochs": 15}}
+    param_rules = {"lambda_": rules.number(0), "sigma": rules.number(0), "rho": rules.number(0, optional=True),
+                   "tau": rules.number(0, 1, low_open=True, high_open=True), "epsilon": rules.number(0, low_open=True),
+                   "decay": rules.number(0, 1, high_open=True), "widths": rules.integers(1),
+                   "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1), "epochs": rules.integer(1),
+                   "batch_size": rules.integer(1)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
@@ -129,12 +134,6 @@ class ALOCC(TorchDetector):
         self.r_steps = r_steps
         self.epochs = epochs
         self.batch_size = batch_size
-        if sigma < 0:
-            raise InputError(f"sigma is a standard deviation and cannot be negative, got {sigma}")
-        if not 0.0 < tau < 1.0:
-            raise InputError(f"tau is a threshold on D's likelihood, between 0 and 1 exclusive; got {tau}")
-        if r_steps < 1:
-            raise InputError(f"r_steps must be at least 1, got {r_steps}")
 
     def _build(self) -> nn.Module:
         args = (self.input_shape, tuple(self.widths), self.epsilon, self.decay)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import minmax, register
 from oneclass.methods.ae import AE
 from oneclass.training import map_batches
@@ -35,6 +36,7 @@ class CAE(AE):
     name = "cae"
     score_names = ("rec", "mask", "cont", "avg")
     default_score = "rec"
+    param_rules = {**AE.param_rules, "mask_size": rules.integer(1, optional=True)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, mask_size: int | None = None, epochs: int = 20,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, register
 from oneclass.nn import downsampled_sizes
 from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
@@ -91,6 +92,13 @@ class DeepSVDD(TorchDetector):
 
     name = "dsvdd"
     presets = {"fast": {"epochs": 30, "ae_epochs": 30}}
+    param_rules = {"objective": rules.one_of("one-class", "soft-boundary"), "nu": rules.number(0, 1, low_open=True),
+                   "widths": rules.integers(1, optional=True), "rep_dim": rules.integer(1, optional=True),
+                   "epochs": rules.integer(1), "lr": rules.number(0, low_open=True),
+                   "lr_milestones": rules.integers(1, min_length=0), "weight_decay": rules.number(0),
+                   "batch_size": rules.integer(1), "pretrain": rules.flag(), "ae_epochs": rules.integer(1),
+                   "ae_lr": rules.number(0, low_open=True), "ae_lr_milestones": rules.integers(1, min_length=0),
+                   "ae_weight_decay": rules.number(0), "eps": rules.number(0, low_open=True)}
     score_names = ("distance",)
     default_score = "distance"
 
@@ -101,8 +109,6 @@ class DeepSVDD(TorchDetector):
                  ae_lr_milestones: tuple[int, ...] = (50,), ae_weight_decay: float = 0.5e-3, eps: float = 0.1,
                  seed: int = 0, device: str = "auto"):
         super().__init__(input_shape, seed, device)
-        if objective not in ("one-class", "soft-boundary"):
-            raise ValueError(f"dsvdd: objective must be 'one-class' or 'soft-boundary', got {objective!r}")
         self.objective = objective
         self.nu = nu
         self.widths = widths
@@ -133,7 +139,7 @@ class DeepSVDD(TorchDetector):
 
     def _normalise(self, images01: torch.Tensor) -> torch.Tensor:
         lo, hi = self.normalisation_["min"], self.normalisation_["max"]
-        return (global_contrast_normalise(images01) - lo) / (hi - lo)
+        return (global_contrast_normalise(images01) - lo) / (hi - lo if hi > lo else 1.0)  # constant images: no span
 
     def _fit(self, x: torch.Tensor, val) -> None:
         net = self._new_net()

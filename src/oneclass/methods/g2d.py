@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, register
 from oneclass.errors import InputError
 from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
@@ -111,6 +112,14 @@ class G2D(TorchDetector):
     score_names = ("p_irregular", "critic")
     default_score = "p_irregular"
     presets = {"fast": {"widths": (16, 32, 64), "detector_epochs": 5}}
+    param_rules = {"h": rules.integer(1), "epsilon1": rules.number(0), "epsilon2": rules.number(0),
+                   "epsilon3": rules.number(0), "k": rules.integer(1), "m": rules.integer(1, optional=True),
+                   "alpha": rules.number(0, 1, low_open=True, high_open=True), "lr": rules.number(0, low_open=True),
+                   "betas": rules.numbers(0, 1, length=2, high_open=True), "batch_size": rules.integer(1),
+                   "n_critic": rules.integer(1), "gp_weight": rules.number(0), "latent_dim": rules.integer(1),
+                   "widths": rules.integers(1), "epochs": rules.integer(2), "detector_lr": rules.number(0, low_open=True),
+                   "detector_momentum": rules.number(0, 1, high_open=True), "detector_batch_size": rules.integer(1),
+                   "detector_epochs": rules.integer(1)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, h: int = 5, epsilon1: float = 0.5,
                  epsilon2: float = 0.1, epsilon3: float = 0.01, k: int = 10, m: int | None = None,
@@ -139,16 +148,13 @@ class G2D(TorchDetector):
         self.detector_momentum = detector_momentum
         self.detector_batch_size = detector_batch_size
         self.detector_epochs = detector_epochs
-        if h < 1 or epochs <= h:
-            raise InputError(f"h must be at least 1 and epochs more than h (L_I(i + h) must exist); got h={h}, epochs={epochs}")
-        if not epsilon1 > epsilon2 > epsilon3 >= 0:
-            raise InputError(f"need epsilon1 > epsilon2 > epsilon3 >= 0, got {epsilon1}, {epsilon2}, {epsilon3}")
-        if k < 1 or (m is not None and m < 1):
-            raise InputError(f"k and m must be at least 1, got k={k}, m={m}")
-        if not 0.0 < alpha < 1.0:
-            raise InputError(f"alpha is a threshold on D's probability, between 0 and 1 exclusive; got {alpha}")
-        if n_critic < 1:
-            raise InputError(f"n_critic must be at least 1, got {n_critic}")
+
+    @classmethod
+    def _check_combinations(cls, p: dict) -> None:
+        if p["epochs"] <= p["h"]:
+            raise InputError(f"epochs must be more than h (L_I(i + h) must exist); got h={p['h']}, epochs={p['epochs']}")
+        if not p["epsilon1"] > p["epsilon2"] > p["epsilon3"]:
+            raise InputError(f"need epsilon1 > epsilon2 > epsilon3 >= 0, got {p['epsilon1']}, {p['epsilon2']}, {p['epsilon3']}")
 
     def _build(self) -> nn.Module:
         selected = self.fit_info_.get("selected_epochs", {})  # set by fit (none yet) or read back by load

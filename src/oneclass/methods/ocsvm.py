@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from sklearn.svm import OneClassSVM
 
+from oneclass import params as rules
 from oneclass.detector import Detector, register
 
 
@@ -24,6 +25,10 @@ class OCSVM(Detector):
     name = "ocsvm"
     score_names = ("svm",)
     default_score = "svm"
+    param_rules = {"nu": rules.number(0, 1, low_open=True),
+                   "gamma": rules.Rule("'scale', 'auto' or a number > 0", lambda v: v in ("scale", "auto")
+                                       if isinstance(v, str) else rules.number(0, low_open=True).test(v)),
+                   "max_train": rules.integer(1)}
     input_range = (0.0, 1.0)
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from oneclass import params as rules
 from oneclass.detector import TorchDetector, minmax, register
 from oneclass.errors import InputError
 from oneclass.methods.cae import random_square_masks
@@ -115,6 +116,13 @@ class OLED(TorchDetector):
     score_names = ("mask", "cont", "rec", "avg")
     default_score = "avg"
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
+    param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
+                   "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True), "widths": rules.integers(1),
+                   "latent_dim": rules.integer(1), "mask_widths": rules.integers(1), "kernel": rules.integer(1),
+                   "masking": rules.one_of("learned", "random"), "mask_size": rules.integer(1, optional=True),
+                   "mask_update_every": rules.integer(1), "epochs": rules.integer(1), "batch_size": rules.integer(1),
+                   "lr": rules.number(0, low_open=True), "betas": rules.numbers(0, 1, length=2, high_open=True),
+                   "val_size": rules.integer(0)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
                  lambda_: float = 1.0, epsilon: float = 1e-12, widths: tuple[int, ...] = (64, 96, 128),
@@ -139,12 +147,6 @@ class OLED(TorchDetector):
         self.lr = lr
         self.betas = betas
         self.val_size = val_size
-        if masking not in ("learned", "random"):
-            raise InputError(f"masking must be 'learned' or 'random', got {masking!r}")
-        if not 0.0 < t < 100.0:
-            raise InputError(f"t is the percentage of pixels left visible, between 0 and 100 exclusive; got {t}")
-        if mask_update_every < 1:
-            raise InputError(f"mask_update_every must be at least 1, got {mask_update_every}")
 
     # -- networks and masks --------------------------------------------------------------------------
     def _build(self) -> nn.Module:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from oneclass import params as rules
 from oneclass.detector import register
 from oneclass.methods.ae import AE
 from oneclass.nn import ConvDecoder, ConvEncoder
@@ -46,6 +47,7 @@ class VAE(AE):
     name = "vae"
     score_names = ("elbo", "rec")
     default_score = "elbo"
+    param_rules = {**AE.param_rules, "beta": rules.number(0)}
 
     def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, beta: float = 1.0, epochs: int = 20, batch_size: int = 128,
