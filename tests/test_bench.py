@@ -38,8 +38,7 @@ def test_unknown_hyper_parameter_fails_before_training():
 
 def test_results_file_skips_duplicates_and_cuts_a_half_written_line(tmp_path):
     path = tmp_path / "r.jsonl"
-    row = {"method": "ae", "dataset": "d", "protocol": "p", "normal_class": 0, "seed": 0, "preset": "paper",
-           "overrides": {}}
+    row = _report_row("ae", "d", "p", 0, 0, "rec", 0.9)
     out = ResultsFile(path)
     assert out.append(row)
     assert not out.append(dict(row))  # the same cell again
@@ -136,7 +135,8 @@ def test_ray_executor_runs_a_two_cell_grid(tmp_path):
 def _report_row(method: str, dataset: str, protocol: str, c: int, seed: int, score: str, auc: float) -> dict:
     """A result line as `run_cell` writes it, with only what the report reads."""
     return {"method": method, "dataset": dataset, "protocol": protocol, "normal_class": c, "seed": seed,
-            "preset": "fast", "overrides": {}, "auroc": {score: auc}, "default_score": score, "epochs": 30,
+            "preset": "fast", "overrides": {}, "auroc": {score: auc}, "eer": {score: 0.2}, "f1": {score: 0.8},
+            "default_score": score, "epochs": 30,
             "selection": "none", "n_train": 6000, "n_test": 10000, "fit_seconds": 60.0, "score_seconds": 1.0,
             "params": {}, "version": "test", "commit": None, "threads": 2,
             "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2], "hist_normal": [5, 1],
@@ -251,7 +251,8 @@ def test_bench_and_report_commands(tmp_path, capsys):
 
 def test_epochs_table_shows_validation_only_when_it_is_an_auroc(tmp_path):
     row = {"method": "ae", "dataset": "fashion-mnist-mini", "protocol": "one-vs-rest", "normal_class": 1, "seed": 0,
-           "preset": "paper", "overrides": {}, "auroc": {"rec": 0.9}, "default_score": "rec", "epochs": 2,
+           "preset": "paper", "overrides": {}, "auroc": {"rec": 0.9}, "eer": {"rec": 0.2}, "f1": {"rec": 0.8},
+           "default_score": "rec", "epochs": 2,
            "selection": "val-normal", "val_history": [-0.5, -0.4], "epoch_test_auroc": [0.8, 0.9], "n_train": 250,
            "n_test": 1000, "fit_seconds": 1.0, "score_seconds": 0.1, "params": {}, "version": "test", "commit": None,
            "threads": 2, "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
@@ -267,7 +268,7 @@ def test_report_matches_paper_rows_to_variants_by_their_overrides(tmp_path):
     def row(c, overrides, avg):
         return {"method": "oled", "dataset": "mnist", "protocol": "memae", "normal_class": c, "seed": 0,
                 "preset": "fast", "overrides": overrides, "auroc": {"mask": avg, "cont": avg, "rec": avg, "avg": avg},
-                "default_score": "avg", "epochs": 30, "selection": "val-normal", "n_train": 1200, "n_test": 900,
+                "eer": {"avg": 0.1}, "f1": {"avg": 0.9}, "default_score": "avg", "epochs": 30, "selection": "val-normal", "n_train": 1200, "n_test": 900,
                 "fit_seconds": 100.0, "score_seconds": 1.0, "params": {}, "version": "test", "commit": None,
                 "threads": 2, "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
                                          "hist_normal": [5, 1], "hist_anomalous": [1, 5]}}

@@ -18,9 +18,15 @@ from oneclass.data.images import IMAGE_SUFFIXES, list_images, read_images
 from oneclass.data.protocols import PROTOCOLS, make_split
 from oneclass.detector import detector_class
 from oneclass.errors import OneClassError
+from oneclass.files import prepare_output_dir, write_atomic
 from oneclass.metrics import auroc
+from oneclass.params import integer, number
 
 BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
+#: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
+MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
+REPORT_FILES = ("report.md", "report.html", "*.png")
+VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -72,6 +78,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
     for m in methods:
         detector_class(m)
+    prepare_output_dir(args.out, "--out", REPORT_FILES, replace_ours=True)
     if args.video:
         return demo_video(methods, args)
     _check_normal_class("fashion-mnist-mini", args.normal_class)
@@ -169,16 +176,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
     split = make_split(args.protocol, data, args.normal_class, seed=args.seed,
                        val_normal=args.val_normal, val_outliers=args.val_outliers)
+    prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
     print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
           f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
     _, aucs, fit_s, score_s = evaluate(det, split)
     out = det.save(args.out)
+    (out / "video.json").unlink(missing_ok=True)  # --force over a train-video model: its patch settings go with it
     metrics = {"method": args.method, "dataset": args.dataset, "protocol": args.protocol,
                "normal_class": args.normal_class, "seed": args.seed, "auroc": aucs,
                "default_score": det.default_score, "selection": det.fit_info_.get("selection", "none"),
                "n_train": len(split.x_train), "n_test": len(split.x_test), "fit_seconds": round(fit_s, 2),
                "score_seconds": round(score_s, 2), "params": det.get_params()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=list) + "\n")
+    write_atomic(out / "metrics.json", json.dumps(metrics, indent=2, default=list) + "\n")
     for name, value in aucs.items():
         print(f"  AUROC {name:8s} {value:.4f}{'  (default)' if name == det.default_score else ''}")
     print(f"  fit {fit_s:.1f} s, score {score_s:.1f} s; model saved to {out}")
@@ -230,17 +239,22 @@ def cmd_train_video(args: argparse.Namespace) -> None:
     patch settings that `oneclass score-video` reuses."""
     from oneclass.data.video import read_video, training_patches
 
+    for option, value, rule in (("--patch-size", args.patch_size, integer(1)), ("--stride", args.stride, integer(1)),
+                                ("--min-motion", args.min_motion, number(0, 1)),
+                                ("--max-patches", args.max_patches, integer(1, optional=True))):
+        rule.check(option, value)
+    det = oneclass.create(args.method, **hyper_parameters(args.method, args.set, args.epochs, args.seed))
     clips = [read_video(v) for v in args.videos]
+    prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
     patches = training_patches(clips, args.patch_size, args.stride, args.train_patches, min_motion=args.min_motion,
                                max_patches=args.max_patches, rng=np.random.default_rng(args.seed))
     print(f"{args.method}: {len(patches)} training patches of {args.patch_size}×{args.patch_size} from "
           f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
-    det = oneclass.create(args.method, **hyper_parameters(args.method, args.set, args.epochs, args.seed))
     det.fit(patches)
     out = det.save(args.out)
     video = {"patch_size": args.patch_size, "stride": args.stride, "train_patches": args.train_patches,
              "min_motion": args.min_motion, "n_train_patches": len(patches), "videos": [str(v) for v in args.videos]}
-    (out / "video.json").write_text(json.dumps(video, indent=2) + "\n")
+    write_atomic(out / "video.json", json.dumps(video, indent=2) + "\n")
     print(f"model saved to {out}")
 
 
@@ -250,18 +264,17 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     from oneclass.data.video import heatmaps, read_video, score_clip
     from oneclass.report import video_figure
 
+    integer(1).check("--smooth", args.smooth)
+    integer(1, optional=True).check("--stride", args.stride)
     det = oneclass.load(args.model, device=args.device)
-    settings_file = Path(args.model) / "video.json"
-    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
-    stride = args.stride or settings.get("stride") or det.input_shape[-1]
+    stride = args.stride or _trained_stride(Path(args.model) / "video.json") or det.input_shape[-1]
     frames = read_video(args.video)
+    out = prepare_output_dir(args.out, "--out", VIDEO_SCORE_FILES, replace_ours=True)
     t0 = time.perf_counter()
     patch_scores, scores = score_clip(det, frames, stride, args.smooth)
     seconds = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     lines = ["frame,score"] + [f"{t + 1},{v:.6g}" for t, v in enumerate(scores)]
-    (out / "frame_scores.csv").write_text("\n".join(lines) + "\n")
+    write_atomic(out / "frame_scores.csv", "\n".join(lines) + "\n")
     segments = np.array_split(np.arange(len(frames)), min(6, len(frames)))
     picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
     heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape[-1], stride)
@@ -271,6 +284,20 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     print(f"{len(frames)} frames scored in {seconds:.1f} s ({1000 * seconds / len(frames):.1f} ms per frame); "
           f"most anomalous frames: {', '.join(map(str, top))}")
     print(f"wrote {out / 'frame_scores.csv'} and {out / 'video.png'}")
+
+
+def _trained_stride(settings_file: Path) -> int | None:
+    """The patch stride `train-video` saved beside the model (video.json), checked; None without the file."""
+    if not settings_file.is_file():
+        return None
+    try:
+        settings = json.loads(settings_file.read_text())
+        stride = settings["stride"]
+        integer(1).check("stride", stride)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, OneClassError) as exc:
+        raise OneClassError(f"{settings_file}: not the patch settings `oneclass train-video` writes "
+                            f"({type(exc).__name__}: {exc}); remove it or train again") from None
+    return stride
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -297,9 +324,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
     overrides.pop("seed")
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    integer(1).check("--workers", args.workers)
     cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides, args.track_epochs)
-    load_dataset(args.dataset, args.data_root, download=not args.no_download)  # fetch once, before any worker
     out = ResultsFile(args.out)
+    set_aside = out.check()
+    if set_aside:
+        print(f"{set_aside} line(s) of {out.path} named a cell but lacked or mistyped its metrics: moved to "
+              f"{out.rejected_path}; those cells run again", flush=True)
+    load_dataset(args.dataset, args.data_root, download=not args.no_download)  # fetch once, before any worker
     done = len(out.done_keys() & {c.key() for c in cells})
     print(f"{len(cells)} cells, {done} already in {out.path}; running {len(cells) - done} "
           f"({args.executor if args.executor == 'ray' else f'{args.workers} worker(s)'})", flush=True)
@@ -326,6 +358,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Write report.md and report.html from result files: tables per method, papers' numbers beside ours, figures."""
     from oneclass.bench.report import write_report
 
+    prepare_output_dir(args.out, "--out", REPORT_FILES, replace_ours=True)
     md, html = write_report(args.results, args.out)
     print(f"report: {html} (and {md.name})")
 
@@ -392,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any hyper-parameter, repeatable")
     p.add_argument("--val-normal", type=int, default=0, help="normal training images held out for model selection")
     p.add_argument("--val-outliers", type=int, default=0, help="real outliers in the validation set (not honest)")
+    p.add_argument("--force", action="store_true", help="replace the model already in --out")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score images with a saved model", description=cmd_score.__doc__)
@@ -416,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any hyper-parameter, repeatable")
+    p.add_argument("--force", action="store_true", help="replace the model already in --out")
     p.set_defaults(func=cmd_train_video)
 
     p = sub.add_parser("score-video", help="score the frames of a video with a model trained on patches",
@@ -463,11 +498,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a path or message that the terminal's encoding cannot show
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except OneClassError as exc:
         print(f"oneclass: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused something no check foresaw (a full disk, a lost mount)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"oneclass: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("oneclass: interrupted", file=sys.stderr)

@@ -19,10 +19,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 
 from oneclass import params as rules
 from oneclass.errors import InputError, ModelFileError, OneClassError
+from oneclass.files import write_atomic
 from oneclass.training import map_batches
 
 FORMAT = "oneclass-detector"
@@ -326,8 +328,8 @@ class Detector:
             "fit_info": jsonable(self.fit_info_),
         }
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
-        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": FORMAT, "method": self.name})
-        (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        write_atomic(out / WEIGHTS_FILE, save_tensors(tensors, metadata={"format": FORMAT, "method": self.name}))
+        write_atomic(out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         return out
 
     # -- normalisation ---------------------------------------------------------------------------
@@ -402,7 +404,8 @@ class TorchDetector(Detector):
 
 
 def load(path: str | Path, device: str | None = None) -> Detector:
-    """Load a detector saved with `Detector.save`. Refuses directories that oneclass did not write."""
+    """Load a detector saved with `Detector.save`. Refuses, naming the file, directories that oneclass did not
+    write and files that were damaged or edited into something it cannot use."""
     root = Path(path)
     config_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
     if not root.is_dir():
@@ -410,35 +413,79 @@ def load(path: str | Path, device: str | None = None) -> Detector:
     for p in (config_path, weights_path):
         if not p.is_file():
             raise ModelFileError(f"{root}: missing {p.name}; is this a directory written by `oneclass train` or Detector.save?")
-    try:
-        config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{config_path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{config_path}: not a oneclass model file (no \"format\": \"{FORMAT}\")")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(f"{config_path}: written by a newer oneclass (format {config['format_version']}); upgrade oneclass")
-    cls = detector_class(config.get("method", ""))
-    params = dict(config.get("params", {}))
-    if device is not None:
-        params["device"] = device
-    if params.get("input_shape") is not None:
-        params["input_shape"] = tuple(params["input_shape"])
+    config = _read_config(config_path)
+    cls = _REGISTRY.get(config["method"])
+    if cls is None:
+        raise ModelFileError(f"{config_path}: unknown method {config['method']!r}; available: {', '.join(available())}")
+    params = dict(config["params"])
     unknown = set(params) - set(cls.param_names())
     if unknown:
         raise ModelFileError(f"{config_path}: parameters {sorted(unknown)} unknown to method {cls.name!r}")
-    det = cls(**_restore_tuples(cls, params))
+    if params.get("input_shape") is None:
+        raise ModelFileError(f"{config_path}: no input_shape in params; the file was edited or is not a fitted model")
+    if isinstance(params["input_shape"], list):
+        params["input_shape"] = tuple(params["input_shape"])
+    if device is not None:
+        params["device"] = device
+    try:
+        det = cls(**_restore_tuples(cls, params))
+        _check_device(det, fall_back=device is None)
+    except InputError as exc:
+        raise ModelFileError(f"{config_path}: {exc}") from None
     try:
         tensors = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{weights_path}: unreadable safetensors file ({exc})") from None
+    damaged = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if damaged:
+        raise ModelFileError(f"{weights_path}: {len(damaged)} tensor(s) hold NaN or infinite values ({', '.join(damaged[:3])}); "
+                             "the file is damaged: restore it or train again")
     det.normalisation_ = config["normalisation"]
-    det.fit_info_ = config.get("fit_info", {})
+    det.fit_info_ = config["fit_info"]
     try:
+        probe = det._normalise(torch.zeros(1, *det.input_shape))
         det._load_state_tensors(tensors)
-    except (RuntimeError, KeyError) as exc:
-        raise ModelFileError(f"{weights_path}: weights do not match method {cls.name!r} ({str(exc).splitlines()[0]})") from None
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{weights_path}: weights do not match method {cls.name!r} with the settings in "
+                             f"{CONFIG_FILE} ({detail})") from None
+    if not torch.isfinite(probe).all():
+        raise ModelFileError(f"{config_path}: the normalisation {config['normalisation']} is not usable")
     return det
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    """config.json, checked for the fields `load` reads and their types."""
+    try:
+        if path.stat().st_size > 10_000_000:
+            raise ModelFileError(f"{path}: {path.stat().st_size} bytes is too large for a model's config")
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a oneclass model file (no \"format\": \"{FORMAT}\")")
+    version = config.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: written by a newer oneclass (format {version!r}); upgrade oneclass")
+    config.setdefault("fit_info", {})
+    for field, kind in (("method", str), ("params", dict), ("normalisation", dict), ("fit_info", dict)):
+        if not isinstance(config.get(field), kind):
+            found = "missing" if field not in config else f"a {type(config[field]).__name__}"
+            raise ModelFileError(f"{path}: field {field!r} must be a {kind.__name__}, found {found}")
+    return config
+
+
+def _check_device(det: Detector, fall_back: bool) -> None:
+    """Refuse a device this machine does not have, or, with `fall_back` (the device was saved, not asked for), let
+    it give way to "auto": a model trained on a GPU loads on a machine without one."""
+    try:
+        det.torch_device  # noqa: B018  (the property checks the device)
+    except InputError:
+        if not fall_back:
+            raise
+        det.device = "auto"
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -146,6 +146,14 @@ def _test_set_metrics(split: Split, scores: Scores, thresholds: dict[str, float]
     return out
 
 
+def score_test_split(det: Detector, split: Split) -> Scores:
+    """The scores of the split's test images, one per label: video protocols score patches, then frames."""
+    scores = det.score(split.x_test)
+    if split.frames is None:
+        return scores
+    return Scores({k: split.frames.frame_scores(v) for k, v in scores.items()}, scores.default_name)
+
+
 def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], float, float]:
     """Fit on the split's training images (and validation set), score its test images.
 
@@ -155,9 +163,7 @@ def evaluate(det: Detector, split: Split) -> tuple[Scores, dict[str, float], flo
     t0 = time.perf_counter()
     det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
     t1 = time.perf_counter()
-    scores = det.score(split.x_test)
-    if split.frames is not None:
-        scores = Scores({k: split.frames.frame_scores(v) for k, v in scores.items()}, scores.default_name)
+    scores = score_test_split(det, split)
     t2 = time.perf_counter()
     return scores, {name: auroc(split.y_test, s) for name, s in scores.items()}, t1 - t0, t2 - t1
 
@@ -170,7 +176,7 @@ def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
     det = oneclass.create(cell.method, **params)
     epoch_aucs: list[float] = []
     if cell.track_epochs:
-        det.epoch_callback = lambda d, epoch: epoch_aucs.append(round(auroc(split.y_test, d.score(split.x_test).default), 5))
+        det.epoch_callback = lambda d, epoch: epoch_aucs.append(round(auroc(split.y_test, score_test_split(d, split).default), 5))
     scores, aucs, fit_s, score_s = evaluate(det, split)
     y = split.y_test
     tracked = {"epoch_test_auroc": epoch_aucs} if cell.track_epochs else {}

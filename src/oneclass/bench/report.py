@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from oneclass.bench.results import cell_key, read_results  # noqa: E402
+from oneclass.bench.results import cell_key, scan_results  # noqa: E402
 from oneclass.data.catalog import DATASETS  # noqa: E402
 from oneclass.errors import OneClassError  # noqa: E402
 from oneclass.report import Report  # noqa: E402
@@ -32,15 +32,23 @@ def paper_tables() -> list[dict[str, Any]]:
     return json.loads(text)["entries"]
 
 
-def load_rows(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Valid lines of all files; a cell present in several files counts once (the last one read)."""
+def load_rows(paths: Iterable[str | Path]) -> tuple[list[dict[str, Any]], int]:
+    """Usable lines of all files, and how many lines were left out because they name a cell but lack or mistype
+    its metrics; a cell present in several files counts once (the last one read). A file that holds lines that
+    are not result lines at all is refused."""
     rows: dict[tuple, dict[str, Any]] = {}
+    skipped = 0
     for path in paths:
         if not Path(path).is_file():
             raise OneClassError(f"{path}: no such results file")
-        for row in read_results(path):
+        scan = scan_results(path)
+        if scan.foreign_lines:
+            raise OneClassError(f"{path}: not a results file of `oneclass bench` (line {scan.foreign_lines[0]} is not "
+                                "a result line)")
+        skipped += len(scan.bad_lines)
+        for row in scan.rows:
             rows[cell_key(row)] = row
-    return list(rows.values())
+    return list(rows.values()), skipped
 
 
 def _group_key(row: dict[str, Any]) -> tuple:
@@ -125,9 +133,10 @@ def _wall_minutes(g: list[dict[str, Any]]) -> float:
 
 
 def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
-    rows = load_rows(paths)
+    rows, skipped = load_rows(paths)
     if not rows:
-        raise OneClassError(f"no result lines in {', '.join(str(p) for p in paths)}")
+        raise OneClassError(f"no usable result lines in {', '.join(str(p) for p in paths)}"
+                            + (f" ({skipped} lack or mistype their metrics)" if skipped else ""))
     entries = paper_tables()
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -136,7 +145,9 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
     report = Report("oneclass benchmark report")
     report.paragraph(f"{len(rows)} result lines from {', '.join(str(p) for p in paths)}. AUROC of each method's "
                      "default score unless a column says otherwise; mean ± sample std over seeds. Published numbers "
-                     "are quoted from the papers (bench/paper_tables.json); Δ = ours − paper.")
+                     "are quoted from the papers (bench/paper_tables.json); Δ = ours − paper."
+                     + (f" {skipped} line(s) left out: they name a cell but lack or mistype its metrics "
+                        "(`oneclass bench` with the same --out sets them aside and runs those cells again)." if skipped else ""))
     summary = []
     for key in sorted(groups):
         dataset, protocol, method, preset, overrides = key

@@ -45,10 +45,16 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     batch = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}
     if "data" not in batch or "labels" not in batch:
         raise DataError(f"{p}: CIFAR-10 batch without 'data' and 'labels' entries")
-    data = np.asarray(batch["data"], dtype=np.uint8)
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise DataError(f"{p}: expected data of shape (n, 3072) and n labels, found {data.shape} and {labels.shape}")
+    data, labels = batch["data"], batch["labels"]
+    # checked before any conversion: nested lists in a hostile pickle could expand to any size in np.asarray
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
+        found = f"an array of shape {data.shape} and type {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{p}: expected 'data' as a uint8 array of shape (n, 3072), found {found}")
+    if isinstance(labels, np.ndarray):
+        labels = labels.tolist() if labels.ndim == 1 else None
+    if not (isinstance(labels, list) and len(labels) == len(data) and all(isinstance(v, int) for v in labels)):
+        raise DataError(f"{p}: expected 'labels' as a list of {len(data)} integers, one per image")
+    labels = np.asarray(labels, dtype=np.int64)
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
 
 

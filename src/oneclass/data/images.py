@@ -16,21 +16,62 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+#: the most pixels one image may have (about 7,000 × 7,000): a file whose header claims more is refused before
+#: anything is decoded, so no image can make a reader allocate gigabytes
+MAX_IMAGE_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow refuses larger images itself (DecompressionBombError)
+
+#: single-channel modes with more than 8 bits, and the value that stands for white in each
+_WIDE_GREY = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "F": 1.0}
+
+
 def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: int | None = None) -> np.ndarray:
-    """Read one image as uint8 (H, W) for one channel or (H, W, 3) for three, resized to `size` = (H, W)."""
+    """Read one image as uint8 (H, W) for one channel or (H, W, 3) for three, resized to `size` = (H, W).
+
+    16-bit images are scaled by their bit depth (65535 is white) and float images must lie in [0, 1]; both are
+    then quantised to 8 bits, as every detector takes. 32-bit integer images, whose range is unknown, are refused.
+    """
     p = Path(path)
     try:
         with Image.open(p) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{p}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
+                                "one image may have; shrink it first")
             img.load()
-            mode = {1: "L", 3: "RGB"}.get(channels or (1 if img.mode in ("L", "1", "I", "I;16", "F") else 3))
-            img = img.convert(mode)
+            grey = img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;16")
+            img = _to_8_bits(img, p)
+            img = img.convert({1: "L", 3: "RGB"}[channels or (1 if grey else 3)])
             if size is not None and img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except FileNotFoundError:
         raise DataError(f"{p}: no such file") from None
+    except PermissionError:
+        raise DataError(f"{p}: not allowed to read it (permission denied)") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{p}: the image claims more than {MAX_IMAGE_PIXELS:,} pixels; shrink it first") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{p}: not a readable image ({exc})") from None
+
+
+def _to_8_bits(img: Image.Image, path: Path) -> Image.Image:
+    """Single-channel images of more than 8 bits as 8-bit grey, scaled by their real depth."""
+    if img.mode not in _WIDE_GREY and img.mode != "I":
+        return img
+    values = np.asarray(img, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DataError(f"{path}: the image holds NaN or infinite values")
+    lo, hi = float(values.min()), float(values.max())
+    if img.mode == "I":  # 32-bit integers: only a range that is plainly 8-bit can be read without guessing
+        if lo < 0 or hi > 255:
+            raise DataError(f"{path}: 32-bit integer image with values in [{lo:g}, {hi:g}]; its bit depth is unknown: "
+                            "save it as 8- or 16-bit")
+        white = 255.0
+    else:
+        white = _WIDE_GREY[img.mode]
+        if lo < 0 or hi > white:
+            raise DataError(f"{path}: {img.mode} image with values in [{lo:g}, {hi:g}]; expected 0 to {white:g}")
+    return Image.fromarray(np.round(values * (255.0 / white)).astype(np.uint8), mode="L")
 
 
 def list_images(folder: str | Path) -> list[Path]:

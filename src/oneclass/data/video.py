@@ -73,8 +73,11 @@ def frame_scores(patch_scores: np.ndarray, smooth: int = 1) -> np.ndarray:
     scores = patch_scores.max(axis=1)
     if smooth <= 1:
         return scores
-    kernel = np.ones(smooth)
-    return np.convolve(scores, kernel, "same") / np.convolve(np.ones_like(scores), kernel, "same")
+    t = np.arange(len(scores))  # frame t averages frames t - smooth//2 .. t + (smooth-1)//2 that exist
+    lo = np.clip(t - smooth // 2, 0, len(scores))
+    hi = np.clip(t + (smooth - 1) // 2 + 1, 0, len(scores))
+    sums = np.r_[0.0, np.cumsum(scores, dtype=np.float64)]
+    return (sums[hi] - sums[lo]) / (hi - lo)
 
 
 def heatmaps(patch_scores: np.ndarray, shape: tuple[int, int], size: int, stride: int) -> np.ndarray:

@@ -11,6 +11,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from oneclass.files import write_atomic
+
 _CSS = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%}
@@ -60,13 +62,13 @@ class Report:
                 body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
             else:
                 name, png, caption = content
-                (out / f"{name}.png").write_bytes(png)
+                write_atomic(out / f"{name}.png", png)
                 md += [f"![{caption or name}]({name}.png)", "", *([f"*{caption}*", ""] if caption else [])]
                 data = base64.b64encode(png).decode("ascii")
                 body.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         md_path, html_path = out / "report.md", out / "report.html"
-        md_path.write_text("\n".join(md))
-        html_path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
+        write_atomic(md_path, "\n".join(md))
+        write_atomic(html_path, f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}"
                              f"</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
         return md_path, html_path
