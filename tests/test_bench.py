@@ -268,7 +268,8 @@ def test_report_matches_paper_rows_to_variants_by_their_overrides(tmp_path):
     def row(c, overrides, avg):
         return {"method": "oled", "dataset": "mnist", "protocol": "memae", "normal_class": c, "seed": 0,
                 "preset": "fast", "overrides": overrides, "auroc": {"mask": avg, "cont": avg, "rec": avg, "avg": avg},
-                "eer": {"avg": 0.1}, "f1": {"avg": 0.9}, "default_score": "avg", "epochs": 30, "selection": "val-normal", "n_train": 1200, "n_test": 900,
+                "eer": {"avg": 0.1}, "f1": {"avg": 0.9}, "default_score": "avg", "epochs": 30, "selection": "val-normal",
+                "n_train": 1200, "n_test": 900,
                 "fit_seconds": 100.0, "score_seconds": 1.0, "params": {}, "version": "test", "commit": None,
                 "threads": 2, "curves": {"roc_tpr": [i / 100 for i in range(101)], "hist_edges": [0, 1, 2],
                                          "hist_normal": [5, 1], "hist_anomalous": [1, 5]}}
