@@ -346,3 +346,30 @@ def test_names_the_terminal_cannot_encode(model, tmp_path):
                           capture_output=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     assert b"stra\\xdfe-\\xf1.png" in done.stdout and b"Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------------------------------------- beyond the issue's list
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--classes", "5-3"], "the range 5-3 runs backwards"),
+    (["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--seeds", "-1"], "--seeds must be an integer >= 0"),
+    (["bench", "--methods", "ae,", "--dataset", "fashion-mnist-mini"], "unknown method ''"),
+    (["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "0", "--val-normal", "-5"],
+     "cannot be negative"),
+    (["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--set", "val_outliers=-1"], "cannot be negative"),
+])
+def test_careless_grid_and_split_options(tmp_path, capsys, argv, message):
+    refused([*argv, "--out", tmp_path / "out"], capsys, message)
+    assert not (tmp_path / "out").exists() or (tmp_path / "out").stat().st_size == 0
+
+
+def test_nothing_is_written_or_printed_before_a_refusal(tmp_path, capsys):
+    """A bad setting of one demo method is found before the data is read; a report of no usable lines makes no folder."""
+    code = main(["demo", "--methods", "ae,vae", "--epochs", "0", "--out", str(tmp_path / "demo")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "epochs must be an integer >= 1, got 0" in err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    refused(["report", empty, "--out", tmp_path / "rep"], capsys, "no usable result lines", unchanged=[empty])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]

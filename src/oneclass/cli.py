@@ -76,27 +76,25 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from oneclass.report import Report, image_grid, roc_figure, score_histograms
 
     methods = args.methods.split(",")
-    for m in methods:
-        detector_class(m)
+    detectors = {m: _demo_detector(m, args) for m in methods}  # every setting checked before anything runs
     prepare_output_dir(args.out, "--out", REPORT_FILES, replace_ours=True)
     if args.video:
-        return demo_video(methods, args)
+        return demo_video(detectors, args)
     _check_normal_class("fashion-mnist-mini", args.normal_class)
     data = load_dataset("fashion-mnist-mini")
     split = make_split("one-vs-rest", data, args.normal_class, seed=args.seed)
     class_name = DATASETS["fashion-mnist-mini"].classes[args.normal_class]
     print(f"embedded Fashion-MNIST subset, normal class {args.normal_class} ({class_name}): "
           f"{len(split.x_train)} training images, {len(split.x_test)} test images ({int(split.y_test.sum())} anomalous)")
-    rows, default_scores, detectors = [], {}, {}
-    for m in methods:
-        det = _demo_detector(m, args)
+    rows, default_scores = [], {}
+    for m, det in detectors.items():
         scores, aucs, fit_s, score_s = evaluate(det, split)
         total_s = fit_s + score_s
         rows.append([m, scores.default_name, f"{aucs[scores.default_name]:.4f}",
                      ", ".join(f"{k} {v:.4f}" for k, v in aucs.items() if k != scores.default_name) or "-",
                      f"{fit_s:.1f}", f"{total_s:.1f}"])
         print(f"  {m:6s} AUROC {aucs[scores.default_name]:.4f} ({scores.default_name})  {total_s:5.1f} s", flush=True)
-        default_scores[m], detectors[m] = scores.default, det
+        default_scores[m] = scores.default
     header = ["method", "score", "AUROC", "other scores (AUROC)", "fit s", "total s"]
     print()
     print(_text_table(header, rows))
@@ -125,7 +123,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"\nreport: {html} (and {md.name})")
 
 
-def demo_video(methods: list[str], args: argparse.Namespace) -> None:
+def demo_video(detectors: dict[str, oneclass.Detector], args: argparse.Namespace) -> None:
     """The video demo: the generated moving scenes (made once in the data cache), the ucsd-patches protocol."""
     from oneclass.data.video import heatmaps, score_clip
     from oneclass.metrics import eer
@@ -137,15 +135,14 @@ def demo_video(methods: list[str], args: argparse.Namespace) -> None:
     print(f"generated scenes in {data.root}: {len(split.x_train)} moving 30×30 training patches from "
           f"{len(data.train)} normal clips; {n_frames} test frames ({int(split.y_test.sum())} abnormal) in "
           f"{len(data.test)} clips, {split.frames.patches_per_frame} patches each")
-    rows, frame_scores, detectors = [], {}, {}
-    for m in methods:
-        det = _demo_detector(m, args)
+    rows, frame_scores = [], {}
+    for m, det in detectors.items():
         scores, aucs, fit_s, score_s = evaluate(det, split)
         name = scores.default_name
         rows.append([m, name, f"{aucs[name]:.4f}", f"{eer(split.y_test, scores.default)[0]:.3f}", f"{fit_s:.1f}",
                      f"{1000 * score_s / n_frames:.1f}"])
         print(f"  {m:6s} frame AUROC {aucs[name]:.4f} ({name})  fit {fit_s:5.1f} s", flush=True)
-        frame_scores[m], detectors[m] = scores.default, det
+        frame_scores[m] = scores.default
     header = ["method", "score", "frame AUROC", "frame EER", "fit s", "ms per frame"]
     print()
     print(_text_table(header, rows))
@@ -320,6 +317,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         raise OneClassError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    for seed in seeds:
+        integer(0).check("--seeds", seed)
     overrides = hyper_parameters(methods[0], args.set, None, 0)
     overrides.pop("seed")
     if args.epochs is not None:

@@ -12,9 +12,10 @@ from oneclass.errors import OneClassError
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`: a crash leaves the old file or
-    the new one, never a part of either."""
+    """Write `data` to a temporary file beside `path` (its folder made if needed), then rename it over `path`: a
+    crash leaves the old file or the new one, never a part of either."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -36,20 +37,21 @@ def _umask() -> int:
 
 
 def check_writable_dir(folder: Path, option: str) -> None:
-    """Create `folder` if needed and make sure a file can be written in it."""
+    """Make sure `folder` can be created (if it is not there) and written in, without creating anything: the
+    nearest folder that exists must be a writable folder."""
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise OneClassError(f"{option} {folder}: cannot write there ({existing} is a file, not a folder)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=existing):
             pass
-    except FileExistsError:
-        raise OneClassError(f"{option} {folder}: a file of that name is in the way; give a folder") from None
     except OSError as exc:
         raise OneClassError(f"{option} {folder}: cannot write there ({exc.strerror or exc})") from None
 
 
 def prepare_output_dir(path: str | Path, option: str, ours: tuple[str, ...], force: bool = False,
                        replace_ours: bool = False) -> Path:
-    """Check, before long work starts, that folder `path` may receive our output, and create it.
+    """Check, before long work starts, that folder `path` may receive our output (it is created when written).
 
     `ours` names (or glob patterns) the files this kind of output consists of. A folder holding anything else is
     refused, so no file of the user's is ever overwritten. A folder holding earlier output of the same kind is

@@ -71,9 +71,12 @@ def parse_classes(text: str) -> list[int]:
     for part in text.split(","):
         lo, dash, hi = part.strip().partition("-")
         try:
-            classes.update(range(int(lo), int(hi) + 1) if dash else [int(lo)])
+            first, last = int(lo), int(hi if dash else lo)
         except ValueError:
             raise OneClassError(f"--classes {text!r}: expected e.g. 0-9 or 0,2,5") from None
+        if last < first:
+            raise OneClassError(f"--classes {text!r}: the range {part.strip()} runs backwards; write {last}-{first}")
+        classes.update(range(first, last + 1))
     return sorted(classes)
 
 

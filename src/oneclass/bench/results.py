@@ -121,7 +121,6 @@ class ResultsFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     @property
     def rejected_path(self) -> Path:
@@ -136,6 +135,8 @@ class ResultsFile:
         check_writable_dir(self.path.parent, "--out")
         if self.path.exists() and not os.access(self.path, os.W_OK):
             raise OneClassError(f"--out {self.path}: the file is not writable")
+        if not self.path.exists():
+            return 0
         with self._locked():
             scan = scan_results(self.path)
             if scan.foreign_lines:
@@ -154,6 +155,7 @@ class ResultsFile:
     def append(self, row: dict[str, Any]) -> bool:
         """Append `row` unless its cell is already there; returns whether it was written."""
         line = (json.dumps(row, sort_keys=False) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._locked() as fd:
             size = os.fstat(fd).st_size
             if size:

@@ -81,6 +81,8 @@ def _as_classes(normal_class: int | Sequence[int]) -> list[int]:
 def _take_val(rng: np.random.Generator, x_normal: np.ndarray, x_outlier: np.ndarray, val_normal: int,
               val_outliers: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Hold out `val_normal` normals (removed from training) and draw `val_outliers` outliers."""
+    if val_normal < 0 or val_outliers < 0:
+        raise DataError(f"val_normal and val_outliers count images and cannot be negative; got {val_normal}, {val_outliers}")
     if val_normal == 0 and val_outliers == 0:
         return x_normal, None, None
     if val_normal >= len(x_normal):
