@@ -209,6 +209,11 @@ def test_bench_checks_every_method_before_any_cell_runs(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     refused(["bench", "--methods", "ae,vae", "--dataset", "fashion-mnist-mini", "--set", "epochs=0", "--out", out],
             capsys, "epochs must be an integer >= 1, got 0")
+    code = main(["bench", "--methods", "ae,vae", "--dataset", "fashion-mnist-mini", "--set", "beta=-1", "--out", str(out)])
+    out_text, err = capsys.readouterr()
+    assert code == 2 and "ae has no hyper-parameter 'beta'" in err and "AUROC" not in out_text
+    refused(["bench", "--methods", "vae,ae", "--dataset", "fashion-mnist-mini", "--classes", "0", "--epochs", "1",
+             "--set", "beta=-1", "--out", out], capsys, "beta must be a finite number >= 0, got -1")
     refused(["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--workers", "0", "--out", out],
             capsys, "--workers must be an integer >= 1, got 0")
     assert not out.exists() or out.read_text() == ""

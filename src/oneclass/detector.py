@@ -219,8 +219,8 @@ class Detector:
     @classmethod
     def check_params(cls, params: Mapping[str, Any]) -> None:
         """Refuse, with one InputError naming the parameter, any value that breaks its declared rule or a
-        combination rule. Every method's `__init__` ends with this check, and `fit` repeats it, so a bad value
-        fails before any work starts."""
+        combination rule. Construction runs this check (see `__init_subclass__`) and `fit` repeats it, for values
+        set after construction, so a bad value fails before any work starts."""
         declared = {**cls.common_rules, **cls.param_rules}
         for name, value in params.items():
             declared[name].check(name, value)
@@ -296,10 +296,11 @@ class Detector:
         """Anomaly scores of images `x`: a mapping score name -> array (n,), with `.default`."""
         values = self._score(self._prepare(x))
         scores = Scores({k: values[k] for k in self.score_names}, self.default_score)
-        broken = {k: int((~np.isfinite(v)).sum()) for k, v in scores.items() if not np.isfinite(v).all()}
+        counts = {k: int(np.count_nonzero(~np.isfinite(v))) for k, v in scores.items()}
+        broken = {k: n for k, n in counts.items() if n}
         if broken:
-            counts = ", ".join(f"{k}: {n} of {len(scores.default)} images" for k, n in broken.items())
-            raise OneClassError(f"{self.name}: non-finite scores ({counts}); the network diverged in training or its "
+            which = ", ".join(f"{k}: {n} of {len(scores.default)} images" for k, n in broken.items())
+            raise OneClassError(f"{self.name}: non-finite scores ({which}); the network diverged in training or its "
                                 "weights are damaged: retrain it, e.g. with a lower learning rate")
         return scores
 
@@ -317,7 +318,6 @@ class Detector:
         if not self.fitted:
             raise OneClassError(f"{self.name}: fit the detector before saving it")
         out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
         config = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -61,8 +61,11 @@ class Cell:
         split = {k: merged.pop(k) for k in SPLIT_OPTIONS if k in merged}
         unknown = sorted(set(merged) - set(cls.param_names()))
         if unknown:
-            raise OneClassError(f"{self.method} has no hyper-parameter {unknown[0]!r}; it has {', '.join(cls.param_names())}")
-        return {**merged, "seed": self.seed}, split
+            raise OneClassError(f"{self.method} has no hyper-parameter {unknown[0]!r}; it has {', '.join(cls.param_names())} "
+                                f"(and the protocols' options {', '.join(SPLIT_OPTIONS)})")
+        params = {**merged, "seed": self.seed}
+        cls.check_params(params)
+        return params, split
 
 
 def parse_classes(text: str) -> list[int]:
