@@ -212,9 +212,14 @@ def test_memae_split_ratios(mini):
     n_test_normal = n_normal - len(s.x_train)
     assert (s.y_test == 0).sum() == n_test_normal
     assert s.y_test.mean() == pytest.approx(0.3, abs=0.01)
-    # no image is both in train and test
+    # no image is both in train and test; normals are the class's images, anomalies the other classes'
     train = {x.tobytes() for x in s.x_train}
     assert not any(x.tobytes() in train for x in s.x_test)
+    label_of = {x.tobytes(): int(y) for split in ("train", "test")
+                for x, y in zip(mini[f"x_{split}"], mini[f"y_{split}"], strict=True)}
+    assert {label_of[x.tobytes()] for x in s.x_train} == {2}
+    assert {label_of[x.tobytes()] for x in s.x_test[s.y_test == 0]} == {2}
+    assert 2 not in {label_of[x.tobytes()] for x in s.x_test[s.y_test == 1]}
 
 
 def test_unknown_protocol_and_class(mini):
@@ -226,7 +231,8 @@ def test_unknown_protocol_and_class(mini):
 
 def test_outlier_ratio_sets_are_nested_and_hold_the_stated_share(mini):
     s = outlier_ratio(mini, normal_class=4, seed=1)
-    assert len(s.x_train) == 250 and (s.y_test == 0).sum() == 100  # every test image of the class
+    np.testing.assert_array_equal(s.x_train, mini["x_train"][mini["y_train"] == 4])
+    assert {x.tobytes() for x in s.x_test[s.y_test == 0]} == {x.tobytes() for x in mini["x_test"][mini["y_test"] == 4]}
     assert list(s.test_sets) == ["10%", "20%", "30%", "40%", "50%"]
     previous: set[int] = set()
     for name, idx in s.test_sets.items():
