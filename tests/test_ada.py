@@ -225,7 +225,10 @@ def test_known_anomalies_are_checked(trousers):
 
 
 def test_ada_learns_fashion_mnist_trousers(trousers):
-    det = oneclass.create("ada", **{**TINY, "epochs": 10}).fit(trousers.x_train)
+    """Measured over seeds 0-4 with one thread, (rec, cam_d) AUROC: 20 epochs (0.957, 0.944), (0.954, 0.933),
+    (0.955, 0.945), (0.863, 0.893), (0.942, 0.912), within 0.003 of that with two threads; 10 epochs were too few
+    (seed 3: 0.688, 0.706)."""
+    det = oneclass.create("ada", **{**TINY, "epochs": 20}).fit(trousers.x_train)
     scores = det.score(trousers.x_test)
     assert auroc(trousers.y_test, scores["rec"]) > 0.8
     assert auroc(trousers.y_test, scores.default) > 0.8
