@@ -102,4 +102,4 @@ def test_bce_ablation_is_a_sigmoid_classifier_that_learns(mini):
     det = oneclass.create("adacl", loss="bce", epochs=5, val_size=0).fit(x)
     s = det.score(mini["x_test"]).default
     assert 0.0 < s.min() and s.max() < 1.0  # a sigmoid never reaches its ends; the clipped output does
-    assert oneclass.metrics.auroc(y, s) > 0.8
+    assert oneclass.metrics.auroc(y, s) > 0.8  # 0.915-0.973 over seeds 0-4 (one thread)
