@@ -283,6 +283,7 @@ def test_report_matches_paper_rows_to_variants_by_their_overrides(tmp_path):
     assert "OLED s_avg" in learned and "CAE" not in learned
     assert "CAE s_avg" in random_masks and "OLED s_" not in random_masks
     assert f"{0.98 - 0.9845:+.4f}" in text and f"{0.90 - 0.8768:+.4f}" in text  # Δ against the avg rows
+    assert f"0.9772 for OLED s_rec (rec); ours 0.9800, Δ {0.98 - 0.9772:+.4f}" in learned  # each score beside its own
 
 
 def test_outlier_ratio_cells_record_each_test_set_and_the_report_plots_f1(tmp_path):

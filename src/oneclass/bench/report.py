@@ -285,9 +285,16 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
                           "" if published is None or not ours_means else f"{np.mean(ours_means) - published[0]:+.4f}"]
     rows.append(means)
     report.table(header, rows)
-    for p in papers:
-        if not p["per_class"]:
-            report.paragraph(f"{p['paper']} {p['table']} reports a mean of {p['mean']:.4f} for {p['label']}.")
+    for p in papers:  # published means without per-class numbers, each beside our mean of the same score
+        if p["per_class"]:
+            continue
+        matched = _matching_score(p, score)
+        published = _paper_mean(p, classes, dataset)
+        ours = _seed_means(g, matched, len(classes)) if matched in scores else []
+        compared = (f"; ours {np.mean(ours):.4f}, Δ {np.mean(ours) - published[0]:+.4f}" if published and ours
+                    else "; not comparable with these classes")
+        report.paragraph(f"{p['paper']} {p['table']} reports a mean of {p['mean']:.4f} for {p['label']} ({matched})"
+                         f"{compared}.")
     report.figure(f"{_slug(key)}-roc", _roc_grid(by_class, dataset),
                   f"ROC of {score} per normal class (seed {seeds[0]})")
     report.figure(f"{_slug(key)}-hist", _histogram_grid(by_class, dataset),
