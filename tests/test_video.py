@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from PIL import Image
 
 import oneclass
 from oneclass.cli import main
@@ -199,3 +202,26 @@ def test_bench_on_a_ucsd_tree_reports_frames_beside_the_papers(scenes, tmp_path)
     table = (tmp_path / "report" / "report.md").read_text().split("## Frame level: ucsd-ped2 (ucsd-patches)")[1]
     line = next(x for x in table.splitlines() if x.startswith("| adacl"))
     assert "| regression (default) |" in line and "| 0.9840 | 0.0700 |" in line
+
+
+def test_track_epochs_on_video_records_frame_aurocs(scenes, tmp_path):
+    """--track-epochs under ucsd-patches scores patches, then frames, after each epoch (it compared patch scores
+    with frame labels and crashed); the last epoch's record is the frame AUROC of the line."""
+    write_ucsd_tree(scenes, tmp_path / "data" / "ucsd-ped2", "UCSDped2")
+    results = tmp_path / "r.jsonl"
+    assert main(["bench", "--methods", "adacl", "--dataset", "ucsd-ped2", "--protocol", "ucsd-patches", "--epochs", "2",
+                 "--track-epochs", "--data-root", str(tmp_path / "data"), "--out", str(results)]) == 0
+    row = json.loads(results.read_text())
+    assert len(row["epoch_test_auroc"]) == 2 and row["n_test"] == 3 * 40
+    assert row["epoch_test_auroc"][row["best_epoch"] - 1] == pytest.approx(row["auroc"]["regression"], abs=1e-5)
+
+
+def test_a_frame_too_large_is_refused_naming_it(tmp_path):
+    from tests.test_bad_inputs import _png_claiming
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(folder / "001.png")
+    _png_claiming(folder / "002.png", 30000, 30000)
+    with pytest.raises(DataError, match="002.png: the image claims more than 50,000,000 pixels"):
+        read_video(folder)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from oneclass.data.images import read_image
 from oneclass.errors import DataError
 
 FRAME_SUFFIXES = {".tif", ".tiff", ".png", ".bmp", ".jpg", ".jpeg"}
@@ -60,13 +60,7 @@ def read_frames(folder: Path) -> np.ndarray:
     files = frame_files(folder)
     if not files:
         raise DataError(f"{folder}: no frames (looked for {', '.join(sorted(FRAME_SUFFIXES))})")
-    frames = []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                frames.append(np.asarray(im.convert("L")))
-        except OSError as exc:
-            raise DataError(f"{f}: not a readable image ({exc})") from None
+    frames = [read_image(f, channels=1) for f in files]  # the image reader's bounds and bit depths apply
     if len({fr.shape for fr in frames}) > 1:
         raise DataError(f"{folder}: frames differ in size")
     return np.stack(frames)
