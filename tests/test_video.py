@@ -187,8 +187,6 @@ def test_every_method_scores_frames_from_patches(method, scenes):
 def test_bench_on_a_ucsd_tree_reports_frames_beside_the_papers(scenes, tmp_path):
     """`--dataset ucsd-ped2` finds the UCSD layout under the data root; the lines are per frame; the report puts
     ADACL's published Ped2 AUROC and EER beside ours."""
-    import json
-
     write_ucsd_tree(scenes, tmp_path / "data" / "ucsd-ped2", "UCSDped2")
     results = tmp_path / "r.jsonl"
     assert main(["bench", "--methods", "adacl", "--dataset", "ucsd-ped2", "--protocol", "ucsd-patches", "--epochs", "1",
