@@ -83,11 +83,9 @@ def flag() -> Rule:
     return Rule("true or false", lambda v: isinstance(v, bool | np.bool_))
 
 
-def integers(low: int = 1, *, length: int | None = None, min_length: int = 1, optional: bool = False) -> Rule:
-    size = f"{length}" if length is not None else f"{min_length} or more"
-    return Rule(f"a list of {size} integers >= {low}",
-                lambda v: _is_sequence(v) and (len(v) == length if length is not None else len(v) >= min_length)
-                and all(_is_int(x) and x >= low for x in v), optional)
+def integers(low: int = 1, *, min_length: int = 1, optional: bool = False) -> Rule:
+    return Rule(f"a list of {min_length} or more integers >= {low}",
+                lambda v: _is_sequence(v) and len(v) >= min_length and all(_is_int(x) and x >= low for x in v), optional)
 
 
 def numbers(low: float, high: float, *, length: int, low_open: bool = False, high_open: bool = False) -> Rule:
