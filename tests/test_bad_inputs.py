@@ -196,7 +196,9 @@ def test_cifar_batches_of_the_wrong_size_are_refused(tmp_path, capsys, data, lab
     (["--set", "latent_dim=0"], "latent_dim must be an integer >= 1, got 0"),
     (["--set", "lr=fast"], "lr must be a finite number > 0, got 'fast'"),
     (["--set", "widths=[16,-1]"], "widths must be a list of 1 or more integers >= 1"),
-    (["--set", "learning_rate=0.1"], "unknown hyper-parameter(s) learning_rate; known: input_shape, widths"),
+    (["--set", "learning_rate=0.1"], "ae has no hyper-parameter 'learning_rate'; it has input_shape, widths"),
+    (["--set", "patch_size=20"], "the one-vs-rest protocol has no option 'patch_size'; its options: val_normal, val_outliers"),
+    (["--preset", "fast", "--set", "kernel=4"], "kernel must be an odd integer >= 1, got 4"),
     (["--seed", "-1"], "seed must be an integer >= 0"),
 ])
 def test_bad_hyper_parameters_on_the_command_line(tmp_path, capsys, extra, message):

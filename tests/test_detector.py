@@ -168,3 +168,39 @@ def test_load_refuses_weights_of_another_method(tmp_path, saved, mini):
     (ae_dir / "weights.safetensors").write_bytes((saved / "weights.safetensors").read_bytes())
     with pytest.raises(ModelFileError, match="do not match method 'ae'"):
         oneclass.load(ae_dir)
+
+
+def test_importing_the_package_loads_no_torch_and_no_method():
+    """`import oneclass`, `oneclass.data` and the CLI module stay light (`oneclass --help` pays for nothing else);
+    a method's module is imported when it is first asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, oneclass, oneclass.data, oneclass.cli; "
+            "assert 'torch' not in sys.modules, 'torch'; "
+            "assert not [m for m in sys.modules if m.startswith('oneclass.methods.')], 'methods'; "
+            "assert oneclass.available()[0] == 'ada'; "
+            "oneclass.create('ae'); assert 'oneclass.methods.ae' in sys.modules and 'oneclass.methods.ada' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("method", oneclass.available())
+def test_hyper_parameters_are_keyword_only(method):
+    cls = detector_class(method)
+    with pytest.raises(TypeError):
+        cls((1, 28, 28))
+    assert cls(input_shape=(1, 28, 28)).input_shape == (1, 28, 28)
+
+
+def test_network_shape_state_is_saved_apart_from_the_fit_summary(tmp_path, mini):
+    """What decides a network's shape (G2D's kept generators, ADA's second discriminator) is a learned attribute,
+    saved in config.json's "state": a model still loads when its fit summary is emptied."""
+    x = mini["x_train"][mini["y_train"] == 1][:64]
+    det = oneclass.create("g2d", epochs=3, h=1, widths=(8, 8, 16), detector_epochs=1).fit(x)
+    det.save(tmp_path / "g2d")
+    config = json.loads((tmp_path / "g2d" / "config.json").read_text())
+    assert config["state"] == {"selected_epochs_": det.selected_epochs_}
+    config["fit_info"] = {"gan_epochs": 3}
+    (tmp_path / "g2d" / "config.json").write_text(json.dumps(config))
+    again = oneclass.load(tmp_path / "g2d")
+    np.testing.assert_allclose(again.score(x[:8]).default, det.score(x[:8]).default, rtol=1e-6)

@@ -4,11 +4,25 @@
     det.fit(train_images)               # normal images only
     scores = det.score(test_images)     # Scores: name -> array, higher = more anomalous
     det.save("run/model"); det = oneclass.load("run/model")
+
+`import oneclass` loads neither torch nor any method: they are imported when first used.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from oneclass.registry import available
+
 __version__ = "0.1.0"
-
-from oneclass import methods  # noqa: E402,F401  (registers the detectors)
-from oneclass.detector import Detector, Scores, available, create, load  # noqa: E402
-
 __all__ = ["Detector", "Scores", "available", "create", "load", "__version__"]
+
+_FROM_DETECTOR = ("Detector", "Scores", "create", "load")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_DETECTOR:
+        from oneclass import detector
+
+        return getattr(detector, name)
+    raise AttributeError(f"module 'oneclass' has no attribute {name!r}")

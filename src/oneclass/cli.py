@@ -1,4 +1,6 @@
-"""`oneclass` command line: demo, train, score, data. User errors print one line and exit with status 2."""
+"""`oneclass` command line: argument parsing and one call into the library per command. User errors print one
+line and exit with status 2. Heavy modules (torch, the methods) are imported by the commands that use them, so
+`oneclass --help` stays fast."""
 
 from __future__ import annotations
 
@@ -7,51 +9,26 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 import oneclass
-from oneclass.bench.grid import PRESETS, evaluate
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
-from oneclass.data.images import IMAGE_SUFFIXES, list_images, read_images
 from oneclass.data.protocols import PROTOCOLS, make_split
-from oneclass.detector import detector_class
 from oneclass.errors import OneClassError
 from oneclass.files import prepare_output_dir, write_atomic
-from oneclass.metrics import auroc
 from oneclass.params import integer, number
+from oneclass.settings import PRESETS, SPLIT_OPTIONS, overrides_from, resolve
 
-BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
 #: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
 MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
 REPORT_FILES = ("report.md", "report.html", "*.png")
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
+#: the protocol options `train-video` has flags for
+VIDEO_OPTIONS = ("patch_size", "stride", "train_patches", "min_motion", "max_train_patches")
 
 
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def hyper_parameters(method: str, sets: list[str], epochs: int | None, seed: int) -> dict[str, Any]:
-    """Hyper-parameters from `--set key=value` (values parsed as JSON when they can be) and `--epochs`."""
-    params: dict[str, Any] = {"seed": seed}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise OneClassError(f"--set {item!r}: expected KEY=VALUE, e.g. --set lr=0.001")
-        params[key] = _parse_value(value)
-    if epochs is not None:
-        if "epochs" not in detector_class(method).param_names():
-            raise OneClassError(f"--epochs: method {method!r} has no epochs")
-        params["epochs"] = epochs
-    return params
 
 
 def _check_normal_class(dataset: str, normal_class: int, option: str = "--normal-class") -> None:
@@ -60,11 +37,10 @@ def _check_normal_class(dataset: str, normal_class: int, option: str = "--normal
         raise OneClassError(f"{option} {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
 
 
-def _demo_detector(method: str, args: argparse.Namespace) -> oneclass.Detector:
-    """A detector for the demo: the chosen preset, then --epochs and --seed."""
-    epochs = args.epochs if "epochs" in detector_class(method).param_names() else None
-    return oneclass.create(method, **{**detector_class(method).presets.get(args.preset, {}),
-                                      **hyper_parameters(method, [], epochs, args.seed)})
+def _settings_text(args: argparse.Namespace) -> str:
+    """The preset and command-line settings, for a report."""
+    extra = [*args.set, *([f"epochs={args.epochs}"] if args.epochs is not None else [])]
+    return f"Preset {args.preset}" + (f"; settings {', '.join(extra)}" if extra else "")
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -73,124 +49,46 @@ def _demo_detector(method: str, args: argparse.Namespace) -> oneclass.Detector:
 def cmd_demo(args: argparse.Namespace) -> None:
     """Train the baselines on the embedded Fashion-MNIST subset for one class; print a table; write a report.
     With --video: on generated surveillance-like scenes, patch by patch, scored per frame."""
-    from oneclass.report import Report, image_grid, roc_figure, score_histograms
+    from oneclass.demo import demo_detectors, run_demo, run_video_demo
 
-    methods = args.methods.split(",")
-    detectors = {m: _demo_detector(m, args) for m in methods}  # every setting checked before anything runs
+    overrides = overrides_from(args.set, args.epochs, args.device)
+    detectors, split_options = demo_detectors(args.methods.split(","), args.preset, overrides, args.seed)
     prepare_output_dir(args.out, "--out", REPORT_FILES, replace_ours=True)
     if args.video:
-        return demo_video(detectors, args)
-    _check_normal_class("fashion-mnist-mini", args.normal_class)
-    data = load_dataset("fashion-mnist-mini")
-    split = make_split("one-vs-rest", data, args.normal_class, seed=args.seed)
-    class_name = DATASETS["fashion-mnist-mini"].classes[args.normal_class]
-    print(f"embedded Fashion-MNIST subset, normal class {args.normal_class} ({class_name}): "
-          f"{len(split.x_train)} training images, {len(split.x_test)} test images ({int(split.y_test.sum())} anomalous)")
-    rows, default_scores = [], {}
-    for m, det in detectors.items():
-        scores, aucs, fit_s, score_s = evaluate(det, split)
-        total_s = fit_s + score_s
-        rows.append([m, scores.default_name, f"{aucs[scores.default_name]:.4f}",
-                     ", ".join(f"{k} {v:.4f}" for k, v in aucs.items() if k != scores.default_name) or "-",
-                     f"{fit_s:.1f}", f"{total_s:.1f}"])
-        print(f"  {m:6s} AUROC {aucs[scores.default_name]:.4f} ({scores.default_name})  {total_s:5.1f} s", flush=True)
-        default_scores[m] = scores.default
-    header = ["method", "score", "AUROC", "other scores (AUROC)", "fit s", "total s"]
-    print()
-    print(_text_table(header, rows))
-
-    report = Report(f"oneclass demo: Fashion-MNIST class {args.normal_class} ({class_name}) as normal")
-    report.paragraph(f"Data: the embedded stratified subset of real Fashion-MNIST. Protocol one-vs-rest: "
-                     f"{len(split.x_train)} training images of class {args.normal_class}, {len(split.x_test)} test "
-                     f"images of all classes ({int(split.y_test.sum())} anomalous). Seed {args.seed}. "
-                     f"Model selection: none (last epoch). Preset {args.preset}"
-                     f"{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
-    report.table(header, rows)
-    report.figure("roc", roc_figure(split.y_test, default_scores, "ROC, default score of each method"))
-    report.figure("histograms", score_histograms(split.y_test, default_scores), "Default scores, normal vs anomalous")
-    order = np.argsort(default_scores[methods[0]])
-    picks = np.r_[order[:4], order[-4:]]  # least and most anomalous by the first method
-    x = split.x_test[picks]
-    rows_img: list[tuple[str, np.ndarray]] = [("input", x / 255.0)]
-    for m, det in detectors.items():
-        if hasattr(det, "reconstruct"):
-            rows_img.append((f"{m} output", det.reconstruct(x)[:, 0]))
-            rows_img.append((f"{m} map", det.anomaly_maps(x)))
-    titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
-    report.figure("reconstructions", image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
-                  f"Four least and four most anomalous test images by {methods[0]}: reconstructions and error maps")
-    md, html = report.write(args.out)
-    print(f"\nreport: {html} (and {md.name})")
-
-
-def demo_video(detectors: dict[str, oneclass.Detector], args: argparse.Namespace) -> None:
-    """The video demo: the generated moving scenes (made once in the data cache), the ucsd-patches protocol."""
-    from oneclass.data.video import heatmaps, score_clip
-    from oneclass.metrics import eer
-    from oneclass.report import Report, roc_figure, video_figure
-
-    data = load_dataset("moving-scenes")
-    split = make_split("ucsd-patches", data, 0, seed=args.seed)
-    n_frames = len(split.y_test)
-    print(f"generated scenes in {data.root}: {len(split.x_train)} moving 30×30 training patches from "
-          f"{len(data.train)} normal clips; {n_frames} test frames ({int(split.y_test.sum())} abnormal) in "
-          f"{len(data.test)} clips, {split.frames.patches_per_frame} patches each")
-    rows, frame_scores = [], {}
-    for m, det in detectors.items():
-        scores, aucs, fit_s, score_s = evaluate(det, split)
-        name = scores.default_name
-        rows.append([m, name, f"{aucs[name]:.4f}", f"{eer(split.y_test, scores.default)[0]:.3f}", f"{fit_s:.1f}",
-                     f"{1000 * score_s / n_frames:.1f}"])
-        print(f"  {m:6s} frame AUROC {aucs[name]:.4f} ({name})  fit {fit_s:5.1f} s", flush=True)
-        frame_scores[m] = scores.default
-    header = ["method", "score", "frame AUROC", "frame EER", "fit s", "ms per frame"]
-    print()
-    print(_text_table(header, rows))
-    report = Report("oneclass demo: anomalies in generated surveillance video")
-    report.paragraph(f"Data: generated UCSD-like scenes (`moving-scenes`, in {data.root}): walking blobs are normal, "
-                     f"carts and cyclists are anomalies. Protocol ucsd-patches: 30×30 patches every 25 pixels; "
-                     f"training on the {len(split.x_train)} moving patches of {len(data.train)} normal clips; a "
-                     f"frame's score is the max over its patches; {n_frames} test frames. Seed {args.seed}. Preset "
-                     f"{args.preset}{'' if args.epochs is None else f', epochs = {args.epochs}'}.")
-    report.table(header, rows)
-    report.figure("roc", roc_figure(split.y_test, frame_scores, "ROC over test frames, default score of each method"))
-    clip = data.test[0]
-    for m, det in detectors.items():
-        patch_scores, scores = score_clip(det, clip.frames, split.frames.stride)
-        picks = np.linspace(0, len(clip.frames) - 1, 6).round().astype(int)
-        heat = heatmaps(patch_scores[picks], clip.frames.shape[1:], split.frames.patch_size, split.frames.stride)
-        report.figure(f"clip-{m}", video_figure(clip.frames, picks, heat, scores, clip.labels, title=f"{clip.name}: {m}"),
-                      f"{m}: frames of test clip {clip.name} with their patch-score heatmaps, and its frame scores")
-    md, html = report.write(args.out)
-    print(f"\nreport: {html} (and {md.name})")
+        run_video_demo(detectors, split_options, args.seed, _settings_text(args), args.out)
+    else:
+        _check_normal_class("fashion-mnist-mini", args.normal_class)
+        run_demo(detectors, split_options, args.normal_class, args.seed, _settings_text(args), args.out)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train one method on one dataset/protocol/normal class, evaluate it, save the model and its metrics."""
+    from oneclass.detector import create
+    from oneclass.evaluation import evaluate
+
     _check_normal_class(args.dataset, args.normal_class)
-    params = hyper_parameters(args.method, args.set, args.epochs, args.seed)
-    det = oneclass.create(args.method, **params)
+    overrides = overrides_from(args.set, args.epochs, args.device)
+    params, split_options = resolve(args.method, args.preset, overrides, args.seed)
+    det = create(args.method, **params)
     data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
-    split = make_split(args.protocol, data, args.normal_class, seed=args.seed,
-                       val_normal=args.val_normal, val_outliers=args.val_outliers)
+    split_options = {"val_normal": args.val_normal, "val_outliers": args.val_outliers, **split_options}
+    split = make_split(args.protocol, data, args.normal_class, seed=args.seed, **split_options)
     prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
     print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
           f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
-    _, aucs, fit_s, score_s = evaluate(det, split)
+    result = evaluate(det, split, dataset=args.dataset, normal_class=args.normal_class, preset=args.preset,
+                      overrides=overrides)
     out = det.save(args.out)
     (out / "video.json").unlink(missing_ok=True)  # --force over a train-video model: its patch settings go with it
-    metrics = {"method": args.method, "dataset": args.dataset, "protocol": args.protocol,
-               "normal_class": args.normal_class, "seed": args.seed, "auroc": aucs,
-               "default_score": det.default_score, "selection": det.fit_info_.get("selection", "none"),
-               "n_train": len(split.x_train), "n_test": len(split.x_test), "fit_seconds": round(fit_s, 2),
-               "score_seconds": round(score_s, 2), "params": det.get_params()}
-    write_atomic(out / "metrics.json", json.dumps(metrics, indent=2, default=list) + "\n")
-    for name, value in aucs.items():
-        print(f"  AUROC {name:8s} {value:.4f}{'  (default)' if name == det.default_score else ''}")
-    print(f"  fit {fit_s:.1f} s, score {score_s:.1f} s; model saved to {out}")
+    write_atomic(out / "metrics.json", json.dumps(result.line(), indent=2, default=list) + "\n")
+    for name, value in result.auroc.items():
+        print(f"  AUROC {name:8s} {value:.4f}{'  (default)' if name == result.default_score else ''}")
+    print(f"  fit {result.fit_seconds:.1f} s, score {result.score_seconds:.1f} s; model saved to {out}")
 
 
 def _collect_images(inputs: list[str]) -> list[Path]:
+    from oneclass.data.images import IMAGE_SUFFIXES, list_images
+
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
@@ -211,6 +109,9 @@ def _collect_images(inputs: list[str]) -> list[Path]:
 
 def cmd_score(args: argparse.Namespace) -> None:
     """Score image files or folders with a saved model; one line per image (or JSON)."""
+    from oneclass.data.images import read_images
+    from oneclass.metrics import auroc
+
     det = oneclass.load(args.model, device=args.device)
     paths = _collect_images(args.images)
     c, h, w = det.input_shape
@@ -235,22 +136,34 @@ def cmd_train_video(args: argparse.Namespace) -> None:
     """Train one method on the patches of normal video (files or folders of frames); save the model with the
     patch settings that `oneclass score-video` reuses."""
     from oneclass.data.video import read_video, training_patches
+    from oneclass.detector import create
 
-    for option, value, rule in (("--patch-size", args.patch_size, integer(1)), ("--stride", args.stride, integer(1)),
-                                ("--min-motion", args.min_motion, number(0, 1)),
-                                ("--max-patches", args.max_patches, integer(1, optional=True))):
-        rule.check(option, value)
-    det = oneclass.create(args.method, **hyper_parameters(args.method, args.set, args.epochs, args.seed))
+    overrides = overrides_from(args.set, args.epochs, args.device)
+    params, split_options = resolve(args.method, args.preset, overrides, args.seed)
+    unused = sorted(set(split_options) - set(VIDEO_OPTIONS))
+    if unused:
+        raise OneClassError(f"--set {unused[0]}: train-video has no such option; its patch options are "
+                            f"{', '.join(VIDEO_OPTIONS)}")
+    patch = {"patch_size": args.patch_size, "stride": args.stride, "train_patches": args.train_patches,
+             "min_motion": args.min_motion, "max_train_patches": args.max_patches, **split_options}
+    for option, flag, rule in (("patch_size", "--patch-size", integer(1)), ("stride", "--stride", integer(1)),
+                               ("min_motion", "--min-motion", number(0, 1)),
+                               ("max_train_patches", "--max-patches", integer(1, optional=True))):
+        rule.check(flag, patch[option])
+    if patch["train_patches"] not in ("motion", "all"):
+        raise OneClassError(f"train_patches must be 'motion' or 'all', got {patch['train_patches']!r}")
+    det = create(args.method, **params)
     clips = [read_video(v) for v in args.videos]
     prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
-    patches = training_patches(clips, args.patch_size, args.stride, args.train_patches, min_motion=args.min_motion,
-                               max_patches=args.max_patches, rng=np.random.default_rng(args.seed))
-    print(f"{args.method}: {len(patches)} training patches of {args.patch_size}×{args.patch_size} from "
+    patches = training_patches(clips, patch["patch_size"], patch["stride"], patch["train_patches"],
+                               min_motion=patch["min_motion"], max_patches=patch["max_train_patches"],
+                               rng=np.random.default_rng(args.seed))
+    print(f"{args.method}: {len(patches)} training patches of {patch['patch_size']}×{patch['patch_size']} from "
           f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
     det.fit(patches)
     out = det.save(args.out)
-    video = {"patch_size": args.patch_size, "stride": args.stride, "train_patches": args.train_patches,
-             "min_motion": args.min_motion, "n_train_patches": len(patches), "videos": [str(v) for v in args.videos]}
+    video = {"patch_size": patch["patch_size"], "stride": patch["stride"], "train_patches": patch["train_patches"],
+             "min_motion": patch["min_motion"], "n_train_patches": len(patches), "videos": [str(v) for v in args.videos]}
     write_atomic(out / "video.json", json.dumps(video, indent=2) + "\n")
     print(f"model saved to {out}")
 
@@ -319,10 +232,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise OneClassError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
     for seed in seeds:
         integer(0).check("--seeds", seed)
-    overrides = hyper_parameters(methods[0], args.set, None, 0)
-    overrides.pop("seed")
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
+    overrides = overrides_from(args.set, args.epochs, args.device)
     integer(1).check("--workers", args.workers)
     cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides, args.track_epochs)
     out = ResultsFile(args.out)
@@ -386,42 +296,50 @@ def cmd_data(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- parser
 
 
-def _text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    lines = ["  ".join(f"{h:{w}s}" for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(f"{str(c):{w}s}" for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+def _add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: bool = True) -> None:
+    """The flags of every command that trains: --preset, --set, --epochs, --device and (unless it takes --seeds)
+    --seed. `many`: the command trains several methods, and the settings apply to each."""
+    every = "every method's " if many else ""
+    p.add_argument("--preset", default="paper", choices=list(PRESETS),
+                   help="paper: each method's paper settings; fast: our documented CPU budget (default: %(default)s)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help=f"a hyper-parameter of {'every' if many else 'the'} method or a protocol option "
+                        f"({', '.join(SPLIT_OPTIONS[:3])}, ...), repeatable; values are read as JSON where they parse")
+    p.add_argument("--epochs", type=int, default=None, help=f"override {every}epochs")
+    _add_device_flag(p, "auto: a CUDA GPU if there is one, else the CPU")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="seed of the split and of training (default: 0)")
+
+
+def _add_device_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1, mps or auto (default: {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oneclass", description="One-class novelty and anomaly detection on images and video.")
     parser.add_argument("--version", action="version", version=f"oneclass {oneclass.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    methods = oneclass.available()
 
     p = sub.add_parser("demo", help="train the baselines on the embedded Fashion-MNIST subset and write a report",
                        description=cmd_demo.__doc__)
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
-    p.add_argument("--methods", default=",".join(BASELINES), help="comma-separated methods (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
-    p.add_argument("--preset", default="paper", choices=list(PRESETS),
-                   help="paper: each method's defaults; fast: our CPU budget (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", default="ae,cae,vae,dsvdd,ocsvm", help="comma-separated methods (default: %(default)s)")
+    _add_training_flags(p, many=True)
     p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
     p.add_argument("--video", action="store_true",
                    help="the video demo: generated scenes (UCSD layout, made once in the data cache), scored per frame")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train and evaluate one method; save the model", description=cmd_train.__doc__)
-    p.add_argument("--method", required=True, choices=oneclass.available())
+    p.add_argument("--method", required=True, choices=methods)
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--normal-class", type=int, required=True)
     p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
     p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, metrics.json)")
     p.add_argument("--data-root", default=None, help="folder holding DATASET/ (else $ONECLASS_DATA, else the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading a missing dataset")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any hyper-parameter, repeatable")
+    _add_training_flags(p)
     p.add_argument("--val-normal", type=int, default=0, help="normal training images held out for model selection")
     p.add_argument("--val-outliers", type=int, default=0, help="real outliers in the validation set (not honest)")
     p.add_argument("--force", action="store_true", help="replace the model already in --out")
@@ -431,12 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
     p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: as trained, else auto)")
+    _add_device_flag(p, "as trained, else auto")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("train-video", help="train one method on patches of normal video; save the model",
                        description=cmd_train_video.__doc__)
-    p.add_argument("--method", required=True, choices=oneclass.available())
+    p.add_argument("--method", required=True, choices=methods)
     p.add_argument("videos", nargs="+", help="normal video files or folders of frames")
     p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, video.json)")
     p.add_argument("--patch-size", type=int, default=30, help="patch side in pixels (default: %(default)s)")
@@ -446,9 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-motion", type=float, default=0.01,
                    help="fraction of a patch's pixels that must change for it to count as moving (default: %(default)s)")
     p.add_argument("--max-patches", type=int, default=None, help="train on at most this many patches, drawn at random")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any hyper-parameter, repeatable")
+    _add_training_flags(p)
     p.add_argument("--force", action="store_true", help="replace the model already in --out")
     p.set_defaults(func=cmd_train_video)
 
@@ -459,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="video-scores", help="folder for frame_scores.csv and video.png (default: %(default)s)")
     p.add_argument("--stride", type=int, default=None, help="pixels between patches (default: as trained)")
     p.add_argument("--smooth", type=int, default=1, help="moving average of frame scores over N frames (default: off)")
-    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: as trained, else auto)")
+    _add_device_flag(p, "as trained, else auto")
     p.set_defaults(func=cmd_score_video)
 
     p = sub.add_parser("bench", help="run a benchmark grid, resumable, one JSON line per cell",
@@ -469,10 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
     p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
-    p.add_argument("--preset", default="paper", choices=list(PRESETS),
-                   help="paper: each method's paper settings; fast: our documented CPU budget (default: paper)")
-    p.add_argument("--epochs", type=int, default=None, help="override every method's epochs")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter for every method")
+    _add_training_flags(p, many=True, seed=False)
     p.add_argument("--track-epochs", action="store_true",
                    help="also record the test AUROC after every epoch (for studies of training; not for selection)")
     p.add_argument("--data-root", default=None)

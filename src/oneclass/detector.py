@@ -25,14 +25,14 @@ from safetensors.torch import save as save_tensors
 from oneclass import params as rules
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.files import write_atomic
-from oneclass.training import map_batches
+from oneclass.registry import METHODS, available, detector_class
+from oneclass.training import Validation, map_batches, selection_rule
 
 FORMAT = "oneclass-detector"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
-_REGISTRY: dict[str, type[Detector]] = {}
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -127,26 +127,6 @@ def minmax(v: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- base
 
 
-def register(cls: type[Detector]) -> type[Detector]:
-    """Class decorator: make a detector available to `create` and `load` under `cls.name`."""
-    if not cls.name or cls.name in _REGISTRY:
-        raise ValueError(f"detector name {cls.name!r} is empty or already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def available() -> list[str]:
-    """Names of all registered detectors."""
-    return sorted(_REGISTRY)
-
-
-def detector_class(name: str) -> type[Detector]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise OneClassError(f"unknown method {name!r}; available: {', '.join(available())}") from None
-
-
 def create(name: str, **params: Any) -> Detector:
     """Create a detector by name, e.g. `create("ae", input_shape=(1, 28, 28), seed=0)`."""
     cls = detector_class(name)
@@ -173,20 +153,23 @@ class Detector:
     #: benchmark presets, hyper-parameters over the defaults: "paper" = the paper's settings (usually the
     #: defaults themselves), "fast" = our CPU budget. `val_normal` / `val_outliers` set the validation split.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    #: called as `epoch_callback(detector, epoch)` after each training epoch by methods that support it, with
-    #: the network in eval mode, so the detector can score (e.g. to track test AUROC over epochs); not a
-    #: hyper-parameter, and it must not change training
+    #: called as `epoch_callback(detector, epoch)` after each training epoch (by the shared loop,
+    #: `training.fit_epochs`), with the network in eval mode, so the detector can score (e.g. to track test AUROC
+    #: over epochs); not a hyper-parameter, and it must not change training
     epoch_callback: Callable[[Detector, int], None] | None = None
     #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
-    #: then takes the normalised anomalies as a third argument (None when none are given)
+    #: then gets the normalised anomalies as `known` (None when none are given; other methods always get None)
     accepts_known_anomalies: ClassVar[bool] = False
+    #: learned attributes (trailing underscore, JSON values) that decide the shape of the network, e.g. which
+    #: generator snapshots G2D keeps: saved in config.json's "state" and set again before the weights are loaded
+    state_attributes: ClassVar[tuple[str, ...]] = ()
     #: the declared check of each of the method's own hyper-parameters (type and range or choices), beside
     #: `common_rules`; `check_params` applies them, then `_check_combinations`
     param_rules: ClassVar[dict[str, rules.Rule]] = {}
     common_rules: ClassVar[dict[str, rules.Rule]] = {
         "input_shape": rules.image_shape(), "seed": rules.integer(0), "device": rules.device_name()}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
         self.input_shape = input_shape
         self.seed = seed
         self.device = device
@@ -286,10 +269,7 @@ class Detector:
         self.normalisation_ = self._fit_normalisation(images)
         self.fit_info_: dict[str, Any] = {"n_train": len(images)}
         val_n = None if val_t is None else (self._normalise(val_t[0]), val_t[1])
-        if self.accepts_known_anomalies:
-            self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
-        else:
-            self._fit(self._normalise(images), val_n)
+        self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
         return self
 
     def score(self, x: Any) -> Scores:
@@ -325,6 +305,7 @@ class Detector:
             "method": self.name,
             "params": jsonable(self.get_params()),
             "normalisation": self.normalisation_,
+            "state": jsonable({k: getattr(self, k) for k in self.state_attributes}),
             "fit_info": jsonable(self.fit_info_),
         }
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
@@ -355,7 +336,9 @@ class Detector:
         return self._normalise(images)
 
     # -- hooks for subclasses ----------------------------------------------------------------------
-    def _fit(self, x: torch.Tensor, val: tuple[torch.Tensor, np.ndarray] | None) -> None:
+    def _fit(self, x: torch.Tensor, val: tuple[torch.Tensor, np.ndarray] | None, known: torch.Tensor | None = None) -> None:
+        """Train on normalised images `x`; `val` = (normalised images, labels) or None; `known`: normalised known
+        anomalies (only for methods with `accepts_known_anomalies`, else None)."""
         raise NotImplementedError
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
@@ -375,14 +358,12 @@ class TorchDetector(Detector):
     def _build(self) -> torch.nn.Module:
         raise NotImplementedError
 
-    def _epoch_done(self, epoch: int) -> None:
-        """Call `epoch_callback`, if set, with the network in eval mode, then put it back in training mode."""
-        if self.epoch_callback is None:
-            return
-        self.net_.eval()
-        with torch.no_grad():
-            self.epoch_callback(self, epoch)
-        self.net_.train()
+    def _validation(self, val: tuple[torch.Tensor, np.ndarray] | None) -> Validation | None:
+        """Model selection on the `val` given to `fit`, by the default score: `val-normal` when it holds only normal
+        images, else `val-with-outliers`; None without one (the last epoch is kept)."""
+        if val is None:
+            return None
+        return Validation(selection_rule(val), val[1], lambda: self._score(val[0])[self.default_score])
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return self.net_.state_dict()
@@ -414,9 +395,9 @@ def load(path: str | Path, device: str | None = None) -> Detector:
         if not p.is_file():
             raise ModelFileError(f"{root}: missing {p.name}; is this a directory written by `oneclass train` or Detector.save?")
     config = _read_config(config_path)
-    cls = _REGISTRY.get(config["method"])
-    if cls is None:
+    if config["method"] not in METHODS:
         raise ModelFileError(f"{config_path}: unknown method {config['method']!r}; available: {', '.join(available())}")
+    cls = detector_class(config["method"])
     params = dict(config["params"])
     unknown = set(params) - set(cls.param_names())
     if unknown:
@@ -442,6 +423,11 @@ def load(path: str | Path, device: str | None = None) -> Detector:
                              "the file is damaged: restore it or train again")
     det.normalisation_ = config["normalisation"]
     det.fit_info_ = config["fit_info"]
+    for name in cls.state_attributes:  # models saved before "state" existed kept these in fit_info
+        value = config["state"].get(name, config["fit_info"].get(name.rstrip("_")))
+        if value is None:
+            raise ModelFileError(f"{config_path}: no {name!r} in \"state\"; the file was edited or is damaged")
+        setattr(det, name, value)
     try:
         probe = det._normalise(torch.zeros(1, *det.input_shape))
         det._load_state_tensors(tensors)
@@ -470,7 +456,8 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: written by a newer oneclass (format {version!r}); upgrade oneclass")
     config.setdefault("fit_info", {})
-    for field, kind in (("method", str), ("params", dict), ("normalisation", dict), ("fit_info", dict)):
+    config.setdefault("state", {})
+    for field, kind in (("method", str), ("params", dict), ("normalisation", dict), ("state", dict), ("fit_info", dict)):
         if not isinstance(config.get(field), kind):
             found = "missing" if field not in config else f"a {type(config[field]).__name__}"
             raise ModelFileError(f"{path}: field {field!r} must be a {kind.__name__}, found {found}")

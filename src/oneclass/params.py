@@ -69,6 +69,11 @@ def integer(low: int | None = None, high: int | None = None, *, optional: bool =
                 lambda v: _is_int(v) and _within(v, low, high), optional)
 
 
+def odd_integer(low: int = 1) -> Rule:
+    """An odd integer >= low: a convolution kernel, whose 'same' padding (kernel // 2) needs an odd size."""
+    return Rule(f"an odd integer >= {low}", lambda v: _is_int(v) and v >= low and v % 2 == 1)
+
+
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False,
            optional: bool = False) -> Rule:
     return Rule("a finite number" + _bounds_text(low, high, low_open, high_open),

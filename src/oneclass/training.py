@@ -1,4 +1,5 @@
-"""Shared pieces of every training loop: batching from in-memory tensors, progress, model selection."""
+"""The one training loop every torch method runs (`fit_epochs`), and its pieces: batching from in-memory tensors,
+the device transfer, progress bars, model selection."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import copy
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from oneclass.metrics import auroc
+
+if TYPE_CHECKING:
+    from oneclass.detector import TorchDetector
 
 #: model-selection rules, as reported in results
 SELECTION_RULES = ("none", "val-normal", "val-normal-aug", "val-with-outliers")
@@ -86,3 +92,86 @@ class BestEpoch:
     def summary(self) -> dict:
         return {"selection": self.rule, "best_epoch": self.best_epoch,
                 "val_history": [round(v, 6) for v in self.history]}
+
+
+@dataclass
+class Validation:
+    """What model selection looks at after each epoch: `values()` gives one number per validation image (the
+    default score, or a method's own objective), `labels` says which images are outliers, `rule` how to rank."""
+
+    rule: str
+    labels: np.ndarray
+    values: Callable[[], np.ndarray]
+
+
+@dataclass
+class Batch:
+    """One training batch: `images` on the training device (channels-last), `targets` (if the loop was given any)
+    on the device, the 1-based `epoch` it belongs to."""
+
+    images: torch.Tensor
+    targets: torch.Tensor | None
+    epoch: int
+
+
+def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, float]], images: torch.Tensor, *,
+               epochs: int, batch_size: int, generator: torch.Generator, targets: torch.Tensor | None = None,
+               module: torch.nn.Module | None = None, validation: Validation | None = None,
+               end_epoch: Callable[[int, list | dict], bool | None] | None = None, track: bool = True,
+               desc: str | None = None) -> dict:
+    """Train for `epochs` epochs; returns the record that goes into `fit_info_`.
+
+    Each epoch puts `module` (default: the detector's network) in training mode and calls `step` once per batch of
+    a fresh shuffle of `images` (indices drawn from `generator`); `step` makes the method's update (the order of
+    a GAN's updates stays visible in the method) and returns the batch's loss, or a dict of named losses. Then,
+    in this order: `end_epoch(epoch, the losses so far, unrounded)` (schedulers, statistics; True stops training early), model
+    selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in eval mode, no
+    gradients). At the end the selected epoch's weights are restored and `module` is left in eval mode.
+
+    The record: `epochs` run, `train_loss` (per epoch, the mean over images: a list, or a dict of lists),
+    `selection`, `best_epoch`, `val_history`, and `stopped_at` when `end_epoch` stopped training.
+    """
+    module = det.net_ if module is None else module
+    device = det.torch_device
+    best = BestEpoch("none" if validation is None else validation.rule)
+    history: list[float] | dict[str, list[float]] | None = None
+    stopped_at = None
+    epoch = 0
+    for epoch in progress(range(1, epochs + 1), desc or f"{det.name} epochs", total=epochs):
+        module.train()
+        totals: dict[str, float] = {}
+        for idx in batches(len(images), batch_size, generator):
+            batch = Batch(to_device(images[idx], device), None if targets is None else targets[idx].to(device), epoch)
+            losses = step(batch)
+            for k, v in (losses.items() if isinstance(losses, dict) else [("", losses)]):
+                totals[k] = totals.get(k, 0.0) + v * len(idx)
+        means = {k: v / len(images) for k, v in totals.items()}
+        if history is None:
+            history = [] if list(means) == [""] else {k: [] for k in means}
+        if isinstance(history, list):
+            history.append(means[""])
+        else:
+            for k in history:
+                history[k].append(means[k])
+        stop = bool(end_epoch(epoch, history)) if end_epoch is not None else False
+        if validation is None:
+            best.update(epoch, module, None, None)
+        else:
+            best.update(epoch, module, validation.values(), validation.labels)
+        if track and det.epoch_callback is not None:
+            det.net_.eval()
+            with torch.no_grad():
+                det.epoch_callback(det, epoch)
+        if stop:
+            stopped_at = epoch
+            break
+    best.restore(module)
+    module.eval()
+    return {"epochs": epoch, "train_loss": _rounded(history if history is not None else []), **best.summary(),
+            **({"stopped_at": stopped_at} if stopped_at is not None else {})}
+
+
+def _rounded(history: list[float] | dict[str, list[float]]) -> list[float] | dict[str, list[float]]:
+    if isinstance(history, dict):
+        return {k: _rounded(v) for k, v in history.items()}
+    return [round(v, 6) for v in history]

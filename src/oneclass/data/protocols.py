@@ -7,6 +7,7 @@ validation set (some papers select epochs that way); the honest default uses non
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,4 +326,8 @@ def make_split(protocol: str, data: dict[str, np.ndarray] | VideoDataset, normal
     if isinstance(data, dict) and ("categories" in data) != (protocol == "caltech"):
         raise DataError("the caltech protocol and the caltech256 dataset go together: use --protocol caltech with "
                         "--dataset caltech256, and another protocol with the other datasets")
+    accepted = [p for p in inspect.signature(fn).parameters if p not in ("data", "normal_class", "seed")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DataError(f"the {protocol} protocol has no option {unknown[0]!r}; its options: {', '.join(accepted)}")
     return fn(data, normal_class, seed=seed, **options)

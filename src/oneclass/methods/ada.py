@@ -14,11 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, register
+from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.methods.vae import kl_to_standard_normal
 from oneclass.nn import ConvEncoder, conv_block, downsampled_sizes, grad_cam, up_block
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import Batch, fit_epochs, map_batches, to_device
 
 
 class Decoder(nn.Module):
@@ -121,19 +122,20 @@ class ADA(TorchDetector):
     score_names = ("cam_d", "cam", "d", "rec", "cam_d_g")
     default_score = "cam_d"
     accepts_known_anomalies = True
+    state_attributes = ("n_known_anomalies_",)
     param_rules = {"beta": rules.number(0), "latent_dim": rules.integer(1), "lr": rules.number(0, low_open=True),
-                   "widths": rules.integers(1), "discriminator_widths": rules.integers(1), "kernel": rules.integer(1),
+                   "widths": rules.integers(1), "discriminator_widths": rules.integers(1), "kernel": rules.odd_integer(),
                    "cam_layer": rules.integer(1, optional=True), "epochs": rules.integer(1),
                    "batch_size": rules.integer(1)}
     presets = {"fast": {"widths": (16, 32, 64), "discriminator_widths": (16, 32, 64, 64, 64), "kernel": 3,
                         "batch_size": 32, "epochs": 30}}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, beta: float = 0.2, latent_dim: int = 128,
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, beta: float = 0.2, latent_dim: int = 128,
                  lr: float = 3e-4, widths: tuple[int, ...] = (64, 128, 256),
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256, 256), kernel: int = 5,
                  cam_layer: int | None = None, epochs: int = 100, batch_size: int = 64, seed: int = 0,
                  device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.beta = beta
         self.latent_dim = latent_dim
         self.lr = lr
@@ -154,10 +156,10 @@ class ADA(TorchDetector):
     @property
     def semi_supervised(self) -> bool:
         """Whether the detector was trained with known anomalies (and so has D_ano)."""
-        return self.fit_info_.get("n_known_anomalies", 0) > 0
+        return self.n_known_anomalies_ > 0
 
     def _build(self) -> nn.Module:
-        # fit_info_ holds n_known_anomalies before the network is built, in `_fit` and in `load` alike
+        # n_known_anomalies_ is set before the network is built, in `_fit` and in `load` alike
         return ADANetworks(self.input_shape, tuple(self.widths), tuple(self.discriminator_widths), self.latent_dim,
                            self.kernel, self.semi_supervised)
 
@@ -169,36 +171,23 @@ class ADA(TorchDetector):
         return max([i + 1 for i, (h, w) in enumerate(sizes) if min(h, w) >= 3], default=1)
 
     # -- training ----------------------------------------------------------------------------------
-    def _fit(self, x: torch.Tensor, val, known: torch.Tensor | None) -> None:
+    def _fit(self, x: torch.Tensor, val, known: torch.Tensor | None = None) -> None:
         gen = torch.Generator().manual_seed(self.seed)
-        self.fit_info_["n_known_anomalies"] = 0 if known is None else len(known)
+        self.n_known_anomalies_ = 0 if known is None else len(known)
         net = self._new_net()
         device = self.torch_device
         opt_g = torch.optim.RMSprop([*net.encoder.parameters(), *net.decoder.parameters()], lr=self.lr)
         opt_d = [torch.optim.RMSprop(d.parameters(), lr=self.lr) for d in net.discriminators()]
-        best = BestEpoch(selection_rule(val))
-        history: dict[str, list[float]] = {k: [] for k in ("d", "d_ano", "g_adv", "prior", "image")}
-        if known is None:
-            del history["d_ano"]
-        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
-            net.train()
-            totals = dict.fromkeys(history, 0.0)
-            for idx in batches(len(x), self.batch_size, gen):
-                known_b = None
-                if known is not None:  # as many known anomalies as normal images, drawn at random
-                    known_b = to_device(known[torch.randint(len(known), (len(idx),), generator=gen)], device)
-                losses = self._train_step(to_device(x[idx], device), known_b, opt_g, opt_d, gen)
-                for k in totals:
-                    totals[k] += losses[k] * len(idx)
-            for k in history:
-                history[k].append(round(totals[k] / len(x), 6))
-            if val is not None:
-                best.update(epoch, net, self._score(val[0])[self.default_score], val[1])
-            self._epoch_done(epoch)
-        best.restore(net)
-        net.eval()
-        self.fit_info_.update(epochs=self.epochs, cam_layer=self.grad_cam_layer(), train_loss=history,
-                              **best.summary())
+
+        def step(batch: Batch) -> dict[str, float]:
+            known_b = None
+            if known is not None:  # as many known anomalies as normal images, drawn at random
+                known_b = to_device(known[torch.randint(len(known), (len(batch.images),), generator=gen)], device)
+            return self._train_step(batch.images, known_b, opt_g, opt_d, gen)
+
+        record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+                            validation=self._validation(val))
+        self.fit_info_.update(record, n_known_anomalies=self.n_known_anomalies_, cam_layer=self.grad_cam_layer())
 
     def _train_step(self, xb: torch.Tensor, known_b: torch.Tensor | None, opt_g: torch.optim.Optimizer,
                     opt_d: list[torch.optim.Optimizer], gen: torch.Generator) -> dict[str, float]:

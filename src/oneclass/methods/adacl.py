@@ -17,10 +17,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, register
+from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvEncoder, clip_straight_through
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import Batch, Validation, fit_epochs, map_batches
 
 AUGMENTATIONS = ("cut-paste", "puzzle", "rotation", "mix-up")
 #: the 23 orders of four quarters that differ from the original
@@ -63,7 +64,7 @@ def cut_paste(x: torch.Tensor, side_fraction: tuple[float, float], gen: torch.Ge
     src_x = (xx - dx.view(-1, 1, 1) + sx.view(-1, 1, 1)).clamp(0, w - 1).expand(n, h, w)
     batch = torch.arange(n).view(-1, 1, 1).expand(n, h, w)
     pasted = x.permute(0, 2, 3, 1)[batch, src_y, src_x].permute(0, 3, 1, 2)
-    return torch.where(inside.unsqueeze(1), pasted, x)
+    return torch.where(inside.unsqueeze(1).to(x.device), pasted, x)
 
 
 def puzzle(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -81,7 +82,7 @@ def puzzle(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 def rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Rotate each image by 90° once or three times (chosen at random per image)."""
     three = torch.rand(len(x), generator=gen) < 0.5
-    return torch.where(three.view(-1, 1, 1, 1), torch.rot90(x, 3, (2, 3)), torch.rot90(x, 1, (2, 3)))
+    return torch.where(three.view(-1, 1, 1, 1).to(x.device), torch.rot90(x, 3, (2, 3)), torch.rot90(x, 1, (2, 3)))
 
 
 def mix_up(x: torch.Tensor, weight: float, gen: torch.Generator) -> torch.Tensor:
@@ -117,13 +118,13 @@ class ADACL(TorchDetector):
                    "max_lr": rules.number(0, low_open=True), "val_size": rules.integer(0),
                    "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
                  widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
                  batch_size: int = 256, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.x_l = x_l
         self.x_h = x_h
         self.labelling = labelling
@@ -186,46 +187,38 @@ class ADACL(TorchDetector):
             return F.mse_loss(pred, target)
         return F.binary_cross_entropy(pred, target)
 
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         _, h, w = self.input_shape
         if h != w and ({"rotation", "mix-up"} & set(self.augmentations)):
             raise InputError(f"rotation and mix-up need square images, got {h}×{w}; drop them from augmentations")
         gen = torch.Generator().manual_seed(self.seed)
-        x_train, val_set = x, val
+        x_train, validation = x, self._validation(val)
         if val is None and 0 < self.val_size < len(x) // 2:  # the paper's validation set
             order = torch.randperm(len(x), generator=gen)
             x_train, x_val = x[order[self.val_size:]], x[order[: self.val_size]]
-            val_set = (torch.cat([x_val, self.create_anomalies(x_val, gen)]),
-                       np.r_[np.zeros(self.val_size, np.int64), np.ones(self.val_size, np.int64)])
+            val_images = torch.cat([x_val, self.create_anomalies(x_val, gen)])
+            validation = Validation("val-normal-aug", np.r_[np.zeros(self.val_size, np.int64), np.ones(self.val_size, np.int64)],
+                                    lambda: self._score(val_images)["regression"])
         net = self._new_net()
-        device = self.torch_device
         opt = torch.optim.Adam(net.parameters(), lr=self.max_lr)
         steps = max(1, (len(x_train) + self.batch_size - 1) // self.batch_size)
         sched = torch.optim.lr_scheduler.CyclicLR(opt, self.base_lr, self.max_lr, step_size_up=max(1, steps // 2),
                                                   step_size_down=max(1, steps - steps // 2), cycle_momentum=False)
-        best = BestEpoch("none" if val_set is None else "val-normal-aug" if val is None else selection_rule(val))
-        losses = []
-        for epoch in progress(range(1, self.epochs_ + 1), f"{self.name} epochs", total=self.epochs_):
-            net.train()
-            total = 0.0
-            for idx in batches(len(x_train), self.batch_size, gen):
-                normal = x_train[idx]
-                xb = torch.cat([normal, self.create_anomalies(normal, gen)])
-                yb = self._labels(len(idx), len(idx), gen).to(device)
-                loss = self._objective(net(to_device(xb, device)), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.item() * len(idx)
-            losses.append(total / len(x_train))
-            best.update(epoch, net, None if val_set is None else self._score(val_set[0])["regression"],
-                        None if val_set is None else val_set[1])
-            self._epoch_done(epoch)
-        best.restore(net)
-        net.eval()
-        self.fit_info_.update(epochs=self.epochs_, n_train_used=len(x_train), train_loss=[round(v, 6) for v in losses],
-                              **best.summary())
+
+        def step(batch: Batch) -> float:
+            normal = batch.images
+            xb = torch.cat([normal, self.create_anomalies(normal, gen)])
+            yb = self._labels(len(normal), len(normal), gen).to(normal.device)
+            loss = self._objective(net(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            return loss.item()
+
+        record = fit_epochs(self, step, x_train, epochs=self.epochs_, batch_size=self.batch_size, generator=gen,
+                            validation=validation)
+        self.fit_info_.update(record, n_train_used=len(x_train))
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         self.net_.eval()

@@ -8,9 +8,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, register
+from oneclass.detector import TorchDetector
 from oneclass.nn import ConvDecoder, ConvEncoder
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import Batch, fit_epochs, map_batches
 
 
 class Autoencoder(nn.Module):
@@ -38,14 +39,14 @@ class AE(TorchDetector):
     name = "ae"
     score_names = ("rec", "rec_norm")
     default_score = "rec"
-    param_rules = {"widths": rules.integers(1), "latent_dim": rules.integer(1), "kernel": rules.integer(1),
+    param_rules = {"widths": rules.integers(1), "latent_dim": rules.integer(1), "kernel": rules.odd_integer(),
                    "epochs": rules.integer(1), "batch_size": rules.integer(1), "lr": rules.number(0, low_open=True),
                    "weight_decay": rules.number(0)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3,
                  weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.widths = widths
         self.latent_dim = latent_dim
         self.kernel = kernel
@@ -60,30 +61,23 @@ class AE(TorchDetector):
     def _loss(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return F.mse_loss(self.net_(xb), xb)
 
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         net = self._new_net()
-        device = self.torch_device
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
-        best = BestEpoch(selection_rule(val))
         self.pixel_error_ = torch.ones(self.input_shape[1:])  # rec_norm = rec until the training error is known
-        losses = []
-        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
-            net.train()
-            total = 0.0
-            for idx in batches(len(x), self.batch_size, gen):
-                loss = self._loss(to_device(x[idx], device), gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            losses.append(total / len(x))
-            val_scores = None if val is None else self._score(val[0])[self.default_score]
-            best.update(epoch, net, val_scores, None if val is None else val[1])
-        best.restore(net)
-        net.eval()
+
+        def step(batch: Batch) -> float:
+            loss = self._loss(batch.images, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+                            validation=self._validation(val))
         self._fit_pixel_error(x)
-        self.fit_info_.update(epochs=self.epochs, train_loss=[round(v, 6) for v in losses], **best.summary())
+        self.fit_info_.update(record)
 
     @torch.no_grad()
     def reconstruct(self, x) -> np.ndarray:

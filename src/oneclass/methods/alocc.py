@@ -14,9 +14,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, register
+from oneclass.detector import TorchDetector
 from oneclass.nn import downsampled_sizes
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import fit_epochs, map_batches
 
 
 def _batch_norm(channels: int, epsilon: float, decay: float) -> nn.BatchNorm2d:
@@ -118,11 +119,11 @@ class ALOCC(TorchDetector):
                    "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1), "epochs": rules.integer(1),
                    "batch_size": rules.integer(1)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
                  widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1, epochs: int = 40,
                  batch_size: int = 128, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.lambda_ = lambda_
         self.sigma = sigma
         self.rho = rho
@@ -146,34 +147,16 @@ class ALOCC(TorchDetector):
         return {"d_rx": 1.0 - self.tau, "d_x": 1.0 - self.tau}
 
     # -- training ----------------------------------------------------------------------------------
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         gen = torch.Generator().manual_seed(self.seed)
         net = self._new_net()
-        device = self.torch_device
         opt_r = torch.optim.RMSprop(net.reconstructor.parameters(), lr=self.lr)
         opt_d = torch.optim.RMSprop(net.discriminator.parameters(), lr=self.lr)
-        best = BestEpoch(selection_rule(val))
-        history: dict[str, list[float]] = {"d": [], "r_adv": [], "r_rec": []}
-        stopped_at = None
-        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
-            net.train()
-            totals = dict.fromkeys(history, 0.0)
-            for idx in batches(len(x), self.batch_size, gen):
-                losses = self._train_step(to_device(x[idx], device), opt_r, opt_d, gen)
-                for k in totals:
-                    totals[k] += losses[k] * len(idx)
-            for k in history:
-                history[k].append(round(totals[k] / len(x), 6))
-            if val is not None:
-                best.update(epoch, net, self._score(val[0])[self.default_score], val[1])
-            self._epoch_done(epoch)
-            if self.rho is not None and history["r_rec"][-1] < self.rho:
-                stopped_at = epoch
-                break
-        best.restore(net)
-        net.eval()
-        self.fit_info_.update(epochs=len(history["d"]), epoch_budget=self.epochs, stopped_by_rho=stopped_at,
-                              train_loss=history, **best.summary())
+        record = fit_epochs(self, lambda batch: self._train_step(batch.images, opt_r, opt_d, gen), x, epochs=self.epochs,
+                            batch_size=self.batch_size, generator=gen, validation=self._validation(val),
+                            end_epoch=lambda epoch, history: self.rho is not None and history["r_rec"][-1] < self.rho)
+        stopped = record.pop("stopped_at", None)
+        self.fit_info_.update(record, epoch_budget=self.epochs, stopped_by_rho=stopped)
 
     def _train_step(self, xb: torch.Tensor, opt_r: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     gen: torch.Generator) -> dict[str, float]:

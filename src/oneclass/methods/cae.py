@@ -7,8 +7,9 @@ import torch
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import minmax, register
+from oneclass.detector import minmax
 from oneclass.methods.ae import AE
+from oneclass.registry import register
 from oneclass.training import map_batches
 
 
@@ -38,10 +39,11 @@ class CAE(AE):
     default_score = "rec"
     param_rules = {**AE.param_rules, "mask_size": rules.integer(1, optional=True)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, mask_size: int | None = None, epochs: int = 20,
                  batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, widths, latent_dim, kernel, epochs, batch_size, lr, weight_decay, seed, device)
+        super().__init__(input_shape=input_shape, widths=widths, latent_dim=latent_dim, kernel=kernel, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device)
         self.mask_size = mask_size
 
     @property

@@ -15,9 +15,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, register
+from oneclass.detector import TorchDetector
 from oneclass.nn import downsampled_sizes
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import Batch, fit_epochs, map_batches
 
 
 def lenet_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
@@ -102,13 +103,13 @@ class DeepSVDD(TorchDetector):
     score_names = ("distance",)
     default_score = "distance"
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, objective: str = "one-class", nu: float = 0.1,
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, objective: str = "one-class", nu: float = 0.1,
                  widths: tuple[int, ...] | None = None, rep_dim: int | None = None, epochs: int = 150,
                  lr: float = 1e-4, lr_milestones: tuple[int, ...] = (50,), weight_decay: float = 0.5e-6,
                  batch_size: int = 200, pretrain: bool = True, ae_epochs: int = 150, ae_lr: float = 1e-4,
                  ae_lr_milestones: tuple[int, ...] = (50,), ae_weight_decay: float = 0.5e-3, eps: float = 0.1,
                  seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.objective = objective
         self.nu = nu
         self.widths = widths
@@ -141,11 +142,11 @@ class DeepSVDD(TorchDetector):
         lo, hi = self.normalisation_["min"], self.normalisation_["max"]
         return (global_contrast_normalise(images01) - lo) / (hi - lo if hi > lo else 1.0)  # constant images: no span
 
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         net = self._new_net()
         device = self.torch_device
         gen = torch.Generator().manual_seed(self.seed)
-        ae_losses = self._pretrain(x, gen) if self.pretrain else []
+        pretraining = self._pretrain(x, gen) if self.pretrain else {"train_loss": []}
 
         net.eval()  # the centre is the mean of the initial forward pass
         with torch.no_grad():
@@ -156,56 +157,47 @@ class DeepSVDD(TorchDetector):
 
         opt = torch.optim.Adam(net.phi.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.lr_milestones), gamma=0.1)
-        best = BestEpoch(selection_rule(val))
-        losses = []
-        for epoch in progress(range(1, self.epochs + 1), "dsvdd epochs", total=self.epochs):
-            net.train()
-            total, dists = 0.0, []
-            for idx in batches(len(x), self.batch_size, gen):
-                dist = net(to_device(x[idx], device))
-                if self.objective == "one-class":
-                    loss = dist.mean()
-                else:
-                    loss = net.radius ** 2 + F.relu(dist - net.radius ** 2).mean() / self.nu
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-                dists.append(dist.detach())
+        distances: list[torch.Tensor] = []  # of the current epoch, for the soft-boundary radius
+
+        def step(batch: Batch) -> float:
+            dist = net(batch.images)
+            if self.objective == "one-class":
+                loss = dist.mean()
+            else:
+                loss = net.radius ** 2 + F.relu(dist - net.radius ** 2).mean() / self.nu
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            distances.append(dist.detach())
+            return loss.item()
+
+        def end_epoch(epoch: int, history: list) -> None:
             sched.step()
             if self.objective == "soft-boundary":  # R is the (1 − ν)-quantile of the distances, updated each epoch
-                net.radius.fill_(torch.quantile(torch.cat(dists).sqrt(), 1 - self.nu).item())
-            losses.append(total / len(x))
-            val_scores = None if val is None else self._score(val[0])["distance"]
-            best.update(epoch, net, val_scores, None if val is None else val[1])
-        best.restore(net)
-        net.eval()
-        self.fit_info_.update(epochs=self.epochs, ae_epochs=self.ae_epochs if self.pretrain else 0,
-                              ae_loss=[round(v, 6) for v in ae_losses], train_loss=[round(v, 6) for v in losses],
-                              **best.summary())
+                net.radius.fill_(torch.quantile(torch.cat(distances).sqrt(), 1 - self.nu).item())
+            distances.clear()
 
-    def _pretrain(self, x: torch.Tensor, gen: torch.Generator) -> list[float]:
-        """Train φ as the encoder of an autoencoder; φ keeps the pretrained weights."""
-        device = self.torch_device
-        decoder = LeNetDecoder(self.input_shape, *self._architecture()).to(device)
-        params = [*self.net_.phi.parameters(), *decoder.parameters()]
-        opt = torch.optim.Adam(params, lr=self.ae_lr, weight_decay=self.ae_weight_decay)
+        record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+                            validation=self._validation(val), end_epoch=end_epoch)
+        self.fit_info_.update(record, ae_epochs=self.ae_epochs if self.pretrain else 0, ae_loss=pretraining["train_loss"])
+
+    def _pretrain(self, x: torch.Tensor, gen: torch.Generator) -> dict:
+        """Train φ as the encoder of an autoencoder; φ keeps the pretrained weights. Returns the loop's record."""
+        decoder = LeNetDecoder(self.input_shape, *self._architecture()).to(self.torch_device)
+        opt = torch.optim.Adam([*self.net_.phi.parameters(), *decoder.parameters()], lr=self.ae_lr,
+                               weight_decay=self.ae_weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.ae_lr_milestones), gamma=0.1)
-        losses = []
-        for _ in progress(range(self.ae_epochs), "dsvdd pretraining", total=self.ae_epochs):
-            self.net_.train()
-            decoder.train()
-            total = 0.0
-            for idx in batches(len(x), self.batch_size, gen):
-                xb = to_device(x[idx], device)
-                loss = (decoder(self.net_.phi(xb)) - xb).pow(2).flatten(1).sum(1).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            sched.step()
-            losses.append(total / len(x))
-        return losses
+
+        def step(batch: Batch) -> float:
+            loss = (decoder(self.net_.phi(batch.images)) - batch.images).pow(2).flatten(1).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        return fit_epochs(self, step, x, epochs=self.ae_epochs, batch_size=self.batch_size, generator=gen,
+                          module=nn.ModuleList([self.net_, decoder]), end_epoch=lambda epoch, history: sched.step(),
+                          track=False, desc="dsvdd pretraining")
 
     @torch.no_grad()
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:

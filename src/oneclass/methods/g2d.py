@@ -16,10 +16,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, register
+from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import Batch, fit_epochs, map_batches
 
 
 def select_generators(losses: list[float], h: int, epsilon1: float, epsilon2: float, epsilon3: float,
@@ -112,6 +113,7 @@ class G2D(TorchDetector):
     score_names = ("p_irregular", "critic")
     default_score = "p_irregular"
     presets = {"fast": {"widths": (16, 32, 64), "detector_epochs": 5}}
+    state_attributes = ("selected_epochs_",)
     param_rules = {"h": rules.integer(1), "epsilon1": rules.number(0), "epsilon2": rules.number(0),
                    "epsilon3": rules.number(0), "k": rules.integer(1), "m": rules.integer(1, optional=True),
                    "alpha": rules.number(0, 1, low_open=True, high_open=True), "lr": rules.number(0, low_open=True),
@@ -121,14 +123,14 @@ class G2D(TorchDetector):
                    "detector_momentum": rules.number(0, 1, high_open=True), "detector_batch_size": rules.integer(1),
                    "detector_epochs": rules.integer(1)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, h: int = 5, epsilon1: float = 0.5,
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, h: int = 5, epsilon1: float = 0.5,
                  epsilon2: float = 0.1, epsilon3: float = 0.01, k: int = 10, m: int | None = None,
                  alpha: float = 0.5, lr: float = 1e-4, betas: tuple[float, float] = (0.5, 0.999),
                  batch_size: int = 64, n_critic: int = 5, gp_weight: float = 10.0, latent_dim: int = 100,
                  widths: tuple[int, ...] = (64, 128, 256), epochs: int = 30, detector_lr: float = 0.01,
                  detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
                  seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.h = h
         self.epsilon1 = epsilon1
         self.epsilon2 = epsilon2
@@ -157,17 +159,17 @@ class G2D(TorchDetector):
             raise InputError(f"need epsilon1 > epsilon2 > epsilon3 >= 0, got {p['epsilon1']}, {p['epsilon2']}, {p['epsilon3']}")
 
     def _build(self) -> nn.Module:
-        selected = self.fit_info_.get("selected_epochs", {})  # set by fit (none yet) or read back by load
         return G2DNetworks(self.input_shape, tuple(self.widths), self.latent_dim,
-                           sorted(selected.get("far", []) + selected.get("boundary", [])))
+                           sorted(self.selected_epochs_["far"] + self.selected_epochs_["boundary"]))
 
     def decision_thresholds(self) -> dict[str, float]:
         """α on D's target probability, as a threshold on P(irregular) = 1 − D(X): irregular when D(X) < α."""
         return {"p_irregular": 1.0 - self.alpha}
 
     # -- training ----------------------------------------------------------------------------------
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         gen = torch.Generator().manual_seed(self.seed)
+        self.selected_epochs_ = {"far": [], "boundary": []}
         net = self._new_net()
         snapshots, losses = self._train_gan(x, gen)
         chosen = select_generators(losses, self.h, self.epsilon1, self.epsilon2, self.epsilon3, self.k)
@@ -175,14 +177,14 @@ class G2D(TorchDetector):
         if not epochs:
             raise InputError("g2d: no generator qualified as irregular (I's loss did not change over the run); "
                              "train for more epochs or lower epsilon3")
+        self.selected_epochs_ = {"far": chosen["far"], "boundary": chosen["boundary"]}
         for e in epochs:
             net.snapshots[str(e)] = self._generator_at(snapshots[e - 1])
         m = self.m if self.m is not None else math.ceil(len(x) / len(epochs))
         generated = torch.cat([self._draw(net.snapshots[str(e)], m, gen) for e in epochs])
         self.generator_snapshots_ = snapshots
         self.fit_info_.update(gan_epochs=self.epochs, gan_loss=[round(v, 6) for v in losses],
-                              loss_differences=chosen["differences"],
-                              selected_epochs={"far": chosen["far"], "boundary": chosen["boundary"]},
+                              loss_differences=chosen["differences"], selected_epochs=self.selected_epochs_,
                               k=len(epochs), m=m, n_normal=len(x), n_generated=len(generated))
         self._train_detector(x, generated, val, gen)
 
@@ -190,21 +192,27 @@ class G2D(TorchDetector):
         """WGAN-GP on the normal images. One critic step per batch, one generator step per `n_critic` of them.
         Returns I's weights after every epoch and L_I per epoch (eq. 3: mean C(x) − mean C(I(z)) over the
         epoch's critic steps, the critic's estimate of the Wasserstein distance)."""
-        net, device = self.net_, self.torch_device
+        net = self.net_
         opt_i = torch.optim.Adam(net.generator.parameters(), lr=self.lr, betas=tuple(self.betas))
         opt_c = torch.optim.Adam(net.critic.parameters(), lr=self.lr, betas=tuple(self.betas))
-        snapshots, losses, step = [], [], 0
-        for _ in progress(range(self.epochs), f"{self.name} GAN epochs", total=self.epochs):
-            net.generator.train()
-            total = 0.0
-            for idx in batches(len(x), self.batch_size, gen):
-                real = to_device(x[idx], device)
-                total += self._critic_step(real, opt_c, gen) * len(idx)
-                step += 1
-                if step % self.n_critic == 0:
-                    self._generator_step(len(idx), opt_i, gen)
-            losses.append(total / len(x))
+        snapshots: list[dict[str, torch.Tensor]] = []
+        losses: list[float] = []  # unrounded: the generators are chosen from them
+        critic_steps = 0
+
+        def step(batch: Batch) -> float:
+            nonlocal critic_steps
+            distance = self._critic_step(batch.images, opt_c, gen)
+            critic_steps += 1
+            if critic_steps % self.n_critic == 0:
+                self._generator_step(len(batch.images), opt_i, gen)
+            return distance
+
+        def end_epoch(epoch: int, history: list) -> None:
             snapshots.append({k: v.detach().cpu().clone() for k, v in net.generator.state_dict().items()})
+            losses.append(history[-1])
+
+        fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen, module=net.generator,
+                   end_epoch=end_epoch, track=False, desc=f"{self.name} GAN epochs")
         return snapshots, losses
 
     def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -251,29 +259,22 @@ class G2D(TorchDetector):
 
     def _train_detector(self, x: torch.Tensor, generated: torch.Tensor, val, gen: torch.Generator) -> None:
         """D on normal (0) against generated (1) images: log-softmax + negative log-likelihood, SGD."""
-        detector, device = self.net_.detector, self.torch_device
-        data = torch.cat([x, generated])
+        detector = self.net_.detector
         labels = torch.cat([torch.zeros(len(x), dtype=torch.long), torch.ones(len(generated), dtype=torch.long)])
         opt = torch.optim.SGD(detector.parameters(), lr=self.detector_lr, momentum=self.detector_momentum)
-        best = BestEpoch(selection_rule(val))
-        history = []
-        for epoch in progress(range(1, self.detector_epochs + 1), f"{self.name} detector epochs",
-                              total=self.detector_epochs):
-            detector.train()
-            total = 0.0
-            for idx in batches(len(data), self.detector_batch_size, gen):
-                loss = F.nll_loss(F.log_softmax(detector(to_device(data[idx], device)), dim=1), labels[idx].to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            history.append(round(total / len(data), 6))
-            if val is not None:
-                best.update(epoch, detector, self._score(val[0])[self.default_score], val[1])
-            self._epoch_done(epoch)
-        best.restore(detector)
+
+        def step(batch: Batch) -> float:
+            loss = F.nll_loss(F.log_softmax(detector(batch.images), dim=1), batch.targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
+
+        record = fit_epochs(self, step, torch.cat([x, generated]), targets=labels, epochs=self.detector_epochs,
+                            batch_size=self.detector_batch_size, generator=gen, module=detector,
+                            validation=self._validation(val), desc=f"{self.name} detector epochs")
         self.net_.eval()
-        self.fit_info_.update(epochs=self.detector_epochs, detector_loss=history, **best.summary())
+        self.fit_info_.update(record, detector_loss=record.pop("train_loss"))
 
     # -- scoring and generation ----------------------------------------------------------------------
     def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -11,7 +11,8 @@ import torch
 from sklearn.svm import OneClassSVM
 
 from oneclass import params as rules
-from oneclass.detector import Detector, register
+from oneclass.detector import Detector
+from oneclass.registry import register
 
 
 @register
@@ -31,14 +32,14 @@ class OCSVM(Detector):
                    "max_train": rules.integer(1)}
     input_range = (0.0, 1.0)
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",
                  max_train: int = 10000, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.nu = nu
         self.gamma = gamma
         self.max_train = max_train
 
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         flat = x.flatten(1).double().numpy()
         if len(flat) > self.max_train:
             flat = flat[np.random.default_rng(self.seed).choice(len(flat), self.max_train, replace=False)]

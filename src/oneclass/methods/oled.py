@@ -14,11 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, minmax, register
+from oneclass.detector import TorchDetector, minmax
 from oneclass.errors import InputError
 from oneclass.methods.cae import random_square_masks
 from oneclass.nn import clip_straight_through, conv_block, downsampled_sizes
-from oneclass.training import BestEpoch, batches, map_batches, progress, selection_rule, to_device
+from oneclass.registry import register
+from oneclass.training import Batch, Validation, fit_epochs, map_batches, selection_rule
 
 
 def _decoder_blocks(widths: tuple[int, ...], sizes: list[tuple[int, int]], kernel: int) -> nn.Sequential:
@@ -118,19 +119,19 @@ class OLED(TorchDetector):
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
     param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
                    "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True), "widths": rules.integers(1),
-                   "latent_dim": rules.integer(1), "mask_widths": rules.integers(1), "kernel": rules.integer(1),
+                   "latent_dim": rules.integer(1), "mask_widths": rules.integers(1), "kernel": rules.odd_integer(),
                    "masking": rules.one_of("learned", "random"), "mask_size": rules.integer(1, optional=True),
                    "mask_update_every": rules.integer(1), "epochs": rules.integer(1), "batch_size": rules.integer(1),
                    "lr": rules.number(0, low_open=True), "betas": rules.numbers(0, 1, length=2, high_open=True),
                    "val_size": rules.integer(0)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
                  lambda_: float = 1.0, epsilon: float = 1e-12, widths: tuple[int, ...] = (64, 96, 128),
                  latent_dim: int = 64, mask_widths: tuple[int, ...] = (32, 48), kernel: int = 5,
                  masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 1,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
                  val_size: int = 150, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, seed, device)
+        super().__init__(input_shape=input_shape, seed=seed, device=device)
         self.t = t
         self.gamma = gamma
         self.lambda_ = lambda_
@@ -179,7 +180,7 @@ class OLED(TorchDetector):
                 "rec": (r(xb) - xb).pow(2).flatten(1).mean(1)}
 
     # -- training ----------------------------------------------------------------------------------
-    def _fit(self, x: torch.Tensor, val) -> None:
+    def _fit(self, x: torch.Tensor, val, known=None) -> None:
         gen = torch.Generator().manual_seed(self.seed)
         x_train, val_set, rule = x, val, selection_rule(val)
         if val is None and 0 < self.val_size < len(x) // 2:
@@ -187,28 +188,19 @@ class OLED(TorchDetector):
             x_train, val_set = x[order[self.val_size:]], (x[order[: self.val_size]], np.zeros(self.val_size, np.int64))
             rule = "val-normal"
         net = self._new_net()
-        device = self.torch_device
         opt_r = torch.optim.Adam(net.reconstructor.parameters(), lr=self.lr, betas=tuple(self.betas))
         opt_m = None if net.mask_generator is None else torch.optim.Adam(
             net.mask_generator.parameters(), lr=self.lr, betas=tuple(self.betas))
-        best = BestEpoch(rule)
-        history: dict[str, list[float]] = {"mask": [], "cont": [], "rec": []}
-        for epoch in progress(range(1, self.epochs + 1), f"{self.name} epochs", total=self.epochs):
-            net.train()
-            update_mask = opt_m is not None and (epoch - 1) % self.mask_update_every == 0
-            totals = dict.fromkeys(history, 0.0)
-            for idx in batches(len(x_train), self.batch_size, gen):
-                losses = self._train_step(to_device(x_train[idx], device), opt_r, opt_m if update_mask else None, gen)
-                for k in totals:
-                    totals[k] += losses[k] * len(idx)
-            for k in history:
-                history[k].append(round(totals[k] / len(x_train), 6))
-            if val_set is not None:
-                best.update(epoch, net, self._validation_values(val_set[0], rule), val_set[1])
-            self._epoch_done(epoch)
-        best.restore(net)
-        net.eval()
-        self.fit_info_.update(epochs=self.epochs, n_train_used=len(x_train), train_loss=history, **best.summary())
+
+        def step(batch: Batch) -> dict[str, float]:
+            update_mask = opt_m is not None and (batch.epoch - 1) % self.mask_update_every == 0
+            return self._train_step(batch.images, opt_r, opt_m if update_mask else None, gen)
+
+        validation = None if val_set is None else Validation(
+            rule, val_set[1], lambda: self._validation_values(val_set[0], rule))
+        record = fit_epochs(self, step, x_train, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+                            validation=validation)
+        self.fit_info_.update(record, n_train_used=len(x_train))
 
     def _train_step(self, xb: torch.Tensor, opt_r: torch.optim.Optimizer, opt_m: torch.optim.Optimizer | None,
                     gen: torch.Generator) -> dict[str, float]:

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from oneclass import params as rules
-from oneclass.detector import register
 from oneclass.methods.ae import AE
 from oneclass.nn import ConvDecoder, ConvEncoder
+from oneclass.registry import register
 from oneclass.training import map_batches
 
 
@@ -49,10 +49,11 @@ class VAE(AE):
     default_score = "elbo"
     param_rules = {**AE.param_rules, "beta": rules.number(0)}
 
-    def __init__(self, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, beta: float = 1.0, epochs: int = 20, batch_size: int = 128,
                  lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape, widths, latent_dim, kernel, epochs, batch_size, lr, weight_decay, seed, device)
+        super().__init__(input_shape=input_shape, widths=widths, latent_dim=latent_dim, kernel=kernel, epochs=epochs,
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device)
         self.beta = beta
 
     def _build(self) -> nn.Module:

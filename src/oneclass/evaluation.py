@@ -1,0 +1,173 @@
+"""One path from a detector and a split to a result: fit, score the test split (video protocols: patches, then
+frames, here and only here), and every metric a result line carries. `train`, `demo`, `bench` and the service
+all use `evaluate`; `Evaluation.line()` is the JSON line `oneclass bench` writes."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oneclass import __version__
+from oneclass.data.protocols import Split
+from oneclass.detector import Detector, Scores, jsonable
+from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
+
+
+@dataclass
+class Evaluation:
+    """A trained detector's result on a split: the fields of a result line, plus the test `scores` themselves."""
+
+    method: str
+    dataset: str
+    protocol: str
+    normal_class: int
+    seed: int
+    preset: str
+    overrides: dict[str, Any]
+    track_epochs: bool
+    auroc: dict[str, float]
+    eer: dict[str, float]
+    f1: dict[str, float]
+    f1_target: dict[str, float]
+    f1_target_tau: dict[str, float]
+    split_info: dict[str, Any]
+    default_score: str
+    epochs: int | None
+    selection: str
+    best_epoch: int | None
+    val_history: list[float]
+    fit_info: dict[str, Any]
+    n_train: int
+    n_val: int
+    n_known_anomalies: int
+    n_test: int
+    anomaly_fraction: float
+    fit_seconds: float
+    score_seconds: float
+    threads: int
+    params: dict[str, Any]
+    version: str
+    commit: str | None
+    curves: dict[str, Any]
+    #: per named test set (the outlier-ratio protocol's 10 %–50 % sets): AUROC and target F1; empty if none
+    test_sets: dict[str, Any] = field(default_factory=dict)
+    #: with `track_epochs`: the test AUROC of the default score after every epoch (for studies, not selection)
+    epoch_test_auroc: list[float] | None = None
+    #: the test scores (per frame for video protocols); not part of the line
+    scores: Scores | None = field(default=None, repr=False)
+
+    def line(self) -> dict[str, Any]:
+        """The JSON-able result line; `test_sets` and `epoch_test_auroc` only where they apply."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "scores"}
+        if not self.test_sets:
+            del out["test_sets"]
+        if self.epoch_test_auroc is None:
+            del out["epoch_test_auroc"]
+        return out
+
+
+def score_test_split(det: Detector, split: Split) -> Scores:
+    """The scores of the split's test images, one per label: video protocols score patches, then frames."""
+    scores = det.score(split.x_test)
+    if split.frames is None:
+        return scores
+    return Scores({k: split.frames.frame_scores(v) for k, v in scores.items()}, scores.default_name)
+
+
+def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, preset: str = "paper",
+             overrides: dict[str, Any] | None = None, track_epochs: bool = False) -> Evaluation:
+    """Fit `det` on the split's training images (and validation set, and known anomalies), score its test split and
+    compute every metric. `track_epochs` also records the test AUROC after every epoch (it does not change
+    training; the fit time then includes that scoring)."""
+    epoch_aucs: list[float] = []
+    if track_epochs:
+        det.epoch_callback = lambda d, epoch: epoch_aucs.append(round(auroc(split.y_test, score_test_split(d, split).default), 5))
+    t0 = time.perf_counter()
+    det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
+    t1 = time.perf_counter()
+    scores = score_test_split(det, split)
+    t2 = time.perf_counter()
+    det.epoch_callback = None
+    y = split.y_test
+    thresholds = det.decision_thresholds()
+    info = det.fit_info_
+    return Evaluation(
+        method=det.name, dataset=dataset, protocol=split.info["protocol"], normal_class=normal_class, seed=det.seed,
+        preset=preset, overrides=dict(overrides or {}), track_epochs=track_epochs,
+        auroc={k: round(auroc(y, s), 5) for k, s in scores.items()},
+        eer={k: round(eer(y, s)[0], 5) for k, s in scores.items()},
+        f1={k: round(f1_at_outlier_ratio(y, s, float(y.mean())), 5) for k, s in scores.items()},
+        **target_f1(y, scores, thresholds),
+        split_info={k: v for k, v in split.info.items() if k not in ("protocol", "seed")},
+        default_score=scores.default_name, epochs=info.get("epochs"), selection=info.get("selection", "none"),
+        best_epoch=info.get("best_epoch"), val_history=info.get("val_history", []),
+        fit_info=jsonable({k: v for k, v in info.items()
+                           if k not in ("n_train", "epochs", "selection", "best_epoch", "val_history")}),
+        n_train=len(split.x_train), n_val=0 if split.x_val is None else len(split.x_val),
+        n_known_anomalies=0 if split.x_known is None else len(split.x_known), n_test=len(y),
+        anomaly_fraction=round(float(y.mean()), 5), fit_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
+        threads=_threads(), params=det.get_params(), version=__version__, commit=git_commit(),
+        curves=curves(y, scores.default), test_sets=_test_set_metrics(split, scores, thresholds),
+        epoch_test_auroc=epoch_aucs if track_epochs else None, scores=scores)
+
+
+def target_f1(labels: np.ndarray, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, float]]:
+    """F1 with the target (normal) class as the positive class, as the ALOCC and G2D papers report it:
+    `f1_target` flags the known outlier fraction of highest scores, `f1_target_tau` decides with the method's own
+    thresholds (`Detector.decision_thresholds`, e.g. τ = 0.5 on D), for the scores that have one."""
+    fraction = float(labels.mean())
+    return {"f1_target": {k: round(f1_at_outlier_ratio(labels, s, fraction, positive=0), 5) for k, s in scores.items()},
+            "f1_target_tau": {k: round(f1_at_threshold(labels, scores[k], t, positive=0), 5)
+                              for k, t in thresholds.items()}}
+
+
+def _test_set_metrics(split: Split, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """AUROC and target F1 on each named test set of the split (the outlier-ratio protocol's 10 %–50 % sets)."""
+    out = {}
+    for name, idx in split.test_sets.items():
+        y = split.y_test[idx]
+        sub = Scores({k: v[idx] for k, v in scores.items()}, scores.default_name)
+        out[name] = {"n": len(idx), "anomaly_fraction": round(float(y.mean()), 5),
+                     "auroc": {k: round(auroc(y, v), 5) for k, v in sub.items()}, **target_f1(y, sub, thresholds)}
+    return out
+
+
+def curves(labels: np.ndarray, scores: np.ndarray, points: int = 101, bins: int = 30) -> dict[str, Any]:
+    """A compact ROC curve (TPR at evenly spaced FPR) and normal/anomalous histograms, for the report's figures.
+
+    The histograms span the 0.5-99.5 % quantiles of the scores; scores beyond fall in the outer bins.
+    """
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    grid = np.linspace(0, 1, points)
+    lo, hi = np.quantile(scores, [0.005, 0.995])
+    edges = np.linspace(lo, hi, bins + 1) if hi > lo else np.histogram_bin_edges(scores, bins=bins)
+    scores = np.clip(scores, edges[0], edges[-1])
+    return {"roc_tpr": np.round(np.interp(grid, fpr, tpr), 4).tolist(),
+            "hist_edges": [float(f"{e:.6g}") for e in edges],
+            "hist_normal": np.histogram(scores[labels == 0], edges)[0].tolist(),
+            "hist_anomalous": np.histogram(scores[labels == 1], edges)[0].tolist()}
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the checkout the package runs from, if it runs from one ("-dirty" when it has changes)."""
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()

@@ -1,0 +1,60 @@
+"""How a command's settings become a detector's hyper-parameters and a protocol's options: presets, `--set`
+KEY=VALUE, `--epochs`, `--seed`, `--device`. Every command that trains goes through `resolve`, so the same flag
+means the same thing everywhere."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from oneclass.errors import OneClassError
+from oneclass.registry import detector_class
+
+PRESETS = ("paper", "fast")
+#: `--set` keys that configure the protocol (the split of the data) rather than the method
+SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive",
+                 "train_per_class", "test_per_class", "known_class", "canvas", "size_range", "patch_size", "stride",
+                 "train_patches", "motion_delta", "min_motion", "max_train_patches", "smooth")
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items as a dict; values are parsed as JSON when they can be (3, 0.5, [1, 2], null)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OneClassError(f"--set {item!r}: expected KEY=VALUE, e.g. --set lr=0.001")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def overrides_from(sets: list[str], epochs: int | None = None, device: str | None = None) -> dict[str, Any]:
+    """What a command line sets on top of the preset: `--set` items, then `--epochs` and `--device` if given."""
+    overrides = parse_sets(sets)
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    if device is not None:
+        overrides["device"] = device
+    return overrides
+
+
+def resolve(method: str, preset: str, overrides: dict[str, Any], seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(hyper-parameters, protocol options) of `method` under `preset` with `overrides` on top, checked before any
+    work starts: an unknown key names the valid ones, a bad value the rule it breaks."""
+    if preset not in PRESETS:
+        raise OneClassError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    cls = detector_class(method)
+    merged = {**cls.presets.get(preset, {}), **overrides}
+    if "epochs" in overrides and "epochs" not in cls.param_names():
+        raise OneClassError(f"--epochs: method {method!r} has no epochs")
+    split = {k: merged.pop(k) for k in SPLIT_OPTIONS if k in merged}
+    unknown = sorted(set(merged) - set(cls.param_names()))
+    if unknown:
+        raise OneClassError(f"{method} has no hyper-parameter {unknown[0]!r}; it has {', '.join(cls.param_names())} "
+                            f"(and the protocols' options {', '.join(SPLIT_OPTIONS)})")
+    params = {**merged, "seed": seed}
+    cls.check_params(params)
+    return params, split
