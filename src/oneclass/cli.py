@@ -51,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     With --video: on generated surveillance-like scenes, patch by patch, scored per frame."""
     from oneclass.demo import demo_detectors, run_demo, run_video_demo
 
-    overrides = overrides_from(args.set, args.epochs, args.device)
+    overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     detectors, split_options = demo_detectors(args.methods.split(","), args.preset, overrides, args.seed)
     prepare_output_dir(args.out, "--out", REPORT_FILES, replace_ours=True)
     if args.video:
@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from oneclass.evaluation import evaluate
 
     _check_normal_class(args.dataset, args.normal_class)
-    overrides = overrides_from(args.set, args.epochs, args.device)
+    overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     params, split_options = resolve(args.method, args.preset, overrides, args.seed)
     det = create(args.method, **params)
     data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
@@ -112,7 +112,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     from oneclass.data.images import read_images
     from oneclass.metrics import auroc
 
-    det = oneclass.load(args.model, device=args.device)
+    det = oneclass.load(args.model, device=args.device, precision=args.precision)
     paths = _collect_images(args.images)
     c, h, w = det.input_shape
     images = read_images(paths, size=(h, w), channels=c)
@@ -138,7 +138,7 @@ def cmd_train_video(args: argparse.Namespace) -> None:
     from oneclass.data.video import read_video, training_patches
     from oneclass.detector import create
 
-    overrides = overrides_from(args.set, args.epochs, args.device)
+    overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     params, split_options = resolve(args.method, args.preset, overrides, args.seed)
     unused = sorted(set(split_options) - set(VIDEO_OPTIONS))
     if unused:
@@ -176,7 +176,7 @@ def cmd_score_video(args: argparse.Namespace) -> None:
 
     integer(1).check("--smooth", args.smooth)
     integer(1, optional=True).check("--stride", args.stride)
-    det = oneclass.load(args.model, device=args.device)
+    det = oneclass.load(args.model, device=args.device, precision=args.precision)
     stride = args.stride or _trained_stride(Path(args.model) / "video.json") or det.input_shape[-1]
     frames = read_video(args.video)
     out = prepare_output_dir(args.out, "--out", VIDEO_SCORE_FILES, replace_ours=True)
@@ -232,7 +232,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         raise OneClassError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
     for seed in seeds:
         integer(0).check("--seeds", seed)
-    overrides = overrides_from(args.set, args.epochs, args.device)
+    overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     integer(1).check("--workers", args.workers)
     cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides, args.track_epochs)
     out = ResultsFile(args.out)
@@ -307,12 +307,21 @@ def _add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: bo
                         f"({', '.join(SPLIT_OPTIONS[:3])}, ...), repeatable; values are read as JSON where they parse")
     p.add_argument("--epochs", type=int, default=None, help=f"override {every}epochs")
     _add_device_flag(p, "auto: a CUDA GPU if there is one, else the CPU")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
+                   help="training precision: bf16 autocast, fp32, or auto = bf16 where the device computes it natively "
+                        "(default: the method's, fp32)")
     if seed:
         p.add_argument("--seed", type=int, default=0, help="seed of the split and of training (default: 0)")
 
 
 def _add_device_flag(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1, mps or auto (default: {default})")
+
+
+def _add_scoring_flags(p: argparse.ArgumentParser) -> None:
+    _add_device_flag(p, "as trained, else auto")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
+                   help="scoring precision (default: fp32; bf16 is faster where the device computes it natively)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
     p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
-    _add_device_flag(p, "as trained, else auto")
+    _add_scoring_flags(p)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("train-video", help="train one method on patches of normal video; save the model",
@@ -375,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="video-scores", help="folder for frame_scores.csv and video.png (default: %(default)s)")
     p.add_argument("--stride", type=int, default=None, help="pixels between patches (default: as trained)")
     p.add_argument("--smooth", type=int, default=1, help="moving average of frame scores over N frames (default: off)")
-    _add_device_flag(p, "as trained, else auto")
+    _add_scoring_flags(p)
     p.set_defaults(func=cmd_score_video)
 
     p = sub.add_parser("bench", help="run a benchmark grid, resumable, one JSON line per cell",

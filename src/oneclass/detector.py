@@ -26,7 +26,7 @@ from oneclass import params as rules
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.files import write_atomic
 from oneclass.registry import METHODS, available, detector_class
-from oneclass.training import Validation, map_batches, selection_rule
+from oneclass.training import PRECISIONS, Validation, autocast, compute_dtype, map_batches, selection_rule
 
 FORMAT = "oneclass-detector"
 FORMAT_VERSION = 1
@@ -160,6 +160,9 @@ class Detector:
     #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
     #: then gets the normalised anomalies as `known` (None when none are given; other methods always get None)
     accepts_known_anomalies: ClassVar[bool] = False
+    #: the precision `score` computes in: fp32 unless asked (`load(path, precision="bf16")`, `score --precision`);
+    #: not a hyper-parameter (`precision` is the one training uses)
+    scoring_precision: str = "fp32"
     #: learned attributes (trailing underscore, JSON values) that decide the shape of the network, e.g. which
     #: generator snapshots G2D keeps: saved in config.json's "state" and set again before the weights are loaded
     state_attributes: ClassVar[tuple[str, ...]] = ()
@@ -167,12 +170,15 @@ class Detector:
     #: `common_rules`; `check_params` applies them, then `_check_combinations`
     param_rules: ClassVar[dict[str, rules.Rule]] = {}
     common_rules: ClassVar[dict[str, rules.Rule]] = {
-        "input_shape": rules.image_shape(), "seed": rules.integer(0), "device": rules.device_name()}
+        "input_shape": rules.image_shape(), "seed": rules.integer(0), "device": rules.device_name(),
+        "precision": rules.one_of(*PRECISIONS)}
 
-    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto"):
+    def __init__(self, *, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto",
+                 precision: str = "fp32"):
         self.input_shape = input_shape
         self.seed = seed
         self.device = device
+        self.precision = precision
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Wrap each method's `__init__` so that, once the outermost one has stored every hyper-parameter, they are
@@ -274,7 +280,9 @@ class Detector:
 
     def score(self, x: Any) -> Scores:
         """Anomaly scores of images `x`: a mapping score name -> array (n,), with `.default`."""
-        values = self._score(self._prepare(x))
+        x = self._prepare(x)
+        with autocast(self.torch_device, compute_dtype(self.scoring_precision, self.torch_device)):
+            values = self._score(x)
         scores = Scores({k: values[k] for k in self.score_names}, self.default_score)
         counts = {k: int(np.count_nonzero(~np.isfinite(v))) for k, v in scores.items()}
         broken = {k: n for k, n in counts.items() if n}
@@ -384,9 +392,12 @@ class TorchDetector(Detector):
         return self._to_unit_range(map_batches(module, self._prepare(x), self.torch_device)).numpy()
 
 
-def load(path: str | Path, device: str | None = None) -> Detector:
-    """Load a detector saved with `Detector.save`. Refuses, naming the file, directories that oneclass did not
-    write and files that were damaged or edited into something it cannot use."""
+def load(path: str | Path, device: str | None = None, precision: str | None = None) -> Detector:
+    """Load a detector saved with `Detector.save`, to score on `device` (default: as saved, else auto) in
+    `precision` (default fp32; "bf16" or "auto" to score under bf16 autocast). Refuses, naming the file,
+    directories that oneclass did not write and files that were damaged or edited into something it cannot use."""
+    if precision is not None:
+        rules.one_of(*PRECISIONS).check("precision", precision)
     root = Path(path)
     config_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
     if not root.is_dir():
@@ -437,6 +448,8 @@ def load(path: str | Path, device: str | None = None) -> Detector:
                              f"{CONFIG_FILE} ({detail})") from None
     if not torch.isfinite(probe).all():
         raise ModelFileError(f"{config_path}: the normalisation {config['normalisation']} is not usable")
+    if precision is not None:
+        det.scoring_precision = precision
     return det
 
 

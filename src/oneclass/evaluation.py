@@ -31,6 +31,8 @@ class Evaluation:
     preset: str
     overrides: dict[str, Any]
     track_epochs: bool
+    #: what training computed in: "bf16" (autocast) or "fp32"; scores and metrics are always computed in fp32
+    precision: str
     auroc: dict[str, float]
     eer: dict[str, float]
     f1: dict[str, float]
@@ -100,6 +102,7 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
     return Evaluation(
         method=det.name, dataset=dataset, protocol=split.info["protocol"], normal_class=normal_class, seed=det.seed,
         preset=preset, overrides=dict(overrides or {}), track_epochs=track_epochs,
+        precision=info.get("precision", "fp32"),
         auroc={k: round(auroc(y, s), 5) for k, s in scores.items()},
         eer={k: round(eer(y, s)[0], 5) for k, s in scores.items()},
         f1={k: round(f1_at_outlier_ratio(y, s, float(y.mean())), 5) for k, s in scores.items()},
@@ -108,7 +111,7 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
         default_score=scores.default_name, epochs=info.get("epochs"), selection=info.get("selection", "none"),
         best_epoch=info.get("best_epoch"), val_history=info.get("val_history", []),
         fit_info=jsonable({k: v for k, v in info.items()
-                           if k not in ("n_train", "epochs", "selection", "best_epoch", "val_history")}),
+                           if k not in ("n_train", "epochs", "precision", "selection", "best_epoch", "val_history")}),
         n_train=len(split.x_train), n_val=0 if split.x_val is None else len(split.x_val),
         n_known_anomalies=0 if split.x_known is None else len(split.x_known), n_test=len(y),
         anomaly_fraction=round(float(y.mean()), 5), fit_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),

@@ -1,5 +1,5 @@
 """How a command's settings become a detector's hyper-parameters and a protocol's options: presets, `--set`
-KEY=VALUE, `--epochs`, `--seed`, `--device`. Every command that trains goes through `resolve`, so the same flag
+KEY=VALUE, `--epochs`, `--seed`, `--device`, `--precision`. Every command that trains goes through `resolve`, so the same flag
 means the same thing everywhere."""
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def overrides_from(sets: list[str], epochs: int | None = None, device: str | None = None) -> dict[str, Any]:
-    """What a command line sets on top of the preset: `--set` items, then `--epochs` and `--device` if given."""
+def overrides_from(sets: list[str], epochs: int | None = None, device: str | None = None,
+                   precision: str | None = None) -> dict[str, Any]:
+    """What a command line sets on top of the preset: `--set` items, then `--epochs`, `--device` and `--precision`
+    where given."""
     overrides = parse_sets(sets)
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    if device is not None:
-        overrides["device"] = device
+    for key, value in (("epochs", epochs), ("device", device), ("precision", precision)):
+        if value is not None:
+            overrides[key] = value
     return overrides
 
 

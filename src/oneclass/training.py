@@ -21,6 +21,38 @@ if TYPE_CHECKING:
 
 #: model-selection rules, as reported in results
 SELECTION_RULES = ("none", "val-normal", "val-normal-aug", "val-with-outliers")
+#: numeric precision of training: "auto" = bf16 where the device computes it natively, else fp32
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def bf16_native(device: torch.device) -> bool:
+    """Whether `device` computes bf16 natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    cpu = torch._C._cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype autocast computes in for `precision` on `device` (fp32 means no autocast)."""
+    if precision == "auto":
+        return torch.bfloat16 if bf16_native(device) else torch.float32
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """bf16 autocast on `device` when `dtype` is bf16, else a context that changes nothing. Weights, optimiser
+    state and the ops autocast keeps in fp32 (losses, reductions, normalisation statistics) stay fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+
+
+def _as_output(t: torch.Tensor) -> torch.Tensor:
+    """A result tensor on the CPU, bf16/fp16 widened to fp32 (NumPy has no bf16); fp64 scores stay fp64."""
+    t = t.detach().cpu()
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True) -> Iterator[torch.Tensor]:
@@ -46,8 +78,8 @@ def map_batches(fn: Callable[[torch.Tensor], torch.Tensor | dict[str, torch.Tens
     """Apply `fn` to `x` batch by batch on `device`; concatenate tensor results (or dicts of them) on the CPU."""
     outs = [fn(to_device(x[i:i + batch_size], device)) for i in range(0, len(x), batch_size)]
     if isinstance(outs[0], dict):
-        return {k: torch.cat([o[k].detach().cpu() for o in outs]).numpy() for k in outs[0]}
-    return torch.cat([o.detach().cpu() for o in outs])
+        return {k: torch.cat([_as_output(o[k]) for o in outs]).numpy() for k in outs[0]}
+    return torch.cat([_as_output(o) for o in outs])
 
 
 def selection_rule(val: tuple[torch.Tensor, np.ndarray] | None) -> str:
@@ -126,13 +158,16 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     a GAN's updates stays visible in the method) and returns the batch's loss, or a dict of named losses. Then,
     in this order: `end_epoch(epoch, the losses so far, unrounded)` (schedulers, statistics; True stops training early), model
     selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in eval mode, no
-    gradients). At the end the selected epoch's weights are restored and `module` is left in eval mode.
+    gradients). Each step runs under bf16 autocast when the detector's `precision` resolves to bf16 (validation and
+    the callback score in fp32). At the end the selected epoch's weights are restored and `module` is left in eval
+    mode.
 
-    The record: `epochs` run, `train_loss` (per epoch, the mean over images: a list, or a dict of lists),
-    `selection`, `best_epoch`, `val_history`, and `stopped_at` when `end_epoch` stopped training.
+    The record: `epochs` run, the `precision` trained in, `train_loss` (per epoch, the mean over images: a list,
+    or a dict of lists), `selection`, `best_epoch`, `val_history`, and `stopped_at` when `end_epoch` stopped it.
     """
     module = det.net_ if module is None else module
     device = det.torch_device
+    dtype = compute_dtype(det.precision, device)
     best = BestEpoch("none" if validation is None else validation.rule)
     history: list[float] | dict[str, list[float]] | None = None
     stopped_at = None
@@ -142,7 +177,8 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
         totals: dict[str, float] = {}
         for idx in batches(len(images), batch_size, generator):
             batch = Batch(to_device(images[idx], device), None if targets is None else targets[idx].to(device), epoch)
-            losses = step(batch)
+            with autocast(device, dtype):
+                losses = step(batch)
             for k, v in (losses.items() if isinstance(losses, dict) else [("", losses)]):
                 totals[k] = totals.get(k, 0.0) + v * len(idx)
         means = {k: v / len(images) for k, v in totals.items()}
@@ -167,7 +203,8 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
             break
     best.restore(module)
     module.eval()
-    return {"epochs": epoch, "train_loss": _rounded(history if history is not None else []), **best.summary(),
+    return {"epochs": epoch, "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
+            "train_loss": _rounded(history if history is not None else []), **best.summary(),
             **({"stopped_at": stopped_at} if stopped_at is not None else {})}
 
 

@@ -134,8 +134,9 @@ class ADA(TorchDetector):
                  lr: float = 3e-4, widths: tuple[int, ...] = (64, 128, 256),
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256, 256), kernel: int = 5,
                  cam_layer: int | None = None, epochs: int = 100, batch_size: int = 64, seed: int = 0,
-                 device: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device)
+                 device: str = "auto",
+                 precision: str = "fp32"):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.beta = beta
         self.latent_dim = latent_dim
         self.lr = lr

@@ -122,8 +122,9 @@ class ALOCC(TorchDetector):
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
                  widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1, epochs: int = 40,
-                 batch_size: int = 128, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device)
+                 batch_size: int = 128, seed: int = 0, device: str = "auto",
+                 precision: str = "fp32"):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.lambda_ = lambda_
         self.sigma = sigma
         self.rho = rho

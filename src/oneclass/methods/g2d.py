@@ -129,8 +129,9 @@ class G2D(TorchDetector):
                  batch_size: int = 64, n_critic: int = 5, gp_weight: float = 10.0, latent_dim: int = 100,
                  widths: tuple[int, ...] = (64, 128, 256), epochs: int = 30, detector_lr: float = 0.01,
                  detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
-                 seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device)
+                 seed: int = 0, device: str = "auto",
+                 precision: str = "fp32"):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.h = h
         self.epsilon1 = epsilon1
         self.epsilon2 = epsilon2

@@ -130,8 +130,9 @@ class OLED(TorchDetector):
                  latent_dim: int = 64, mask_widths: tuple[int, ...] = (32, 48), kernel: int = 5,
                  masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 1,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
-                 val_size: int = 150, seed: int = 0, device: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device)
+                 val_size: int = 150, seed: int = 0, device: str = "auto",
+                 precision: str = "fp32"):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.t = t
         self.gamma = gamma
         self.lambda_ = lambda_
