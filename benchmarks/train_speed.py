@@ -1,28 +1,46 @@
-"""Training throughput of `ae` on 28×28 images, against the machine's fp32 matmul rate.
+"""Training throughput of every torch method, in fp32 and bf16 (and both memory layouts), against the machine's
+measured matmul peak in the same precision.
 
-Prints images/s of the real training loop (AE.fit on in-memory data), the FLOPs one training image costs
-(forward + backward, counted by PyTorch's FlopCounterMode), the achieved GFLOP/s, the GFLOP/s of a large
-fp32 matmul on the same machine, and their ratio: the fraction of the machine's dense peak that training uses.
+For each method (its `fast` preset, no validation), images/s of the real training loop (`Detector.fit` on
+in-memory 28×28 images, after a warm-up fit), the FLOPs one training image costs (forward + backward of every
+network the method updates, counted by PyTorch's FlopCounterMode over a whole small fit), the achieved GFLOP/s,
+and that as a fraction of a 2048×2048 matmul's rate in the same precision, measured in the same run. One JSON
+line per (method, precision, layout) is appended to --out.
 
-    python benchmarks/train_speed.py [--images 6000] [--epochs 3] [--device cpu]
+    python benchmarks/train_speed.py [--methods ae,adacl] [--images 2048] [--out results/speed.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import oneclass
-from oneclass.training import to_device
+from oneclass import training
+from oneclass.evaluation import git_commit
+from oneclass.registry import detector_class
+
+#: per method: settings on top of the fast preset (two passes over the data where the method allows it) and how
+#: many times the loop sees each training image (G2D: two GAN epochs, then one detector epoch over the normal and
+#: as many generated images)
+RUNS = {
+    "ae": ({"epochs": 2}, 2), "cae": ({"epochs": 2}, 2), "vae": ({"epochs": 2}, 2),
+    "dsvdd": ({"ae_epochs": 1, "epochs": 1}, 2), "adacl": ({"epochs": 2, "val_size": 0}, 2),
+    "oled": ({"epochs": 2, "val_size": 0}, 2), "alocc": ({"epochs": 2}, 2),
+    "g2d": ({"epochs": 2, "h": 1, "detector_epochs": 1}, 4), "ada": ({"epochs": 2}, 2),
+}
+LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     if device.type == "cuda":
@@ -35,38 +53,64 @@ def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> flo
     return 2 * n**3 * repeats / (time.perf_counter() - t) / 1e9
 
 
-def flops_per_training_image(det, batch: int) -> float:
-    net = det.net_
-    x = to_device(torch.rand(batch, *det.input_shape) * 2 - 1, det.torch_device)
+def make(method: str, precision: str, device: str) -> oneclass.Detector:
+    settings, _ = RUNS[method]
+    return oneclass.create(method, **{**detector_class(method).presets.get("fast", {}), **settings},
+                           precision=precision, device=device)
+
+
+def flops_per_image(method: str, device: str, n: int = 256) -> float:
+    x = np.random.default_rng(1).integers(0, 256, (n, 28, 28), dtype=np.uint8)
     with FlopCounterMode(display=False) as counter:
-        F.mse_loss(net(x), x).backward()
-    return counter.get_total_flops() / batch
+        make(method, "fp32", device).fit(x)
+    return counter.get_total_flops() / (n * RUNS[method][1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=6000, help="training images (one Fashion-MNIST class: 6000)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--methods", default=",".join(RUNS), help="comma-separated (default: all torch methods)")
+    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--layouts", default="channels_last,contiguous")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="results/speed.jsonl", help="JSON lines are appended here")
     args = parser.parse_args()
 
+    device = oneclass.create("ae", device=args.device).torch_device
+    peaks = {p: matmul_gflops(device, torch.float32 if p == "fp32" else torch.bfloat16)
+             for p in args.precisions.split(",")}
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    print(f"device {device} ({torch.get_num_threads()} threads, {cpu}); bf16 native: {training.bf16_native(device)}")
+    print("matmul peak (2048×2048): " + ", ".join(f"{p} {g:.1f} GFLOP/s" for p, g in peaks.items()))
     x = np.random.default_rng(0).integers(0, 256, (args.images, 28, 28), dtype=np.uint8)
-    det = oneclass.create("ae", epochs=1, device=args.device).fit(x[:256])  # warm-up, builds the net
-    det = oneclass.create("ae", epochs=args.epochs, device=args.device)
-    t = time.perf_counter()
-    det.fit(x)
-    seconds = time.perf_counter() - t
-    images_per_s = args.images * args.epochs / seconds
-    flops = flops_per_training_image(det, det.batch_size)
-    achieved = images_per_s * flops / 1e9
-    peak = matmul_gflops(det.torch_device)
-    print(f"device            {det.torch_device} ({torch.get_num_threads()} threads)")
-    print(f"ae                widths={det.widths} latent_dim={det.latent_dim} batch_size={det.batch_size}")
-    print(f"training          {images_per_s:,.0f} images/s ({args.images} images × {args.epochs} epochs in {seconds:.1f} s)")
-    print(f"cost per image    {flops / 1e6:.1f} MFLOP (forward + backward)")
-    print(f"achieved          {achieved:.1f} GFLOP/s")
-    print(f"fp32 matmul peak  {peak:.1f} GFLOP/s (2048×2048)")
-    print(f"ratio             {achieved / peak:.1%} of the matmul rate")
+    lines = []
+    for method in args.methods.split(","):
+        flops = flops_per_image(method, args.device)
+        for layout in args.layouts.split(","):
+            training.MEMORY_FORMAT = LAYOUTS[layout]
+            for precision in args.precisions.split(","):
+                make(method, precision, args.device).fit(x[:256])  # warm-up: kernels, allocator
+                det = make(method, precision, args.device)
+                t = time.perf_counter()
+                det.fit(x)
+                seconds = time.perf_counter() - t
+                images_per_s = args.images * RUNS[method][1] / seconds
+                achieved = images_per_s * flops / 1e9
+                line = {"method": method, "precision": precision, "layout": layout, "images_per_s": round(images_per_s, 1),
+                        "mflop_per_image": round(flops / 1e6, 2), "gflops": round(achieved, 2),
+                        "peak_gflops": round(peaks[precision], 1), "fraction_of_peak": round(achieved / peaks[precision], 4),
+                        "fit_seconds": round(seconds, 2), "images": args.images, "passes": RUNS[method][1],
+                        "device": str(device), "threads": torch.get_num_threads(), "cpu": cpu,
+                        "torch": torch.__version__, "version": oneclass.__version__, "commit": git_commit()}
+                lines.append(line)
+                print(f"{method:6s} {precision} {layout:13s} {images_per_s:8.0f} images/s  {flops / 1e6:7.1f} MFLOP/image  "
+                      f"{achieved:6.1f} GFLOP/s = {achieved / peaks[precision]:6.1%} of the {precision} matmul peak", flush=True)
+    training.MEMORY_FORMAT = torch.channels_last
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    print(f"appended {len(lines)} lines to {args.out}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from oneclass import params as rules
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.files import write_atomic
 from oneclass.registry import METHODS, available, detector_class
-from oneclass.training import PRECISIONS, Validation, autocast, compute_dtype, map_batches, selection_rule
+from oneclass.training import PRECISIONS, Validation, autocast, compute_dtype, map_batches, module_to_device, selection_rule
 
 FORMAT = "oneclass-detector"
 FORMAT_VERSION = 1
@@ -377,12 +377,12 @@ class TorchDetector(Detector):
         return self.net_.state_dict()
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.net_ = self._build().to(self.torch_device, memory_format=torch.channels_last)
+        self.net_ = module_to_device(self._build(), self.torch_device)
         self.net_.load_state_dict(tensors)
         self.net_.eval()
 
     def _new_net(self) -> torch.nn.Module:
-        self.net_ = self._build().to(self.torch_device, memory_format=torch.channels_last)
+        self.net_ = module_to_device(self._build(), self.torch_device)
         return self.net_
 
     def _images_through(self, module: Callable[[torch.Tensor], torch.Tensor], x: Any) -> np.ndarray:

@@ -20,7 +20,7 @@ from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
 from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches
+from oneclass.training import Batch, fit_epochs, map_batches, module_to_device
 
 
 def select_generators(losses: list[float], h: int, epsilon1: float, epsilon2: float, epsilon3: float,
@@ -249,7 +249,7 @@ class G2D(TorchDetector):
     def _generator_at(self, state: dict[str, torch.Tensor]) -> nn.Module:
         module = Generator(self.input_shape, tuple(self.widths), self.latent_dim)
         module.load_state_dict(state)
-        return module.to(self.torch_device, memory_format=torch.channels_last).eval()
+        return module_to_device(module, self.torch_device).eval()
 
     @torch.no_grad()
     def _draw(self, generator: nn.Module, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
