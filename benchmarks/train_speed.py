@@ -7,7 +7,7 @@ network the method updates, counted by PyTorch's FlopCounterMode over a whole sm
 and that as a fraction of a 2048×2048 matmul's rate in the same precision, measured in the same run. One JSON
 line per (method, precision, layout) is appended to --out.
 
-    python benchmarks/train_speed.py [--methods ae,adacl] [--images 2048] [--out results/speed.jsonl]
+    python benchmarks/train_speed.py [--methods ae,adacl] [--images 2048] [--compile] [--out results/speed.jsonl]
 """
 
 from __future__ import annotations
@@ -66,6 +66,33 @@ def flops_per_image(method: str, device: str, n: int = 256) -> float:
     return counter.get_total_flops() / (n * RUNS[method][1])
 
 
+def compiled_runs(args: argparse.Namespace, x: np.ndarray, cpu: str, device: torch.device) -> list[dict]:
+    """Each method with `torch.compile` on its update step: the first fit pays for compiling (fresh networks and
+    optimisers recompile in every fit, as every cell of a sweep does), the second shows the compiled speed."""
+    lines = []
+    training.COMPILE_STEPS = True
+    try:
+        for method in args.methods.split(","):
+            for precision in args.precisions.split(","):
+                seconds = []
+                for _ in range(2):
+                    det = make(method, precision, args.device)
+                    t = time.perf_counter()
+                    det.fit(x)
+                    seconds.append(time.perf_counter() - t)
+                images_per_s = args.images * RUNS[method][1] / seconds[1]
+                lines.append({"method": method, "precision": precision, "layout": "channels_last", "compiled": True,
+                              "images_per_s": round(images_per_s, 1), "first_fit_seconds": round(seconds[0], 2),
+                              "fit_seconds": round(seconds[1], 2), "images": args.images, "passes": RUNS[method][1],
+                              "device": str(device), "threads": torch.get_num_threads(), "cpu": cpu,
+                              "torch": torch.__version__, "version": oneclass.__version__, "commit": git_commit()})
+                print(f"{method:6s} {precision} compiled      {images_per_s:8.0f} images/s  first fit {seconds[0]:.1f} s "
+                      f"(compiling), then {seconds[1]:.1f} s", flush=True)
+    finally:
+        training.COMPILE_STEPS = False
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(RUNS), help="comma-separated (default: all torch methods)")
@@ -73,6 +100,9 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--layouts", default="channels_last,contiguous")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--compile", action="store_true",
+                        help="instead, train with torch.compile on the update step (channels-last): the first fit "
+                             "(compilation included) and a second one, to compare with the eager lines")
     parser.add_argument("--out", default="results/speed.jsonl", help="JSON lines are appended here")
     args = parser.parse_args()
 
@@ -84,6 +114,14 @@ def main() -> None:
     print(f"device {device} ({torch.get_num_threads()} threads, {cpu}); bf16 native: {training.bf16_native(device)}")
     print("matmul peak (2048×2048): " + ", ".join(f"{p} {g:.1f} GFLOP/s" for p, g in peaks.items()))
     x = np.random.default_rng(0).integers(0, 256, (args.images, 28, 28), dtype=np.uint8)
+    lines = compiled_runs(args, x, cpu, device) if args.compile else eager_runs(args, x, peaks, cpu, device)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "a") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    print(f"appended {len(lines)} lines to {args.out}")
+
+
+def eager_runs(args: argparse.Namespace, x: np.ndarray, peaks: dict, cpu: str, device: torch.device) -> list[dict]:
     lines = []
     for method in args.methods.split(","):
         flops = flops_per_image(method, args.device)
@@ -97,7 +135,8 @@ def main() -> None:
                 seconds = time.perf_counter() - t
                 images_per_s = args.images * RUNS[method][1] / seconds
                 achieved = images_per_s * flops / 1e9
-                line = {"method": method, "precision": precision, "layout": layout, "images_per_s": round(images_per_s, 1),
+                line = {"method": method, "precision": precision, "layout": layout, "compiled": False,
+                        "images_per_s": round(images_per_s, 1),
                         "mflop_per_image": round(flops / 1e6, 2), "gflops": round(achieved, 2),
                         "peak_gflops": round(peaks[precision], 1), "fraction_of_peak": round(achieved / peaks[precision], 4),
                         "fit_seconds": round(seconds, 2), "images": args.images, "passes": RUNS[method][1],
@@ -107,10 +146,7 @@ def main() -> None:
                 print(f"{method:6s} {precision} {layout:13s} {images_per_s:8.0f} images/s  {flops / 1e6:7.1f} MFLOP/image  "
                       f"{achieved:6.1f} GFLOP/s = {achieved / peaks[precision]:6.1%} of the {precision} matmul peak", flush=True)
     training.MEMORY_FORMAT = torch.channels_last
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as f:
-        f.writelines(json.dumps(line) + "\n" for line in lines)
-    print(f"appended {len(lines)} lines to {args.out}")
+    return lines
 
 
 if __name__ == "__main__":

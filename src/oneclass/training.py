@@ -66,6 +66,11 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None, s
 MEMORY_FORMAT = torch.channels_last
 
 
+#: wrap each method's update step in `torch.compile` (for `make bench-speed` to measure; measured slower than eager
+#: for the methods here, see docs/results.md, so off)
+COMPILE_STEPS = False
+
+
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Move an image batch to `device` in the layout of `MEMORY_FORMAT`."""
     return x.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
@@ -176,6 +181,7 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     or a dict of lists), `selection`, `best_epoch`, `val_history`, and `stopped_at` when `end_epoch` stopped it.
     """
     module = det.net_ if module is None else module
+    step = torch.compile(step) if COMPILE_STEPS else step
     device = det.torch_device
     dtype = compute_dtype(det.precision, device)
     best = BestEpoch("none" if validation is None else validation.rule)
