@@ -82,18 +82,24 @@ class OLEDNetworks(nn.Module):
         self.mask_generator = mask_generator
 
 
-def threshold_unit(activations: torch.Tensor, n_masked: int, epsilon: float) -> torch.Tensor:
+def threshold_unit(activations: torch.Tensor, n_masked: int, epsilon: float, gradient: str = "eq2") -> torch.Tensor:
     """T (eq. 1–2): masks (n, 1, H, W) that are 0 on each image's `n_masked` highest activations, 1 elsewhere.
 
-    The forward value hides exactly `n_masked` pixels per image (ties at the threshold are broken by position);
-    the gradient is that of eq. 2, relu(s − A) / (relu(s − A) + ε) with s the `n_masked`-th largest activation.
+    The forward value hides exactly `n_masked` pixels per image (ties at the threshold are broken by position).
+    The gradient: `"eq2"`, that of the paper's eq. 2, relu(s − A) / (relu(s − A) + ε) with s the `n_masked`-th
+    largest activation; its derivative ε / (s − A)² is exactly 0 in float32 wherever s − A exceeds about 2e-5 at the
+    paper's ε = 1e-12, so almost no pixel passes gradient. `"straight-through"`: d mask / dA = −1 everywhere (a
+    higher activation hides more), the straight-through estimator of the hard threshold.
     """
     flat = activations.flatten(1)
     top = flat.topk(n_masked, dim=1)
-    gap = F.relu(top.values[:, -1:] - flat)
-    continuous = gap / (gap + epsilon)
     hard = torch.ones_like(flat).scatter_(1, top.indices, 0.0)
-    return (continuous + (hard - continuous).detach()).view_as(activations)
+    if gradient == "straight-through":
+        surrogate = -flat
+    else:
+        gap = F.relu(top.values[:, -1:] - flat)
+        surrogate = gap / (gap + epsilon)
+    return (surrogate + (hard - surrogate).detach()).view_as(activations)
 
 
 @register
@@ -103,6 +109,8 @@ class OLED(TorchDetector):
     Hyper-parameters in the paper's names: `t` — the percentage of pixels left visible (87.5: 12.5 % hidden);
     `gamma` weighs L_cont and `lambda_` weighs L_rec in R's objective L_mask + γ L_cont + λ L_rec (MM maximises
     L_mask + γ L_cont); `epsilon` — ε of the threshold unit (eq. 2); Adam with `lr`, `betas`; `epochs`.
+    `mask_gradient`: how MG gets its gradient through the hard threshold: "eq2" (the paper's formula, which
+    passes almost none in float32) or "straight-through" (see `threshold_unit`; issue 25 measures both).
     Ours: `widths`, `latent_dim`, `mask_widths`, `kernel` (networks); `batch_size`; `mask_update_every`
     (MM is updated in every `mask_update_every`-th epoch; 1 = always, the authors' code uses 3);
     `masking="random"` replaces MM by one random `mask_size`² square per image (the paper's CAE ablation,
@@ -118,7 +126,8 @@ class OLED(TorchDetector):
     default_score = "avg"
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
     param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
-                   "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True), "widths": rules.integers(1),
+                   "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True),
+                   "mask_gradient": rules.one_of("eq2", "straight-through"), "widths": rules.integers(1),
                    "latent_dim": rules.integer(1), "mask_widths": rules.integers(1), "kernel": rules.odd_integer(),
                    "masking": rules.one_of("learned", "random"), "mask_size": rules.integer(1, optional=True),
                    "mask_update_every": rules.integer(1), "epochs": rules.integer(1), "batch_size": rules.integer(1),
@@ -126,7 +135,8 @@ class OLED(TorchDetector):
                    "val_size": rules.integer(0)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
-                 lambda_: float = 1.0, epsilon: float = 1e-12, widths: tuple[int, ...] = (64, 96, 128),
+                 lambda_: float = 1.0, epsilon: float = 1e-12, mask_gradient: str = "eq2",
+                 widths: tuple[int, ...] = (64, 96, 128),
                  latent_dim: int = 64, mask_widths: tuple[int, ...] = (32, 48), kernel: int = 5,
                  masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 1,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
@@ -137,6 +147,7 @@ class OLED(TorchDetector):
         self.gamma = gamma
         self.lambda_ = lambda_
         self.epsilon = epsilon
+        self.mask_gradient = mask_gradient
         self.widths = widths
         self.latent_dim = latent_dim
         self.mask_widths = mask_widths
@@ -169,7 +180,7 @@ class OLED(TorchDetector):
     def _masks(self, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if self.masking == "random":
             return random_square_masks(len(xb), xb.shape[2], xb.shape[3], self.hole, gen).to(xb.device)
-        return threshold_unit(self.net_.mask_generator(xb), self.n_masked, self.epsilon)
+        return threshold_unit(self.net_.mask_generator(xb), self.n_masked, self.epsilon, self.mask_gradient)
 
     def _losses(self, xb: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image L_mask, L_cont, L_rec, each a mean over all pixels; L_cont's error is zero outside the hidden
