@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+import oneclass
 from oneclass.bench import ResultsFile, make_cells, parse_classes, read_results, run_grid
 from oneclass.bench.report import paper_tables, write_report
 from oneclass.cli import main
@@ -67,6 +68,36 @@ def test_grid_runs_each_cell_once_and_records_everything(tmp_path):
     assert out.path.stat().st_mtime_ns == mtime
     other = make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [0], [0], "paper", {**TINY, "latent_dim": 2})
     assert run_grid(other, out) == 0 and len(read_results(out.path)) == 3  # other overrides: a new cell
+
+
+def test_a_cell_stopped_in_training_resumes_from_its_checkpoint(tmp_path, mini, monkeypatch):
+    """A cell whose training stopped after epoch 1 (its checkpoint left in `<out>.checkpoints/`) continues from
+    there when the grid runs again, and gives the line an uninterrupted run gives; no checkpoint is left behind."""
+    from oneclass.bench.grid import checkpoint_dir, run_cell
+    from oneclass.checkpoint import Checkpoint
+    from oneclass.data.protocols import make_split
+
+    cell = make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [1], [0], "paper", {**TINY, "epochs": 3})[0]
+    out = ResultsFile(tmp_path / "r.jsonl")
+    params, _ = cell.settings()
+    det = oneclass.create("ae", **params)
+    det.checkpoint_dir = checkpoint_dir(tmp_path / "r.jsonl.checkpoints", cell)
+
+    def stop_after_epoch_2(d, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt  # as a kill between epochs: epoch 1's checkpoint is on disk
+
+    det.epoch_callback = stop_after_epoch_2
+    with pytest.raises(KeyboardInterrupt):
+        det.fit(make_split("one-vs-rest", mini, 1).x_train)
+    assert list(det.checkpoint_dir.glob("*.json"))
+    resumed = []
+    load = Checkpoint.load
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(load(self)) or resumed[-1])
+    assert run_grid([cell], out) == 0
+    assert [r["epoch"] for r in resumed] == [1]  # the grid's training started from epoch 1's checkpoint
+    assert read_results(out.path)[0]["auroc"] == run_cell(cell)["auroc"]
+    assert not (tmp_path / "r.jsonl.checkpoints").exists()
 
 
 def test_kill_9_at_random_moments_never_corrupts_or_duplicates(tmp_path):

@@ -160,6 +160,9 @@ class Detector:
     #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
     #: then gets the normalised anomalies as `known` (None when none are given; other methods always get None)
     accepts_known_anomalies: ClassVar[bool] = False
+    #: where the training loop keeps its epoch checkpoints (see `training.fit_epochs`); None: no checkpoints.
+    #: Not a hyper-parameter: `oneclass bench` sets it for each cell, beside its results file
+    checkpoint_dir: Path | None = None
     #: the precision `score` computes in: fp32 unless asked (`load(path, precision="bf16")`, `score --precision`);
     #: not a hyper-parameter (`precision` is the one training uses)
     scoring_precision: str = "fp32"

@@ -8,12 +8,13 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from oneclass.checkpoint import Checkpoint
 from oneclass.metrics import auroc
 
 if TYPE_CHECKING:
@@ -81,10 +82,10 @@ def module_to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.
     return module.to(device, memory_format=MEMORY_FORMAT)
 
 
-def progress(iterable, desc: str, total: int | None = None, leave: bool = False):
+def progress(iterable, desc: str, total: int | None = None, leave: bool = False, initial: int = 0):
     """A tqdm bar on stderr, shown only when stderr is a terminal (or ONECLASS_PROGRESS=1)."""
     show = os.environ.get("ONECLASS_PROGRESS", "") == "1" or sys.stderr.isatty()
-    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not show, dynamic_ncols=True)
+    return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not show, dynamic_ncols=True, initial=initial)
 
 
 @torch.no_grad()
@@ -140,6 +141,15 @@ class BestEpoch:
         return {"selection": self.rule, "best_epoch": self.best_epoch,
                 "val_history": [round(v, 6) for v in self.history]}
 
+    def state(self) -> dict:
+        """Everything `load_state` needs to continue the selection (for checkpoints)."""
+        return {"best_epoch": self.best_epoch, "best_value": self.best_value, "history": self.history,
+                "weights": self._state}
+
+    def load_state(self, state: dict) -> None:
+        self.best_epoch, self.best_value, self.history = state["best_epoch"], state["best_value"], state["history"]
+        self._state = state["weights"]
+
 
 @dataclass
 class Validation:
@@ -165,7 +175,7 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
                epochs: int, batch_size: int, generator: torch.Generator, targets: torch.Tensor | None = None,
                module: torch.nn.Module | None = None, validation: Validation | None = None,
                end_epoch: Callable[[int, list | dict], bool | None] | None = None, track: bool = True,
-               desc: str | None = None) -> dict:
+               stateful: dict[str, Any] | None = None, desc: str | None = None) -> dict:
     """Train for `epochs` epochs; returns the record that goes into `fit_info_`.
 
     Each epoch puts `module` (default: the detector's network) in training mode and calls `step` once per batch of
@@ -177,6 +187,12 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     the callback score in fp32). At the end the selected epoch's weights are restored and `module` is left in eval
     mode.
 
+    With `stateful` (the optimisers and schedulers `step` uses, by name) and the detector's `checkpoint_dir` set,
+    the loop writes a checkpoint after every epoch and, when it finds one of the same run, continues after its
+    epoch: the weights, those objects, the generators' states, the losses and the selection so far are restored,
+    so the result equals an uninterrupted run's. The checkpoint is removed when training ends. Methods whose
+    `step` keeps other state between epochs (G2D's GAN phase) pass no `stateful` and restart instead.
+
     The record: `epochs` run, the `precision` trained in, `train_loss` (per epoch, the mean over images: a list,
     or a dict of lists), `selection`, `best_epoch`, `val_history`, and `stopped_at` when `end_epoch` stopped it.
     """
@@ -187,8 +203,23 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     best = BestEpoch("none" if validation is None else validation.rule)
     history: list[float] | dict[str, list[float]] | None = None
     stopped_at = None
-    epoch = 0
-    for epoch in progress(range(1, epochs + 1), desc or f"{det.name} epochs", total=epochs):
+    done = 0  # epochs already trained (by the run a checkpoint was written in)
+    desc = desc or f"{det.name} epochs"
+    checkpoint = None
+    if stateful is not None and det.checkpoint_dir is not None:
+        checkpoint = Checkpoint(det.checkpoint_dir, desc, {"params": det.get_params(), "images": list(images.shape),
+                                                          "epochs": epochs, "batch_size": batch_size})
+        saved = checkpoint.load()
+        if saved is not None:
+            done, history = saved["epoch"], saved["history"]
+            module.load_state_dict(saved["module"])
+            for name, obj in stateful.items():
+                obj.load_state_dict(saved["objects"][name])
+            generator.set_state(saved["generator"])
+            torch.set_rng_state(saved["torch_rng"])
+            best.load_state(saved["best"])
+    epoch = done
+    for epoch in progress(range(done + 1, epochs + 1), desc, total=epochs, initial=done):
         module.train()
         totals: dict[str, float] = {}
         for idx in batches(len(images), batch_size, generator):
@@ -217,6 +248,13 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
         if stop:
             stopped_at = epoch
             break
+        if checkpoint is not None and epoch < epochs:
+            checkpoint.save({"epoch": epoch, "history": history, "module": module.state_dict(),
+                             "objects": {name: obj.state_dict() for name, obj in stateful.items()},
+                             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                             "best": best.state()})
+    if checkpoint is not None:
+        checkpoint.remove()
     best.restore(module)
     module.eval()
     return {"epochs": epoch, "precision": "bf16" if dtype == torch.bfloat16 else "fp32",

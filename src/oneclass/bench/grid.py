@@ -6,12 +6,16 @@ Whatever runs a cell, only the calling process writes result lines, so lines are
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,15 +86,26 @@ def _dataset(name: str, root: str | None) -> dict[str, np.ndarray]:
     return load_dataset(name, root, download=False)
 
 
-def run_cell(cell: Cell, data_root: str | None = None) -> dict[str, Any]:
-    """Train and evaluate one cell; returns its result line (a JSON-able dict)."""
+def run_cell(cell: Cell, data_root: str | None = None, checkpoints: Path | None = None) -> dict[str, Any]:
+    """Train and evaluate one cell; returns its result line (a JSON-able dict). With `checkpoints` (a folder), the
+    cell's training writes epoch checkpoints under it and resumes from them if the cell ran before and was
+    stopped (not with `track_epochs`, whose per-epoch records would have a gap)."""
     params, split_options = cell.settings()
     split = make_split(cell.protocol, _dataset(cell.dataset, data_root), cell.normal_class, seed=cell.seed,
                        **split_options)
     det = create(cell.method, **params)
+    if checkpoints is not None and not cell.track_epochs:
+        det.checkpoint_dir = checkpoint_dir(checkpoints, cell)
     result = evaluate(det, split, dataset=cell.dataset, normal_class=cell.normal_class, preset=cell.preset,
                       overrides=cell.overrides, track_epochs=cell.track_epochs)
+    if det.checkpoint_dir is not None:
+        shutil.rmtree(det.checkpoint_dir, ignore_errors=True)
     return result.line()
+
+
+def checkpoint_dir(checkpoints: Path, cell: Cell) -> Path:
+    """The folder of one cell's epoch checkpoints: named by a digest of its key."""
+    return Path(checkpoints) / hashlib.sha256(repr(cell.key()).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------------- executors
@@ -102,9 +117,9 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_cell_pinned(cell: Cell, data_root: str | None, threads: int) -> dict[str, Any]:
+def _run_cell_pinned(cell: Cell, data_root: str | None, threads: int, checkpoints: Path | None) -> dict[str, Any]:
     _init_worker(threads)
-    return run_cell(cell, data_root)
+    return run_cell(cell, data_root, checkpoints)
 
 
 def run_grid(cells: list[Cell], out: ResultsFile, data_root: str | None = None, workers: int = 1,
@@ -114,11 +129,13 @@ def run_grid(cells: list[Cell], out: ResultsFile, data_root: str | None = None, 
 
     executor "local" runs in this process when workers == 1, else in a pool of `workers` processes, each
     pinned to cpu_count / workers threads; "ray" sends cells to a Ray cluster (`address`, or a local one).
-    `on_done(cell, row, error)` is called after each cell (for progress bars).
+    `on_done(cell, row, error)` is called after each cell (for progress bars). Training writes epoch checkpoints
+    in `<out>.checkpoints/`, so a cell that was killed resumes from its last finished epoch when the grid is rerun.
     """
     done = out.done_keys()
     todo = [c for c in cells if c.key() not in done]
     failures = 0
+    checkpoints = out.path.with_name(out.path.name + ".checkpoints")
 
     def finish(cell: Cell, row: dict[str, Any] | None, error: BaseException | None) -> None:
         nonlocal failures
@@ -130,11 +147,11 @@ def run_grid(cells: list[Cell], out: ResultsFile, data_root: str | None = None, 
 
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     if executor == "ray":
-        _run_ray(todo, data_root, threads, address, finish)
+        _run_ray(todo, data_root, threads, address, checkpoints, finish)
     elif workers <= 1:
         for cell in todo:
             try:
-                row = run_cell(cell, data_root)
+                row = run_cell(cell, data_root, checkpoints)
             except OneClassError:
                 raise
             except Exception as exc:  # a failed cell must not stop the grid; it is reported and rerun next time
@@ -144,14 +161,17 @@ def run_grid(cells: list[Cell], out: ResultsFile, data_root: str | None = None, 
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(run_cell, cell, data_root): cell for cell in todo}
+            futures = {pool.submit(run_cell, cell, data_root, checkpoints): cell for cell in todo}
             for fut in as_completed(futures):
                 exc = fut.exception()
                 finish(futures[fut], None if exc else fut.result(), exc)
+    with contextlib.suppress(OSError):  # gone, or holding the checkpoints of cells that failed
+        checkpoints.rmdir()
     return failures
 
 
-def _run_ray(cells: list[Cell], data_root: str | None, threads: int, address: str | None, finish) -> None:
+def _run_ray(cells: list[Cell], data_root: str | None, threads: int, address: str | None, checkpoints: Path,
+             finish) -> None:
     try:
         import ray
     except ImportError:
@@ -159,7 +179,7 @@ def _run_ray(cells: list[Cell], data_root: str | None, threads: int, address: st
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     remote = ray.remote(num_cpus=threads)(_run_cell_pinned)
-    pending = {remote.remote(cell, data_root, threads): cell for cell in cells}
+    pending = {remote.remote(cell, data_root, threads, checkpoints): cell for cell in cells}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         cell = pending.pop(ready[0])

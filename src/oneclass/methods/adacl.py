@@ -218,7 +218,7 @@ class ADACL(TorchDetector):
             return loss.item()
 
         record = fit_epochs(self, step, x_train, epochs=self.epochs_, batch_size=self.batch_size, generator=gen,
-                            validation=validation)
+                            validation=validation, stateful={"opt": opt, "sched": sched})
         self.fit_info_.update(record, n_train_used=len(x_train))
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:

@@ -155,7 +155,8 @@ class ALOCC(TorchDetector):
         opt_d = torch.optim.RMSprop(net.discriminator.parameters(), lr=self.lr)
         record = fit_epochs(self, lambda batch: self._train_step(batch.images, opt_r, opt_d, gen), x, epochs=self.epochs,
                             batch_size=self.batch_size, generator=gen, validation=self._validation(val),
-                            end_epoch=lambda epoch, history: self.rho is not None and history["r_rec"][-1] < self.rho)
+                            end_epoch=lambda epoch, history: self.rho is not None and history["r_rec"][-1] < self.rho,
+                            stateful={"opt_r": opt_r, "opt_d": opt_d})
         stopped = record.pop("stopped_at", None)
         self.fit_info_.update(record, epoch_budget=self.epochs, stopped_by_rho=stopped)
 

@@ -179,7 +179,7 @@ class DeepSVDD(TorchDetector):
             distances.clear()
 
         record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
-                            validation=self._validation(val), end_epoch=end_epoch)
+                            validation=self._validation(val), end_epoch=end_epoch, stateful={"opt": opt, "sched": sched})
         self.fit_info_.update(record, ae_epochs=self.ae_epochs if self.pretrain else 0, ae_loss=pretraining["train_loss"])
 
     def _pretrain(self, x: torch.Tensor, gen: torch.Generator) -> dict:
@@ -198,7 +198,7 @@ class DeepSVDD(TorchDetector):
 
         return fit_epochs(self, step, x, epochs=self.ae_epochs, batch_size=self.batch_size, generator=gen,
                           module=nn.ModuleList([self.net_, decoder]), end_epoch=lambda epoch, history: sched.step(),
-                          track=False, desc="dsvdd pretraining")
+                          track=False, stateful={"opt": opt, "sched": sched}, desc="dsvdd pretraining")
 
     @torch.no_grad()
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:

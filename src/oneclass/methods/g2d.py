@@ -273,7 +273,7 @@ class G2D(TorchDetector):
 
         record = fit_epochs(self, step, torch.cat([x, generated]), targets=labels, epochs=self.detector_epochs,
                             batch_size=self.detector_batch_size, generator=gen, module=detector,
-                            validation=self._validation(val), desc=f"{self.name} detector epochs")
+                            validation=self._validation(val), stateful={"opt": opt}, desc=f"{self.name} detector epochs")
         self.net_.eval()
         self.fit_info_.update(record, detector_loss=record.pop("train_loss"))
 
