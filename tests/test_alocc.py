@@ -143,3 +143,17 @@ def test_alocc_discriminator_ranks_trousers_above_chance(trousers_scores):
 
     split, s = trousers_scores
     assert auroc(split.y_test, s["d_rx"]) > 0.6
+
+
+def test_an_averaged_discriminator_is_updated_every_d_step_scores_and_is_saved(tmp_path):
+    """`d_average`: an exponential moving average of D (weights and BatchNorm statistics) is updated after every D
+    step and gives the D scores; it is saved and loaded with the model."""
+    x = (np.random.default_rng(0).random((64, 28, 28)) * 255).astype(np.uint8)
+    det = oneclass.create("alocc", epochs=2, batch_size=32, widths=(8, 8, 8, 8), d_average=0.9).fit(x)
+    average = det.net_.discriminator_average
+    assert int(average.n_averaged) == 4  # 2 epochs × 2 batches
+    raw = oneclass.create("alocc", epochs=2, batch_size=32, widths=(8, 8, 8, 8)).fit(x)
+    assert not np.allclose(det.score(x)["d_rx"], raw.score(x)["d_rx"])  # same training, other scorer
+    np.testing.assert_allclose(det.score(x)["rec"], raw.score(x)["rec"], rtol=1e-6)  # R is untouched
+    det.save(tmp_path / "m")
+    np.testing.assert_allclose(oneclass.load(tmp_path / "m").score(x)["d_rx"], det.score(x)["d_rx"], rtol=1e-6)

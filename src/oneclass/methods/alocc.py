@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from oneclass import params as rules
 from oneclass.detector import TorchDetector
@@ -84,12 +85,19 @@ class Discriminator(nn.Module):
 
 
 class ALOCCNetworks(nn.Module):
-    """R and D in one module, so that they are saved and selected together."""
+    """R and D in one module, so that they are saved and selected together; with `d_average`, also an exponential
+    moving average of D's weights and BatchNorm statistics (`discriminator_average`), which then scores."""
 
-    def __init__(self, reconstructor: Reconstructor, discriminator: Discriminator):
+    def __init__(self, reconstructor: Reconstructor, discriminator: Discriminator, d_average: float | None):
         super().__init__()
         self.reconstructor = reconstructor
         self.discriminator = discriminator
+        self.discriminator_average = None if d_average is None else AveragedModel(
+            discriminator, multi_avg_fn=get_ema_multi_avg_fn(d_average), use_buffers=True)
+
+    @property
+    def scoring_discriminator(self) -> nn.Module:
+        return self.discriminator if self.discriminator_average is None else self.discriminator_average.module
 
 
 @register
@@ -103,7 +111,9 @@ class ALOCC(TorchDetector):
     whole epoch budget runs); `tau`, the decision threshold on D (target if D > τ); BatchNorm `epsilon` and
     `decay`. Ours, as the authors' code where the paper is silent: `widths` of R's encoder and of D, RMSProp
     with `lr`, `r_steps` updates of R per update of D (the code: 2; the paper's GAN alternation: 1),
-    `epochs` (a budget; `rho` may stop earlier), `batch_size`.
+    `epochs` (a budget; `rho` may stop earlier), `batch_size`. Ours, for issue 25's instability of D(R(X)):
+    `d_average`, the decay of an exponential moving average of D's weights and BatchNorm statistics, updated after
+    every D step, which then gives the D scores (None: D itself, as the paper).
 
     Scores: `d_rx` = 1 − D(R(X)) (default), `d_x` = 1 − D(X), `rec` = mean squared error of R(X).
     Anomaly maps: |X − R(X)| (mean over channels).
@@ -116,12 +126,14 @@ class ALOCC(TorchDetector):
     param_rules = {"lambda_": rules.number(0), "sigma": rules.number(0), "rho": rules.number(0, optional=True),
                    "tau": rules.number(0, 1, low_open=True, high_open=True), "epsilon": rules.number(0, low_open=True),
                    "decay": rules.number(0, 1, high_open=True), "widths": rules.integers(1),
-                   "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1), "epochs": rules.integer(1),
+                   "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1),
+                   "d_average": rules.number(0, 1, low_open=True, high_open=True, optional=True), "epochs": rules.integer(1),
                    "batch_size": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
-                 widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1, epochs: int = 40,
+                 widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1,
+                 d_average: float | None = None, epochs: int = 40,
                  batch_size: int = 128, seed: int = 0, device: str = "auto",
                  precision: str = "fp32"):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
@@ -134,14 +146,16 @@ class ALOCC(TorchDetector):
         self.widths = widths
         self.lr = lr
         self.r_steps = r_steps
+        self.d_average = d_average
         self.epochs = epochs
         self.batch_size = batch_size
 
     def _build(self) -> nn.Module:
         args = (self.input_shape, tuple(self.widths), self.epsilon, self.decay)
-        net = ALOCCNetworks(Reconstructor(*args), Discriminator(*args))
-        _init_weights(net)
-        return net
+        reconstructor, discriminator = Reconstructor(*args), Discriminator(*args)
+        _init_weights(reconstructor)
+        _init_weights(discriminator)
+        return ALOCCNetworks(reconstructor, discriminator, self.d_average)
 
     def decision_thresholds(self) -> dict[str, float]:
         """τ on D, as thresholds on the scores 1 − D: anomalous when D ≤ τ."""
@@ -177,6 +191,8 @@ class ALOCC(TorchDetector):
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
+        if self.net_.discriminator_average is not None:
+            self.net_.discriminator_average.update_parameters(d)
         for step in range(self.r_steps):
             if step > 0:
                 fake = r(noisy)
@@ -190,7 +206,7 @@ class ALOCC(TorchDetector):
 
     # -- scoring -----------------------------------------------------------------------------------
     def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        r, d = self.net_.reconstructor, self.net_.discriminator
+        r, d = self.net_.reconstructor, self.net_.scoring_discriminator
         refined = r(b)
         # 1 − sigmoid(l) = sigmoid(−l), in float64: distinct scores even where D saturates near 1
         return {"d_rx": torch.sigmoid(-d(refined).double()), "d_x": torch.sigmoid(-d(b).double()),
