@@ -228,3 +228,16 @@ def test_a_frame_too_large_is_refused_naming_it(tmp_path):
     _png_claiming(folder / "002.png", 30000, 30000)
     with pytest.raises(DataError, match="002.png: the image claims more than 50,000,000 pixels"):
         read_video(folder)
+
+
+def test_train_takes_the_patch_options_through_set_as_bench_does(scenes, tmp_path):
+    """`train --set patch_size=20 --set stride=20` reaches the ucsd-patches protocol (it used to be refused as an
+    unknown hyper-parameter); the line in metrics.json records the patches the protocol cut."""
+    write_ucsd_tree(scenes, tmp_path / "data" / "ucsd-ped2", "UCSDped2")
+    out = tmp_path / "model"
+    assert main(["train", "--method", "ocsvm", "--dataset", "ucsd-ped2", "--protocol", "ucsd-patches", "--normal-class",
+                 "0", "--set", "patch_size=20", "--set", "stride=20", "--data-root", str(tmp_path / "data"),
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["split_info"]["patch_size"] == 20 and metrics["split_info"]["stride"] == 20
+    assert oneclass.load(out).input_shape == (1, 20, 20)
