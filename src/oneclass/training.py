@@ -181,8 +181,8 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     Each epoch puts `module` (default: the detector's network) in training mode and calls `step` once per batch of
     a fresh shuffle of `images` (indices drawn from `generator`); `step` makes the method's update (the order of
     a GAN's updates stays visible in the method) and returns the batch's loss, or a dict of named losses. Then,
-    in this order: `end_epoch(epoch, the losses so far, unrounded)` (schedulers, statistics; True stops training early), model
-    selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in eval mode, no
+    in this order: `end_epoch(epoch, the losses so far, unrounded)` (schedulers, statistics; True stops training
+    early), model selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in eval mode, no
     gradients). Each step runs under bf16 autocast when the detector's `precision` resolves to bf16 (validation and
     the callback score in fp32). At the end the selected epoch's weights are restored and `module` is left in eval
     mode.
@@ -212,12 +212,7 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
         saved = checkpoint.load()
         if saved is not None:
             done, history = saved["epoch"], saved["history"]
-            module.load_state_dict(saved["module"])
-            for name, obj in stateful.items():
-                obj.load_state_dict(saved["objects"][name])
-            generator.set_state(saved["generator"])
-            torch.set_rng_state(saved["torch_rng"])
-            best.load_state(saved["best"])
+            _restore(saved, module, stateful, generator, best)
     epoch = done
     for epoch in progress(range(done + 1, epochs + 1), desc, total=epochs, initial=done):
         module.train()
@@ -228,14 +223,7 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
                 losses = step(batch)
             for k, v in (losses.items() if isinstance(losses, dict) else [("", losses)]):
                 totals[k] = totals.get(k, 0.0) + v * len(idx)
-        means = {k: v / len(images) for k, v in totals.items()}
-        if history is None:
-            history = [] if list(means) == [""] else {k: [] for k in means}
-        if isinstance(history, list):
-            history.append(means[""])
-        else:
-            for k in history:
-                history[k].append(means[k])
+        history = _appended(history, {k: v / len(images) for k, v in totals.items()})
         stop = bool(end_epoch(epoch, history)) if end_epoch is not None else False
         if validation is None:
             best.update(epoch, module, None, None)
@@ -260,6 +248,30 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     return {"epochs": epoch, "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
             "train_loss": _rounded(history if history is not None else []), **best.summary(),
             **({"stopped_at": stopped_at} if stopped_at is not None else {})}
+
+
+def _appended(history: list[float] | dict[str, list[float]] | None,
+              means: dict[str, float]) -> list[float] | dict[str, list[float]]:
+    """The loss history with one more epoch's means: a list for a single loss (key ""), else a dict of lists."""
+    if history is None:
+        history = [] if list(means) == [""] else {k: [] for k in means}
+    if isinstance(history, list):
+        history.append(means[""])
+    else:
+        for k in history:
+            history[k].append(means[k])
+    return history
+
+
+def _restore(saved: dict, module: torch.nn.Module, stateful: dict[str, Any], generator: torch.Generator,
+             best: BestEpoch) -> None:
+    """Put back what a checkpoint saved, so that training continues as if it had never stopped."""
+    module.load_state_dict(saved["module"])
+    for name, obj in stateful.items():
+        obj.load_state_dict(saved["objects"][name])
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    best.load_state(saved["best"])
 
 
 def _rounded(history: list[float] | dict[str, list[float]]) -> list[float] | dict[str, list[float]]:
