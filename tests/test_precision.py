@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import oneclass
+from oneclass import training
 from oneclass.cli import main
 from oneclass.training import bf16_native, compute_dtype
 from tests.test_methods import FAST
@@ -16,9 +17,13 @@ from tests.test_methods import FAST
 BF16_SCORE_TOLERANCE = 0.1
 
 
-def test_auto_means_bf16_only_where_the_device_computes_it_natively():
+@pytest.mark.parametrize("flags, native", [({"avx512f", "avx512_bf16"}, True), ({"amx_tile", "amx_bf16"}, True),
+                                           ({"avx2", "avx512f", "avx512bw"}, False)])
+def test_auto_means_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, flags, native):
+    monkeypatch.setattr(training, "cpu_flags", lambda: frozenset(flags))
     cpu = torch.device("cpu")
-    assert compute_dtype("auto", cpu) == (torch.bfloat16 if bf16_native(cpu) else torch.float32)
+    assert bf16_native(cpu) is native
+    assert compute_dtype("auto", cpu) == (torch.bfloat16 if native else torch.float32)
     assert compute_dtype("fp32", cpu) == torch.float32 and compute_dtype("bf16", cpu) == torch.bfloat16
 
 
