@@ -12,7 +12,6 @@ from oneclass.data.catalog import DATASETS, load_dataset
 from oneclass.data.protocols import make_split
 from oneclass.detector import Detector, create
 from oneclass.evaluation import evaluate
-from oneclass.metrics import eer
 from oneclass.registry import detector_class
 from oneclass.report import Report, image_grid, roc_figure, score_histograms, video_figure
 from oneclass.settings import resolve
@@ -95,7 +94,7 @@ def run_video_demo(detectors: dict[str, Detector], split_options: dict[str, Any]
     for m, det in detectors.items():
         result = evaluate(det, split, dataset="moving-scenes", normal_class=0)
         name = result.default_score
-        rows.append([m, name, f"{result.auroc[name]:.4f}", f"{eer(split.y_test, result.scores.default)[0]:.3f}",
+        rows.append([m, name, f"{result.auroc[name]:.4f}", f"{result.eer[name]:.3f}",
                      f"{result.fit_seconds:.1f}", f"{1000 * result.score_seconds / n_frames:.1f}"])
         print(f"  {m:6s} frame AUROC {result.auroc[name]:.4f} ({name})  fit {result.fit_seconds:5.1f} s", flush=True)
         frame_scores[m] = result.scores.default
