@@ -123,6 +123,8 @@ VIDEO_METHODS = ocsvm,ae,cae,vae,dsvdd,adacl,alocc,g2d,oled,ada
 bench-video: $(BIN)/oneclass
 	$(BIN)/oneclass bench --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast \
 		--seeds 0,1 --out results/video-scenes.jsonl
+	for study in stride=10 smooth=5; do $(BIN)/oneclass bench --methods ocsvm,ae,vae --dataset moving-scenes \
+		--protocol ucsd-patches --preset fast --seeds 0 --set $$study --out results/video-studies.jsonl || exit 1; done
 	$(BIN)/oneclass report results/video-scenes.jsonl --out results/video-report
 	$(BIN)/oneclass demo --video --methods $(VIDEO_METHODS) --preset fast --out results/video-demo
 
