@@ -358,3 +358,20 @@ def test_noisy_mnist_cells_give_known_anomalies_to_ada_and_the_report_finds_tabl
     self_text = next(part for part in sections if "known_class" not in part)
     assert "ADA CAM+D_G+D_ano (known 1)" in semi_text and "0.9300" in semi_text and "known 3" not in semi_text
     assert "ADA CAM+D (ADA Table 1)" in self_text and "Table 3" not in self_text
+
+
+def test_evaluate_keeps_the_callers_epoch_callback(mini):
+    """`evaluate` sets its own per-epoch callback only for `track_epochs`, and gives the caller's back afterwards."""
+    from oneclass.data.protocols import make_split
+    from oneclass.evaluation import evaluate
+
+    seen = []
+    det = oneclass.create("ae", **{**TINY, "epochs": 2})
+    det.epoch_callback = lambda d, epoch: seen.append(epoch)
+    evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1)
+    assert seen == [1, 2] and det.epoch_callback is not None
+    result = evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1,
+                      track_epochs=True)
+    assert len(result.epoch_test_auroc) == 2 and seen == [1, 2]  # tracking replaced it during that fit only
+    evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1)
+    assert seen == [1, 2, 1, 2]

@@ -24,6 +24,8 @@ from oneclass.settings import PRESETS, SPLIT_OPTIONS, overrides_from, resolve
 MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
 REPORT_FILES = ("report.md", "report.html", "*.png")
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
+#: the methods `oneclass demo` trains unless told otherwise
+BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
 #: the protocol options `train-video` has flags for
 VIDEO_OPTIONS = ("patch_size", "stride", "train_patches", "min_motion", "max_train_patches")
 
@@ -333,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train the baselines on the embedded Fashion-MNIST subset and write a report",
                        description=cmd_demo.__doc__)
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
-    p.add_argument("--methods", default="ae,cae,vae,dsvdd,ocsvm", help="comma-separated methods (default: %(default)s)")
+    p.add_argument("--methods", default=",".join(BASELINES), help="comma-separated methods (default: %(default)s)")
     _add_training_flags(p, many=True)
     p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
     p.add_argument("--video", action="store_true",

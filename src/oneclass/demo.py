@@ -16,8 +16,6 @@ from oneclass.registry import detector_class
 from oneclass.report import Report, image_grid, roc_figure, score_histograms, video_figure
 from oneclass.settings import resolve
 
-BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
-
 
 def demo_detectors(methods: list[str], preset: str, overrides: dict[str, Any],
                    seed: int) -> tuple[dict[str, Detector], dict[str, Any]]:

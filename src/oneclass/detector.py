@@ -34,7 +34,6 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 
 
-
 # ---------------------------------------------------------------------------------------------- inputs
 
 

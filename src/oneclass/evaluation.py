@@ -88,14 +88,17 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
     compute every metric. `track_epochs` also records the test AUROC after every epoch (it does not change
     training; the fit time then includes that scoring)."""
     epoch_aucs: list[float] = []
+    callback = det.epoch_callback
     if track_epochs:
         det.epoch_callback = lambda d, epoch: epoch_aucs.append(round(auroc(split.y_test, score_test_split(d, split).default), 5))
     t0 = time.perf_counter()
-    det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
+    try:
+        det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
+    finally:
+        det.epoch_callback = callback  # the caller's own callback, if it had one
     t1 = time.perf_counter()
     scores = score_test_split(det, split)
     t2 = time.perf_counter()
-    det.epoch_callback = None
     y = split.y_test
     thresholds = det.decision_thresholds()
     info = det.fit_info_

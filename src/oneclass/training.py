@@ -75,8 +75,8 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None, s
     yield from order.split(batch_size)
 
 
-#: the memory layout of image batches and conv weights; channels-last is faster for every method on the CPUs
-#: measured (`make bench-speed` compares both, switching this)
+#: the memory layout of image batches and conv weights: channels-last, faster for most methods on the CPU measured
+#: (not for ADA in fp32, nor ALOCC and G2D in bf16; docs/results.md); `make bench-speed` compares both, switching this
 MEMORY_FORMAT = torch.channels_last
 
 
@@ -195,10 +195,10 @@ def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, flo
     a fresh shuffle of `images` (indices drawn from `generator`); `step` makes the method's update (the order of
     a GAN's updates stays visible in the method) and returns the batch's loss, or a dict of named losses. Then,
     in this order: `end_epoch(epoch, the losses so far, unrounded)` (schedulers, statistics; True stops training
-    early), model selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in eval mode, no
-    gradients). Each step runs under bf16 autocast when the detector's `precision` resolves to bf16 (validation and
-    the callback score in fp32). At the end the selected epoch's weights are restored and `module` is left in eval
-    mode.
+    early), model selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in
+    eval mode, no gradients). Each step runs under bf16 autocast when the detector's `precision` resolves to bf16
+    (validation and the callback score in fp32). At the end the selected epoch's weights are restored and `module`
+    is left in eval mode.
 
     With `stateful` (the optimisers and schedulers `step` uses, by name) and the detector's `checkpoint_dir` set,
     the loop writes a checkpoint after every epoch and, when it finds one of the same run, continues after its
