@@ -37,6 +37,15 @@ def test_unknown_hyper_parameter_fails_before_training():
         make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [0], [0], "paper", {"epochz": 1})
 
 
+def test_a_methods_paper_validation_set_applies_where_the_protocol_has_outliers_and_none_is_set():
+    oled = {"val_normal": 150, "val_outliers": 150}
+    assert make_cells(["oled"], "mnist", "memae", [0], [0])[0].settings()[1] == oled
+    assert make_cells(["oled"], "moving-scenes", "ucsd-patches", [0], [0], "fast")[0].settings()[1] == {}
+    mine = make_cells(["oled"], "mnist", "memae", [0], [0], overrides={"val_outliers": 0})[0].settings()[1]
+    assert mine == {"val_outliers": 0}
+    assert make_cells(["ae"], "mnist", "memae", [0], [0])[0].settings()[1] == {}  # ae has no paper set
+
+
 def test_results_file_skips_duplicates_and_cuts_a_half_written_line(tmp_path):
     path = tmp_path / "r.jsonl"
     row = _report_row("ae", "d", "p", 0, 0, "rec", 0.9)

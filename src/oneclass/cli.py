@@ -70,10 +70,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     _check_normal_class(args.dataset, args.normal_class)
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
-    params, split_options = resolve(args.method, args.preset, overrides, args.seed)
+    overrides.update({k: v for k, v in (("val_normal", args.val_normal), ("val_outliers", args.val_outliers))
+                      if v is not None})
+    params, split_options = resolve(args.method, args.preset, overrides, args.seed, args.protocol)
     det = create(args.method, **params)
     data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
-    split_options = {"val_normal": args.val_normal, "val_outliers": args.val_outliers, **split_options}
     split = make_split(args.protocol, data, args.normal_class, seed=args.seed, **split_options)
     prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
     print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
@@ -351,8 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="folder holding DATASET/ (else $ONECLASS_DATA, else the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading a missing dataset")
     _add_training_flags(p)
-    p.add_argument("--val-normal", type=int, default=0, help="normal training images held out for model selection")
-    p.add_argument("--val-outliers", type=int, default=0, help="real outliers in the validation set (not honest)")
+    p.add_argument("--val-normal", type=int, default=None,
+                   help="normal training images held out for model selection (default: the method's paper set where "
+                        "it has one, e.g. OLED's 150 + 150, else 0)")
+    p.add_argument("--val-outliers", type=int, default=None,
+                   help="outliers of other classes from the training split in that set (default: as --val-normal)")
     p.add_argument("--force", action="store_true", help="replace the model already in --out")
     p.set_defaults(func=cmd_train)
 

@@ -152,6 +152,10 @@ class Detector:
     #: benchmark presets, hyper-parameters over the defaults: "paper" = the paper's settings (usually the
     #: defaults themselves), "fast" = our CPU budget. `val_normal` / `val_outliers` set the validation split.
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: the paper's model-selection set, e.g. {"val_normal": 150, "val_outliers": 150}: drawn from the training split
+    #: by `bench` and `train` where the protocol has outliers to draw and the command sets neither count
+    #: (`settings.resolve`); elsewhere the method's own rule applies (`fit` without `val`)
+    paper_validation: ClassVar[dict[str, int]] = {}
     #: called as `epoch_callback(detector, epoch)` after each training epoch (by the shared loop,
     #: `training.fit_epochs`), with the network in eval mode, so the detector can score (e.g. to track test AUROC
     #: over epochs); not a hyper-parameter, and it must not change training

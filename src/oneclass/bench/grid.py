@@ -51,7 +51,7 @@ class Cell:
 
     def settings(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(hyper-parameters, protocol options) from the method's preset and the overrides."""
-        return resolve(self.method, self.preset, self.overrides, self.seed)
+        return resolve(self.method, self.preset, self.overrides, self.seed, self.protocol)
 
 
 def parse_classes(text: str) -> list[int]:

@@ -308,6 +308,9 @@ def ucsd_patches(data: VideoDataset, normal_class: int = 0, seed: int = 0, val_n
                  frames=frames)
 
 
+#: the protocols whose training data hold no outliers to draw a validation set's `val_outliers` from
+PROTOCOLS_WITHOUT_OUTLIERS = ("ucsd-patches",)
+
 PROTOCOLS: dict[str, Callable[..., Split]] = {"one-vs-rest": one_vs_rest, "memae": memae,
                                               "outlier-ratio": outlier_ratio, "caltech": caltech,
                                               "noisy-mnist": noisy_mnist, "ucsd-patches": ucsd_patches}

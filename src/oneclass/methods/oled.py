@@ -109,13 +109,16 @@ class OLED(TorchDetector):
     Hyper-parameters in the paper's names: `t` — the percentage of pixels left visible (87.5: 12.5 % hidden);
     `gamma` weighs L_cont and `lambda_` weighs L_rec in R's objective L_mask + γ L_cont + λ L_rec (MM maximises
     L_mask + γ L_cont); `epsilon` — ε of the threshold unit (eq. 2); Adam with `lr`, `betas`; `epochs`.
-    `mask_gradient`: how MG gets its gradient through the hard threshold: "eq2" (the paper's formula, which
-    passes almost none in float32) or "straight-through" (see `threshold_unit`; issue 25 measures both).
+    `mask_gradient`: how MG gets its gradient through the hard threshold, whose forward pass is always eq. 2's
+    hard mask: "straight-through" (default: d mask / dA = −1) or "eq2" (the formula's own derivative, which in
+    float32 is exactly 0 for all but the pixels within ~ε of the threshold; docs/methods.md has the measurements).
     Ours: `widths`, `latent_dim`, `mask_widths`, `kernel` (networks); `batch_size`; `mask_update_every`
-    (MM is updated in every `mask_update_every`-th epoch; 1 = always, the authors' code uses 3);
-    `masking="random"` replaces MM by one random `mask_size`² square per image (the paper's CAE ablation,
-    Table 4: same R, same losses); `val_size` normal training images held out to choose the epoch with the
-    lowest R objective when `fit` gets no `val` (0: keep the last epoch).
+    (MM is updated in every `mask_update_every`-th epoch, from the first; 3 as in the authors' code, chosen on
+    the paper's validation set; 1 = always); `masking="random"` replaces MM by one random `mask_size`² square per
+    image (the paper's CAE ablation, Table 4: same R, same losses). Model selection: `bench` and `train` give
+    `fit` the paper's 150 inliers + 150 outliers from the training split (`paper_validation`) where the protocol
+    has outliers; without `val`, `fit` keeps the last epoch, or with `val_size` > 0 holds out that many normal
+    training images and keeps the epoch with the lowest R objective on them.
 
     Scores: `mask` (squared error of R(x ⊙ MM(x))), `cont` (absolute error in the hidden region),
     `rec` (squared error of R(x)), each min-max scaled over the scored set, and `avg` (default), their mean.
@@ -125,6 +128,7 @@ class OLED(TorchDetector):
     score_names = ("mask", "cont", "rec", "avg")
     default_score = "avg"
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
+    paper_validation = {"val_normal": 150, "val_outliers": 150}
     param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
                    "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True),
                    "mask_gradient": rules.one_of("eq2", "straight-through"), "widths": rules.integers(1),
@@ -135,12 +139,12 @@ class OLED(TorchDetector):
                    "val_size": rules.integer(0)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
-                 lambda_: float = 1.0, epsilon: float = 1e-12, mask_gradient: str = "eq2",
+                 lambda_: float = 1.0, epsilon: float = 1e-12, mask_gradient: str = "straight-through",
                  widths: tuple[int, ...] = (64, 96, 128),
                  latent_dim: int = 64, mask_widths: tuple[int, ...] = (32, 48), kernel: int = 5,
-                 masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 1,
+                 masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 3,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
-                 val_size: int = 150, seed: int = 0, device: str = "auto",
+                 val_size: int = 0, seed: int = 0, device: str = "auto",
                  precision: str = "fp32"):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.t = t
