@@ -14,8 +14,9 @@ from oneclass.methods.ada import ADA, ADANetworks
 from oneclass.metrics import auroc
 from oneclass.nn import grad_cam
 
+# "cpu": these tests call the networks with CPU tensors to check the maths
 TINY = {"widths": (8, 8, 16), "discriminator_widths": (8, 8, 16, 16, 16), "latent_dim": 8, "kernel": 3,
-        "epochs": 2, "batch_size": 32}
+        "epochs": 2, "batch_size": 32, "device": "cpu"}
 
 
 # ------------------------------------------------------------------------------------------- noisy MNIST

@@ -8,7 +8,8 @@ import oneclass
 from oneclass.errors import InputError
 from oneclass.methods.alocc import Discriminator, Reconstructor
 
-TINY = {"widths": (8, 8, 16, 16), "epochs": 2, "batch_size": 32}
+# "cpu": these tests call the networks with CPU tensors to check the maths
+TINY = {"widths": (8, 8, 16, 16), "epochs": 2, "batch_size": 32, "device": "cpu"}
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 30, 30), (3, 32, 32), (3, 64, 64)])

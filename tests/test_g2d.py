@@ -8,7 +8,8 @@ import oneclass
 from oneclass.errors import InputError
 from oneclass.methods.g2d import G2D, G2DNetworks, Generator, select_generators
 
-TINY = {"widths": (8, 8, 16), "epochs": 4, "h": 1, "detector_epochs": 1, "batch_size": 16}
+# "cpu": these tests call the networks with CPU tensors to check the maths
+TINY = {"widths": (8, 8, 16), "epochs": 4, "h": 1, "detector_epochs": 1, "batch_size": 16, "device": "cpu"}
 
 
 def _curve() -> list[float]:

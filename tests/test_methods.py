@@ -49,6 +49,22 @@ def test_training_is_reproducible_for_a_seed(method, split):
     np.testing.assert_allclose(a.default, b.default, rtol=1e-5)
 
 
+def test_cuda_training_runs_deterministic_kernels_and_gives_the_callers_settings_back():
+    """The switches only (this runs where there is no GPU); the reproducibility itself is checked on CUDA by the
+    test above when the suite runs there (benchmarks/cuda_runs.sh)."""
+    import torch
+
+    from oneclass.training import deterministic
+
+    before = torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled()
+    with deterministic(torch.device("cuda")):
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+    assert (torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled()) == before
+    with deterministic(torch.device("cpu")):
+        assert not torch.are_deterministic_algorithms_enabled()  # the CPU's kernels are deterministic already
+
+
 @pytest.mark.parametrize("method", ["ae", "cae", "vae"])
 def test_anomaly_maps_are_per_pixel_and_match_the_score(method, split):
     det = oneclass.create(method, **FAST[method]).fit(split.x_train)

@@ -8,7 +8,8 @@ import oneclass
 from oneclass.errors import InputError
 from oneclass.methods.oled import OLED, threshold_unit
 
-SMALL = {"widths": (8, 8, 8), "mask_widths": (4, 4), "kernel": 3, "batch_size": 32}
+# "cpu": these tests call the networks with CPU tensors to check the maths
+SMALL = {"widths": (8, 8, 8), "mask_widths": (4, 4), "kernel": 3, "batch_size": 32, "device": "cpu"}
 
 
 def _uint8(n=64, shape=(28, 28), seed=0):

@@ -26,7 +26,16 @@ from oneclass import params as rules
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.files import write_atomic
 from oneclass.registry import METHODS, available, detector_class
-from oneclass.training import PRECISIONS, Validation, autocast, compute_dtype, map_batches, module_to_device, selection_rule
+from oneclass.training import (
+    PRECISIONS,
+    Validation,
+    autocast,
+    compute_dtype,
+    deterministic,
+    map_batches,
+    module_to_device,
+    selection_rule,
+)
 
 FORMAT = "oneclass-detector"
 FORMAT_VERSION = 1
@@ -281,7 +290,8 @@ class Detector:
         self.normalisation_ = self._fit_normalisation(images)
         self.fit_info_: dict[str, Any] = {"n_train": len(images)}
         val_n = None if val_t is None else (self._normalise(val_t[0]), val_t[1])
-        self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
+        with deterministic(self.torch_device):
+            self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
         return self
 
     def score(self, x: Any) -> Scores:

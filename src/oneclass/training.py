@@ -3,6 +3,7 @@ the device transfer, progress bars, model selection."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
@@ -55,6 +56,26 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         return torch.bfloat16 if bf16_native(device) else torch.float32
     return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device) -> Iterator[None]:
+    """On CUDA, PyTorch's deterministic kernels for the length of a fit (cuDNN's, cuBLAS's fixed workspace), so that a
+    seed fixes the trained model there as it does on the CPU; the caller's settings come back afterwards. An
+    operation without a deterministic kernel warns rather than fails. Elsewhere nothing changes."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[:2]
+        torch.use_deterministic_algorithms(saved[2], warn_only=saved[3])
 
 
 def autocast(device: torch.device, dtype: torch.dtype):
