@@ -1,0 +1,45 @@
+"""Per variant of a results ledger (method, preset and overrides): the validation AUROC at the selected epoch and
+at the last epoch (`val-with-outliers` lines only), mean over classes, then mean ± sd over seeds, beside the test
+AUROC of the default score computed the same way. Variants compared on validation data (which the protocol allows), not on
+the test labels.
+
+    python benchmarks/validation_summary.py results/oled-mnist-studies-cuda.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+
+
+def mean_sd(per_seed: dict[int, list[float]]) -> str:
+    means = [statistics.mean(v) for _, v in sorted(per_seed.items())]
+    sd = statistics.stdev(means) if len(means) > 1 else 0.0
+    return f"{statistics.mean(means):.4f} ± {sd:.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ledger")
+    args = parser.parse_args()
+    val: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    last: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    test: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for line in open(args.ledger):
+        row = json.loads(line)
+        if row.get("selection") != "val-with-outliers":
+            continue
+        variant = f"{row['method']} {row['preset']} {json.dumps(row['overrides'], sort_keys=True)}"
+        val[variant][row["seed"]].append(max(row["val_history"]))
+        last[variant][row["seed"]].append(row["val_history"][-1])
+        test[variant][row["seed"]].append(row["auroc"][row["default_score"]])
+    print("| variant | classes × seeds | validation AUROC | at the last epoch | test AUROC |\n|---|---|---|---|---|")
+    for variant in sorted(val, key=lambda v: -statistics.mean(x for s in val[v].values() for x in s)):
+        n = f"{len(next(iter(val[variant].values())))} × {len(val[variant])}"
+        print(f"| {variant} | {n} | {mean_sd(val[variant])} | {mean_sd(last[variant])} | {mean_sd(test[variant])} |")
+
+
+if __name__ == "__main__":
+    main()
