@@ -53,6 +53,28 @@ def test_the_mask_generator_gets_gradient_at_the_default_settings():
     assert (activations.grad != 0).float().mean() > 0.5
 
 
+def _blobs(n, seed):
+    """Normal images: one bright Gaussian blob (σ = 3 px) at a random place on a dark 28×28 background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:28, :28]
+    cy, cx = rng.uniform(8, 20, (2, n, 1, 1))
+    return (np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0) * 255).astype(np.uint8)
+
+
+def test_the_mask_generator_learns_to_hide_an_anomaly_better_than_random_placement():
+    """A bright 6×6 square pasted on normal images (a known anomaly): MG's activations must rank the square's
+    pixels above the rest (pixel AUROC 0.726 with 2 threads, 0.737 with 1; seeds 1–4: 0.87–0.92). Random
+    placement gives 0.5; eq. 2's gradient gave 0.32–0.56 over the same 5 seeds. MG is updated every epoch here to
+    keep the test short."""
+    from oneclass.metrics import auroc
+
+    det = OLED(epochs=20, mask_update_every=1, **SMALL).fit(_blobs(256, seed=0))
+    x, square = _blobs(64, seed=50), np.zeros((64, 28, 28), bool)
+    for i, (top, left) in enumerate(np.random.default_rng(100).integers(0, 22, (64, 2))):
+        x[i, top:top + 6, left:left + 6], square[i, top:top + 6, left:left + 6] = 255, True
+    assert auroc(square.ravel().astype(int), det.activation_maps(x).ravel()) > 0.65
+
+
 def test_threshold_unit_hides_the_same_number_even_with_tied_activations():
     a = torch.zeros(3, 1, 8, 8)  # a dead ReLU map: every activation ties at 0
     assert (threshold_unit(a, 8, 1e-12).flatten(1) == 0).sum(1).tolist() == [8, 8, 8]
