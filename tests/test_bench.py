@@ -282,6 +282,15 @@ def test_bench_and_report_commands(tmp_path, capsys):
     assert "AUROC" in capsys.readouterr().out
     assert main(args) == 0
     assert "1 already in" in capsys.readouterr().out
+    # a line made under other defaults (here: another latent size) is kept, not rerun, and the command says so
+    row = json.loads(out.read_text())
+    row["params"]["latent_dim"] = 3
+    out.write_text(json.dumps(row) + "\n")
+    before = out.read_bytes()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "1 of these cells are in" in printed and "latent_dim 3, now 16" in printed and "1 already in" in printed
+    assert out.read_bytes() == before
     assert main(["report", str(out), "--out", str(tmp_path / "rep")]) == 0
     assert (tmp_path / "rep" / "report.html").is_file()
     assert main(["bench", "--methods", "ae", "--dataset", "fashion-mnist-mini", "--classes", "12",

@@ -218,7 +218,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     A rerun with the same --out skips the cells already there, so an interrupted grid resumes where it stopped.
     """
-    from oneclass.bench import ResultsFile, make_cells, parse_classes, run_grid
+    from oneclass.bench import ResultsFile, changed_settings, make_cells, parse_classes, read_results, run_grid
     from oneclass.training import progress
 
     methods = args.methods.split(",")
@@ -245,6 +245,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
               f"{out.rejected_path}; those cells run again", flush=True)
     load_dataset(args.dataset, args.data_root, download=not args.no_download)  # fetch once, before any worker
     done = len(out.done_keys() & {c.key() for c in cells})
+    changed = changed_settings(cells, read_results(out.path)) if done else []
+    if changed:
+        cell, what = changed[0]
+        print(f"note: {len(changed)} of these cells are in {out.path} with other hyper-parameters than they get now "
+              f"(a default changed since; e.g. {cell.method} class {cell.normal_class} seed {cell.seed}: {what}); "
+              "they are kept and not run again: give another --out to run them with today's settings", flush=True)
     print(f"{len(cells)} cells, {done} already in {out.path}; running {len(cells) - done} "
           f"({args.executor if args.executor == 'ray' else f'{args.workers} worker(s)'})", flush=True)
     bar = progress(None, "grid", total=len(cells), leave=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from oneclass.data.protocols import make_split
 from oneclass.detector import create
 from oneclass.errors import OneClassError
 from oneclass.evaluation import evaluate
+from oneclass.registry import detector_class
 from oneclass.settings import resolve
 
 
@@ -76,6 +78,25 @@ def make_cells(methods: Iterable[str], dataset: str, protocol: str, classes: Ite
     for m in dict.fromkeys(methods):  # fail before any training if a hyper-parameter is unknown
         Cell(m, dataset, protocol, 0, 0, preset, dict(overrides or {})).settings()
     return cells
+
+
+def changed_settings(cells: list[Cell], rows: Iterable[dict[str, Any]]) -> list[tuple[Cell, str]]:
+    """The cells whose line in `rows` was made with other hyper-parameters than the cell gets today (a default
+    changed since): each with the first difference, e.g. "mask_gradient 'eq2', now 'straight-through'". Only
+    hyper-parameters both know are compared (one added since cannot differ in effect), and not those left to `fit`
+    (None, e.g. `input_shape`)."""
+    recorded = {cell_key(row): row.get("params", {}) for row in rows}
+    out = []
+    for cell in cells:
+        if cell.key() not in recorded:
+            continue
+        cls = detector_class(cell.method)
+        now = json.loads(json.dumps({**cls.param_defaults(), **cell.settings()[0]}))  # tuples as JSON lists
+        then = recorded[cell.key()]
+        diff = [k for k in now if k in then and now[k] is not None and then[k] != now[k]]  # None: set by fit
+        if diff:
+            out.append((cell, f"{diff[0]} {then[diff[0]]!r}, now {now[diff[0]]!r}"))
+    return out
 
 
 # ------------------------------------------------------------------------------------------- one cell
