@@ -92,6 +92,9 @@ bench-alocc: $(BIN)/oneclass
 		--out results/alocc-fmnist.jsonl
 	$(BIN)/oneclass report results/alocc-mnist-ratio.jsonl results/alocc-mnist-ratio-r2.jsonl results/alocc-fmnist.jsonl \
 		--out results/alocc-report
+	for v in "" "--set d_average=0.99" "--set d_average=0.999"; do for data in "fashion-mnist" "mnist --protocol outlier-ratio"; do \
+		$(BIN)/oneclass bench --methods alocc --preset fast --seeds 0,1,2,3,4 --classes 0 --track-epochs $$v \
+		--dataset $$data --data-root ../shared/data --out results/alocc-stability.jsonl || exit 1; done; done
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
 # splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4) and Fashion-MNIST one-vs-rest
