@@ -12,8 +12,7 @@ import argparse
 import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
-
-from train_speed import RUNS, make  # noqa: E402  (benchmarks/ is the script's folder)
+from train_speed import RUNS, make  # benchmarks/, the script's folder, is on sys.path
 
 
 def main() -> None:
