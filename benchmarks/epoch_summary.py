@@ -13,14 +13,16 @@ import json
 import statistics
 from collections import defaultdict
 
+from oneclass.bench.report import load_rows
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ledger")
     args = parser.parse_args()
     groups: dict[str, list[dict]] = defaultdict(list)
-    for line in open(args.ledger):
-        row = json.loads(line)
+    ledger_rows, _ = load_rows([args.ledger])  # checked result lines, as `oneclass report` reads them
+    for row in ledger_rows:
         if row.get("epoch_test_auroc"):
             variant = f"{row['method']} {row['preset']} {json.dumps(row['overrides'], sort_keys=True)}"
             groups[f"{variant} seed {row['seed']}"].append(row)

@@ -13,6 +13,8 @@ import json
 import statistics
 from collections import defaultdict
 
+from oneclass.bench.report import load_rows
+
 
 def mean_sd(per_seed: dict[int, list[float]]) -> str:
     means = [statistics.mean(v) for _, v in sorted(per_seed.items())]
@@ -27,8 +29,8 @@ def main() -> None:
     val: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     last: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     test: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for line in open(args.ledger):
-        row = json.loads(line)
+    ledger_rows, _ = load_rows([args.ledger])  # checked result lines, as `oneclass report` reads them
+    for row in ledger_rows:
         if row.get("selection") != "val-with-outliers":
             continue
         variant = f"{row['method']} {row['preset']} {json.dumps(row['overrides'], sort_keys=True)}"
