@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 # optional extras installed with the package: dev (tests, lint); CI adds ray for the Ray executor's test
 EXTRAS ?= dev
+# the training precision of the bench targets: the committed ledgers were made in fp32; PRECISION=auto trains in
+# bf16 where the CPU has AVX512-BF16/AMX, as the library does by default (about 1.3-1.8x faster for most methods)
+PRECISION ?= fp32
+SCRIPT_FLAGS = --data-root ../shared/data --precision $(PRECISION)
+BENCH = $(BIN)/oneclass bench --precision $(PRECISION)
 
 .PHONY: run test test-realdata bench-speed bench-regression bench-fashion-mnist bench-adacl bench-oled bench-alocc bench-g2d bench-ada bench-video lint clean
 
@@ -33,31 +38,37 @@ bench-speed: $(BIN)/oneclass
 	$(BIN)/python benchmarks/train_speed.py --compile --methods ae,adacl --out results/speed.jsonl
 
 # the cells of the real-data regression tests (tests/test_realdata.py), one per paper method, fast preset, seed 0,
-# with 1 and with 2 threads: a test's floor sits a few points under both (about 12 min on 2 cores)
+# in fp32 and in bf16 (what the default, auto, trains in on CPUs with AVX512-BF16/AMX), with 1 and with 2 threads:
+# a test's floor sits a few points under all four (about 25 min on 2 cores)
 REGRESSION_CELLS = "adacl fashion-mnist one-vs-rest" "g2d mnist outlier-ratio" "alocc mnist outlier-ratio" \
 	"ada mnist noisy-mnist" "oled mnist memae"
 bench-regression: $(BIN)/oneclass
-	for threads in 1 2; do for cell in $(REGRESSION_CELLS); do set -- $$cell; \
-		OMP_NUM_THREADS=$$threads $(BIN)/oneclass bench --methods $$1 --dataset $$2 --protocol $$3 --classes 1 \
-		--preset fast --data-root ../shared/data --out results/regression-$${threads}thread.jsonl || exit 1; done; done
+	for precision in fp32 bf16; do for threads in 1 2; do for cell in $(REGRESSION_CELLS); do set -- $$cell; \
+		OMP_NUM_THREADS=$$threads $(BIN)/oneclass bench --precision $$precision --methods $$1 --dataset $$2 \
+		--protocol $$3 --classes 1 --preset fast --data-root ../shared/data \
+		--out results/regression-$$precision-$${threads}thread.jsonl || exit 1; done; done; done
 
-# the baselines on full Fashion-MNIST, one-vs-rest, then a report beside the papers' numbers (about 20 min on 2 cores)
+# the baselines on full Fashion-MNIST, one-vs-rest, then a report beside the papers' numbers (about 20 min on 2 cores),
+# then the `ae` variants docs/results.md lists (latent size, widths, epochs; about 40 min more)
 bench-fashion-mnist: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods ae,dsvdd --preset fast --dataset fashion-mnist --data-root ../shared/data \
+	$(BENCH) --methods ae,dsvdd --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/fashion-mnist.jsonl
 	$(BIN)/oneclass report results/fashion-mnist.jsonl --out results/fashion-mnist-report
+	set -f; for variant in "latent_dim=8" "latent_dim=32" "widths=[32,64,128] latent_dim=32 epochs=10" "latent_dim=8 epochs=40"; do \
+		$(BENCH) --methods ae --preset fast --dataset fashion-mnist --data-root ../shared/data \
+		$$(for s in $$variant; do printf -- '--set %s ' "$$s"; done) --out results/ae-variants.jsonl || exit 1; done
 
 # ADACL (paper defaults) on full Fashion-MNIST and on MNIST (first 10,000 training images), three seeds; MNIST with 60
 # epochs; the ablations (labelling, loss, one augmentation at a time); then a report (about 45 min on 2 cores)
 bench-adacl: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
+	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist.jsonl
-	$(BIN)/oneclass bench --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist.jsonl
-	$(BIN)/oneclass bench --methods adacl --dataset mnist --epochs 60 --data-root ../shared/data --out results/adacl-mnist.jsonl
-	$(BIN)/oneclass bench --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
+	$(BENCH) --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist.jsonl
+	$(BENCH) --methods adacl --dataset mnist --epochs 60 --data-root ../shared/data --out results/adacl-mnist.jsonl
+	$(BENCH) --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl
 	for variant in labelling=discrete loss=bce 'augmentations=["cut-paste"]' 'augmentations=["puzzle"]' \
-		'augmentations=["rotation"]' 'augmentations=["mix-up"]'; do $(BIN)/oneclass bench --methods adacl \
+		'augmentations=["rotation"]' 'augmentations=["mix-up"]'; do $(BENCH) --methods adacl \
 		--dataset fashion-mnist --track-epochs --set "$$variant" --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl || exit 1; done
 	$(BIN)/oneclass report results/adacl-fmnist.jsonl results/adacl-mnist.jsonl results/adacl-ablations.jsonl \
@@ -68,14 +79,14 @@ bench-adacl: $(BIN)/oneclass
 # (10 epochs) and a report beside the paper's numbers (about 2 h on 2 cores). The variants of issue 25 ran on a GPU:
 # benchmarks/cuda_runs.sh
 bench-oled: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods oled --preset fast --dataset mnist --protocol memae --data-root ../shared/data \
+	$(BENCH) --methods oled --preset fast --dataset mnist --protocol memae --data-root ../shared/data \
 		--out results/oled-mnist.jsonl
-	$(BIN)/oneclass bench --methods oled --preset fast --set masking=random --dataset mnist --protocol memae \
+	$(BENCH) --methods oled --preset fast --set masking=random --dataset mnist --protocol memae \
 		--data-root ../shared/data --out results/oled-mnist-cae.jsonl
-	$(BIN)/python benchmarks/oled_masks.py --data-root ../shared/data --out results/oled-masks
-	for seed in 1 2; do $(BIN)/python benchmarks/oled_masks.py --data-root ../shared/data --seed $$seed \
+	$(BIN)/python benchmarks/oled_masks.py $(SCRIPT_FLAGS) --out results/oled-masks
+	for seed in 1 2; do $(BIN)/python benchmarks/oled_masks.py $(SCRIPT_FLAGS) --seed $$seed \
 		--out results/oled-masks-seed$$seed || exit 1; done
-	$(BIN)/oneclass bench --methods oled --preset fast --epochs 10 --dataset fashion-mnist --data-root ../shared/data \
+	$(BENCH) --methods oled --preset fast --epochs 10 --dataset fashion-mnist --data-root ../shared/data \
 		--out results/oled-fmnist.jsonl
 	$(BIN)/oneclass report results/oled-mnist.jsonl results/oled-mnist-cae.jsonl results/oled-fmnist.jsonl \
 		--out results/oled-report
@@ -83,27 +94,27 @@ bench-oled: $(BIN)/oneclass
 # ALOCC (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers, Figure 8), with the
 # authors' two R updates per D update beside it, Figures 6-7 on digit 1, and Fashion-MNIST one-vs-rest (about 40 min)
 bench-alocc: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods alocc --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
+	$(BENCH) --methods alocc --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/alocc-mnist-ratio.jsonl
-	$(BIN)/oneclass bench --methods alocc --preset fast --set r_steps=2 --dataset mnist --protocol outlier-ratio \
+	$(BENCH) --methods alocc --preset fast --set r_steps=2 --dataset mnist --protocol outlier-ratio \
 		--data-root ../shared/data --out results/alocc-mnist-ratio-r2.jsonl
-	$(BIN)/python benchmarks/alocc_outputs.py --data-root ../shared/data --out results/alocc-outputs
-	$(BIN)/oneclass bench --methods alocc --preset fast --dataset fashion-mnist --data-root ../shared/data \
+	$(BIN)/python benchmarks/alocc_outputs.py $(SCRIPT_FLAGS) --out results/alocc-outputs
+	$(BENCH) --methods alocc --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/alocc-fmnist.jsonl
 	$(BIN)/oneclass report results/alocc-mnist-ratio.jsonl results/alocc-mnist-ratio-r2.jsonl results/alocc-fmnist.jsonl \
 		--out results/alocc-report
 	for v in "" "--set d_average=0.99" "--set d_average=0.999"; do for data in "fashion-mnist" "mnist --protocol outlier-ratio"; do \
-		$(BIN)/oneclass bench --methods alocc --preset fast --seeds 0,1,2,3,4 --classes 0 --track-epochs $$v \
+		$(BENCH) --methods alocc --preset fast --seeds 0,1,2,3,4 --classes 0 --track-epochs $$v \
 		--dataset $$data --data-root ../shared/data --out results/alocc-stability.jsonl || exit 1; done; done
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
 # splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4) and Fashion-MNIST one-vs-rest
 # (about 35 min)
 bench-g2d: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods g2d --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
+	$(BENCH) --methods g2d --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/g2d-mnist-ratio.jsonl
-	$(BIN)/python benchmarks/g2d_generators.py --data-root ../shared/data --out results/g2d-generators
-	$(BIN)/oneclass bench --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
+	$(BIN)/python benchmarks/g2d_generators.py $(SCRIPT_FLAGS) --out results/g2d-generators
+	$(BENCH) --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/g2d-fmnist.jsonl
 	$(BIN)/oneclass report results/g2d-mnist-ratio.jsonl results/alocc-mnist-ratio.jsonl results/g2d-fmnist.jsonl \
 		--out results/g2d-report
@@ -111,26 +122,28 @@ bench-g2d: $(BIN)/oneclass
 # ADA (fast preset) on noisy MNIST: Table 1 (ten digits, five seeds, with the AnoVAE baseline), Table 3 (digit 0
 # normal, known anomaly digits 1, 3, 5, 7, 9), the attention figures (Figure 4) and Fashion-MNIST one-vs-rest
 bench-ada: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0,1,2,3,4 \
+	$(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0,1,2,3,4 \
 		--data-root ../shared/data --out results/ada-noisy-mnist.jsonl
-	$(BIN)/oneclass bench --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
+	$(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
 		--protocol noisy-mnist --seeds 0,1,2,3,4 --data-root ../shared/data --out results/ada-noisy-mnist.jsonl
-	for k in 1 3 5 7 9; do $(BIN)/oneclass bench --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
+	for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
 		--classes 0 --seeds 0,1,2,3,4 --set known_class=$$k --data-root ../shared/data \
 		--out results/ada-noisy-mnist-semi.jsonl || exit 1; done
-	$(BIN)/python benchmarks/ada_attention.py --data-root ../shared/data --out results/ada-attention
-	$(BIN)/python benchmarks/ada_attention.py --data-root ../shared/data --known-class 1 --out results/ada-attention-semi
-	$(BIN)/oneclass bench --methods ada --preset fast --dataset fashion-mnist --data-root ../shared/data \
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --out results/ada-attention
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --known-class 1 --out results/ada-attention-semi
+	$(BENCH) --methods ada --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/ada-fmnist.jsonl
 	$(BIN)/oneclass report results/ada-noisy-mnist.jsonl results/ada-noisy-mnist-semi.jsonl results/ada-fmnist.jsonl \
 		--out results/ada-report
 
 VIDEO_METHODS = ocsvm,ae,cae,vae,dsvdd,adacl,alocc,g2d,oled,ada
 bench-video: $(BIN)/oneclass
-	$(BIN)/oneclass bench --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast \
+	$(BENCH) --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast \
 		--seeds 0,1 --out results/video-scenes.jsonl
-	for study in stride=10 smooth=5; do $(BIN)/oneclass bench --methods ocsvm,ae,vae --dataset moving-scenes \
+	for study in stride=10 smooth=5; do $(BENCH) --methods ocsvm,ae,vae --dataset moving-scenes \
 		--protocol ucsd-patches --preset fast --seeds 0 --set $$study --out results/video-studies.jsonl || exit 1; done
+	$(BENCH) --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast --seeds 0,1 \
+		--set train_patches=all --set max_train_patches=3380 --out results/video-train-patches.jsonl
 	$(BIN)/oneclass report results/video-scenes.jsonl --out results/video-report
 	$(BIN)/oneclass demo --video --methods $(VIDEO_METHODS) --preset fast --out results/video-demo
 

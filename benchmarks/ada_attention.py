@@ -64,12 +64,15 @@ def main() -> None:
     parser.add_argument("--known-class", type=int, default=None, help="a known anomaly digit (semi-supervised)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
     parser.add_argument("--stages", type=int, default=6, help="how many epochs to show attention at")
     parser.add_argument("--out", default="results/ada-attention")
     args = parser.parse_args()
 
     data = load_dataset("mnist", args.data_root, download=False)
-    overrides = {} if args.known_class is None else {"known_class": args.known_class}
+    overrides = {"precision": args.precision}
+    if args.known_class is not None:
+        overrides["known_class"] = args.known_class
     params, split_options = Cell("ada", "mnist", "noisy-mnist", args.digit, args.seed, args.preset, overrides).settings()
     split = make_split("noisy-mnist", data, args.digit, seed=args.seed, **split_options)
     normal, anomalous = np.flatnonzero(split.y_test == 0)[:6], np.flatnonzero(split.y_test == 1)[::150][:6]

@@ -36,11 +36,13 @@ def main() -> None:
     parser.add_argument("--outlier-digits", default="6,7")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
     parser.add_argument("--out", default="results/alocc-outputs")
     args = parser.parse_args()
 
     data = load_dataset("mnist", args.data_root, download=False)
-    params, split_options = Cell("alocc", "mnist", "outlier-ratio", args.digit, args.seed, args.preset).settings()
+    params, split_options = Cell("alocc", "mnist", "outlier-ratio", args.digit, args.seed, args.preset,
+                             {"precision": args.precision}).settings()
     split = make_split("outlier-ratio", data, args.digit, seed=args.seed, **split_options)
     det = oneclass.create("alocc", **params)
     start = time.perf_counter()

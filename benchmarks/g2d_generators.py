@@ -74,11 +74,13 @@ def main() -> None:
     parser.add_argument("--digit", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
     parser.add_argument("--out", default="results/g2d-generators")
     args = parser.parse_args()
 
     data = load_dataset("mnist", args.data_root, download=False)
-    params, split_options = Cell("g2d", "mnist", "outlier-ratio", args.digit, args.seed, args.preset).settings()
+    params, split_options = Cell("g2d", "mnist", "outlier-ratio", args.digit, args.seed, args.preset,
+                             {"precision": args.precision}).settings()
     split = make_split("outlier-ratio", data, args.digit, seed=args.seed, **split_options)
     det = oneclass.create("g2d", **params)
     start = time.perf_counter()

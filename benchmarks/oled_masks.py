@@ -35,10 +35,12 @@ def main() -> None:
     parser.add_argument("--digit", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
     parser.add_argument("--out", default="results/oled-masks")
     args = parser.parse_args()
 
-    params, split_options = Cell("oled", "mnist", "memae", args.digit, args.seed, args.preset).settings()
+    params, split_options = Cell("oled", "mnist", "memae", args.digit, args.seed, args.preset,
+                             {"precision": args.precision}).settings()
     split = make_split("memae", load_dataset("mnist", args.data_root, download=False), args.digit, seed=args.seed,
                        **split_options)
     det = oneclass.create("oled", **params)

@@ -127,17 +127,18 @@ def trousers_scores(mini):
 
 
 def test_alocc_reconstructor_learns_trousers(trousers_scores):
-    """R of a trained model reconstructs trousers better than the other classes. Measured `rec` AUROC 0.955-0.964
-    over seeds 0-4 with one thread (0.956 for seed 0 with two)."""
+    """R of a trained model reconstructs trousers better than the other classes. Measured `rec` AUROC over seeds 0-4:
+    0.955-0.964 in fp32 with one thread (0.956 for seed 0 with two); 0.909-0.980 in bf16 (the default where the CPU
+    has it) with 1 and 2 threads."""
     from oneclass.metrics import auroc
 
     split, s = trousers_scores
-    assert auroc(split.y_test, s["rec"]) > 0.9
+    assert auroc(split.y_test, s["rec"]) > 0.88
 
 
 @pytest.mark.xfail(strict=False, reason="issue 25: D(R(X)) is a draw of the epoch and of the floating-point order, "
                    "not yet a stable function of training (AUROC 0.589, 0.428, 0.232, 0.113, 0.259 for seeds 0-4 "
-                   "with one thread; 0.125 for seed 0 on another machine)")
+                   "with one thread; 0.125 for seed 0 on another machine; 0.088-0.913 in bf16)")
 def test_alocc_discriminator_ranks_trousers_above_chance(trousers_scores):
     """D(R(X)) should rank trousers above the other classes, as the paper's detector does."""
     from oneclass.metrics import auroc

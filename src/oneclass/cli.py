@@ -320,7 +320,7 @@ def _add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: bo
     _add_device_flag(p, "auto: a CUDA GPU if there is one, else the CPU")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="training precision: bf16 autocast, fp32, or auto = bf16 where the device computes it natively "
-                        "(default: the method's, fp32)")
+                        "(default: auto)")
     if seed:
         p.add_argument("--seed", type=int, default=0, help="seed of the split and of training (default: 0)")
 

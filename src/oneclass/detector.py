@@ -189,7 +189,7 @@ class Detector:
         "precision": rules.one_of(*PRECISIONS)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto",
-                 precision: str = "fp32"):
+                 precision: str = "auto"):
         self.input_shape = input_shape
         self.seed = seed
         self.device = device

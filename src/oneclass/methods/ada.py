@@ -135,7 +135,7 @@ class ADA(TorchDetector):
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256, 256), kernel: int = 5,
                  cam_layer: int | None = None, epochs: int = 100, batch_size: int = 64, seed: int = 0,
                  device: str = "auto",
-                 precision: str = "fp32"):
+                 precision: str = "auto"):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.beta = beta
         self.latent_dim = latent_dim

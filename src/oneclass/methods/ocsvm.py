@@ -34,7 +34,7 @@ class OCSVM(Detector):
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",
                  max_train: int = 10000, seed: int = 0, device: str = "auto",
-                 precision: str = "fp32"):
+                 precision: str = "auto"):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.nu = nu
         self.gamma = gamma

@@ -145,7 +145,7 @@ class OLED(TorchDetector):
                  masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 3,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
                  val_size: int = 0, seed: int = 0, device: str = "auto",
-                 precision: str = "fp32"):
+                 precision: str = "auto"):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
         self.t = t
         self.gamma = gamma
