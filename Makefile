@@ -136,6 +136,8 @@ bench-ada: $(BIN)/oneclass
 	$(BIN)/oneclass report results/ada-noisy-mnist.jsonl results/ada-noisy-mnist-semi.jsonl results/ada-fmnist.jsonl \
 		--out results/ada-report
 
+# every method on generated moving scenes (seeds 0 and 1), the patch-density, smoothing and training-patch studies,
+# OLED's issue-25 defaults one change at a time, a report and the demo's figures (about 1 h 45 min on one core)
 VIDEO_METHODS = ocsvm,ae,cae,vae,dsvdd,adacl,alocc,g2d,oled,ada
 bench-video: $(BIN)/oneclass
 	$(BENCH) --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast \
@@ -144,6 +146,9 @@ bench-video: $(BIN)/oneclass
 		--protocol ucsd-patches --preset fast --seeds 0 --set $$study --out results/video-studies.jsonl || exit 1; done
 	$(BENCH) --methods $(VIDEO_METHODS) --dataset moving-scenes --protocol ucsd-patches --preset fast --seeds 0,1 \
 		--set train_patches=all --set max_train_patches=3380 --out results/video-train-patches.jsonl
+	for v in val_size=150 mask_update_every=1 mask_gradient=eq2 "mask_gradient=eq2 mask_update_every=1 val_size=150"; do \
+		$(BENCH) --methods oled --dataset moving-scenes --protocol ucsd-patches --preset fast --seeds 0 \
+		$$(for s in $$v; do printf -- '--set %s ' "$$s"; done) --out results/video-oled-ablation.jsonl || exit 1; done
 	$(BIN)/oneclass report results/video-scenes.jsonl --out results/video-report
 	$(BIN)/oneclass demo --video --methods $(VIDEO_METHODS) --preset fast --out results/video-demo
 

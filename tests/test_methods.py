@@ -88,7 +88,7 @@ def test_methods_without_maps_say_so(split):
     ("adacl", {"epochs": 10, "batch_size": 32}, 0.9),  # 250 images: batch 256 would be one step per epoch
     ("oled", {"epochs": 10, "batch_size": 32, "widths": (16, 24, 32), "kernel": 3}, 0.9),
     # measured over seeds 0-4, with 1 and 2 threads: cae 0.9633-0.9703, vae 0.9644-0.9687 (bf16: 0.964-0.970,
-    # 0.965-0.968); untrained (lr 1e-12) 0.28
+    # 0.964-0.968); untrained (lr 1e-12) 0.28
     ("cae", {"epochs": 20, "batch_size": 32}, 0.94),
     ("vae", {"epochs": 20, "batch_size": 32}, 0.94),
 ])
