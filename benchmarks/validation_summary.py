@@ -1,9 +1,10 @@
-"""Per variant of a results ledger (method, preset and overrides): the validation AUROC at the selected epoch and
-at the last epoch (`val-with-outliers` lines only), mean over classes, then mean ± sd over seeds, beside the test
-AUROC of the default score computed the same way. Variants compared on validation data (which the protocol allows), not on
-the test labels.
+"""Per variant of results ledgers (method, preset and overrides): the validation AUROC at the selected epoch and
+at the last epoch (lines whose rule validates with an AUROC: `val-with-outliers`, `val-normal-aug`), mean over
+classes, then mean ± sd over seeds, beside the test AUROC of the default score computed the same way. Variants
+compared on validation data (which the protocol allows), not on the test labels.
 
     python benchmarks/validation_summary.py results/oled-mnist-studies-cuda.jsonl
+    python benchmarks/validation_summary.py results/adacl-fmnist.jsonl results/adacl-batch.jsonl
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from collections import defaultdict
 
 from oneclass.bench.report import load_rows
 
+#: selection rules whose validation value is an AUROC (higher is better)
+AUROC_RULES = ("val-with-outliers", "val-normal-aug")
+
 
 def mean_sd(per_seed: dict[int, list[float]]) -> str:
     means = [statistics.mean(v) for _, v in sorted(per_seed.items())]
@@ -24,14 +28,14 @@ def mean_sd(per_seed: dict[int, list[float]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("ledger")
+    parser.add_argument("ledgers", nargs="+")
     args = parser.parse_args()
     val: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     last: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     test: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    ledger_rows, _ = load_rows([args.ledger])  # checked result lines, as `oneclass report` reads them
+    ledger_rows, _ = load_rows(args.ledgers)  # checked result lines, as `oneclass report` reads them
     for row in ledger_rows:
-        if row.get("selection") != "val-with-outliers":
+        if row.get("selection") not in AUROC_RULES:
             continue
         variant = f"{row['method']} {row['preset']} {json.dumps(row['overrides'], sort_keys=True)}"
         val[variant][row["seed"]].append(max(row["val_history"]))
