@@ -59,7 +59,8 @@ bench-fashion-mnist: $(BIN)/oneclass
 		$$(for s in $$variant; do printf -- '--set %s ' "$$s"; done) --out results/ae-variants.jsonl || exit 1; done
 
 # ADACL (paper defaults) on full Fashion-MNIST and on MNIST (first 10,000 training images), three seeds; MNIST with 60
-# epochs; the ablations (labelling, loss, one augmentation at a time); then a report (about 45 min on 2 cores)
+# epochs; the ablations (labelling, loss, one augmentation at a time); batch 64 and 512 (issue 26); then a report
+# (about 75 min on 2 cores)
 bench-adacl: $(BIN)/oneclass
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist.jsonl
@@ -71,6 +72,8 @@ bench-adacl: $(BIN)/oneclass
 		'augmentations=["rotation"]' 'augmentations=["mix-up"]'; do $(BENCH) --methods adacl \
 		--dataset fashion-mnist --track-epochs --set "$$variant" --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl || exit 1; done
+	for b in 64 512; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --set batch_size=$$b \
+		--data-root ../shared/data --out results/adacl-batch.jsonl || exit 1; done
 	$(BIN)/oneclass report results/adacl-fmnist.jsonl results/adacl-mnist.jsonl results/adacl-ablations.jsonl \
 		--out results/adacl-report
 
