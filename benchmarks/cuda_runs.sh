@@ -6,7 +6,8 @@
 #
 # At that commit OLED's defaults were mask_gradient=eq2, mask_update_every=1, val_size=150 and bench drew no
 # validation set by itself: the variants below without those --set items ran with them. Under the current defaults,
-# name them explicitly to repeat a variant (docs/methods.md, OLED, lists every variant with its settings).
+# name them explicitly to repeat a variant (docs/methods.md, OLED, lists every variant with its settings). Training
+# was fp32 unless a line names bf16; the default precision is now auto (bf16 on such a GPU), so add --precision fp32.
 set -u
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 B="python3 -m oneclass.cli bench --device cuda --data-root ../shared/data"
