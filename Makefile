@@ -109,6 +109,9 @@ bench-alocc: $(BIN)/oneclass
 	for v in "" "--set d_average=0.99" "--set d_average=0.999"; do for data in "fashion-mnist" "mnist --protocol outlier-ratio"; do \
 		$(BENCH) --methods alocc --preset fast --seeds 0,1,2,3,4 --classes 0 --track-epochs $$v \
 		--dataset $$data --data-root ../shared/data --out results/alocc-stability.jsonl || exit 1; done; done
+	for data in "fashion-mnist" "mnist --protocol outlier-ratio"; do OMP_NUM_THREADS=2 $(BENCH) --methods alocc \
+		--preset fast --seeds 0,1,2,3,4 --classes 0 --track-epochs --dataset $$data --data-root ../shared/data \
+		--out results/alocc-stability-2thread.jsonl || exit 1; done
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
 # splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4) and Fashion-MNIST one-vs-rest
