@@ -15,6 +15,7 @@ import torch
 
 import oneclass
 from oneclass.bench import ResultsFile, make_cells, parse_classes, read_results, run_grid
+from oneclass.bench.grid import threads_per_worker
 from oneclass.bench.report import paper_tables, write_report
 from oneclass.cli import main
 from oneclass.errors import OneClassError
@@ -154,7 +155,7 @@ def test_process_pool_gives_the_same_aurocs_as_in_process(tmp_path):
     cells = _cells(classes=(3,), seeds=(0, 1))
     a, b = ResultsFile(tmp_path / "a.jsonl"), ResultsFile(tmp_path / "b.jsonl")
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    torch.set_num_threads(threads_per_worker(2))
     try:
         run_grid(cells, a)
     finally:
@@ -163,7 +164,7 @@ def test_process_pool_gives_the_same_aurocs_as_in_process(tmp_path):
     key = lambda r: (r["normal_class"], r["seed"])  # noqa: E731
     ra, rb = sorted(read_results(a.path), key=key), sorted(read_results(b.path), key=key)
     assert [r["auroc"] for r in ra] == [r["auroc"] for r in rb]
-    assert {r["threads"] for r in rb} == {max(1, (os.cpu_count() or 1) // 2)}
+    assert {r["threads"] for r in rb} == {threads_per_worker(2)}
 
 
 def test_ray_executor_runs_a_two_cell_grid(tmp_path):

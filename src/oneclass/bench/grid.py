@@ -132,6 +132,11 @@ def checkpoint_dir(checkpoints: Path, cell: Cell) -> Path:
 # ------------------------------------------------------------------------------------------- executors
 
 
+def threads_per_worker(workers: int) -> int:
+    """The torch threads each of `workers` parallel cells gets: the machine's cores shared out, at least one."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
@@ -166,7 +171,7 @@ def run_grid(cells: list[Cell], out: ResultsFile, data_root: str | None = None, 
         if on_done:
             on_done(cell, row, error)
 
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = threads_per_worker(workers)
     if executor == "ray":
         _run_ray(todo, data_root, threads, address, checkpoints, finish)
     elif workers <= 1:
