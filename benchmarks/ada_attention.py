@@ -28,6 +28,7 @@ from oneclass.data.protocols import make_split  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
+from oneclass.training import PRECISIONS  # noqa: E402
 
 
 def overlay_grid(images: np.ndarray, maps: dict[int, np.ndarray], titles: list[str]) -> plt.Figure:
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--known-class", type=int, default=None, help="a known anomaly digit (semi-supervised)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="training precision")
     parser.add_argument("--stages", type=int, default=6, help="how many epochs to show attention at")
     parser.add_argument("--out", default="results/ada-attention")
     args = parser.parse_args()

@@ -31,6 +31,7 @@ from oneclass.data.protocols import make_split  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
+from oneclass.training import PRECISIONS  # noqa: E402
 
 
 def loss_figure(info: dict, h: int, epsilons: tuple[float, float, float]) -> plt.Figure:
@@ -74,7 +75,7 @@ def main() -> None:
     parser.add_argument("--digit", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="training precision")
     parser.add_argument("--out", default="results/g2d-generators")
     args = parser.parse_args()
 

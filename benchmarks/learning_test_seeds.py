@@ -20,6 +20,7 @@ import oneclass  # noqa: E402
 from oneclass.data import load_dataset  # noqa: E402
 from oneclass.data.protocols import one_vs_rest  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
+from oneclass.training import PRECISIONS  # noqa: E402
 from test_ada import TINY as ADA_TINY  # noqa: E402  (the tests' own settings)
 from test_oled import SMALL as OLED_SMALL  # noqa: E402
 from test_oled import _blobs  # noqa: E402
@@ -64,7 +65,7 @@ def aurocs(test: str, seed: int, precision: str, mini: dict) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--tests", default=",".join(TESTS), help=f"some of {', '.join(TESTS)}")
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()

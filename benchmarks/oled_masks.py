@@ -25,6 +25,7 @@ from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc, pixel_auroc
 from oneclass.report.figures import image_grid
 from oneclass.report.write import Report
+from oneclass.training import PRECISIONS
 
 PAPER = {"inlier": 0.8499, "outlier": 0.8472}
 
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--digit", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="fast", choices=["paper", "fast"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="training precision")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="training precision")
     parser.add_argument("--out", default="results/oled-masks")
     args = parser.parse_args()
 
