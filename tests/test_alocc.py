@@ -75,6 +75,19 @@ def test_rho_stops_training_and_says_so(mini):
     assert full.fit_info_["epoch_budget"] == 3 and len(full.fit_info_["train_loss"]["r_rec"]) == 3
 
 
+def test_rho_noise_is_the_noise_energy_and_stops_when_r_denoises(mini):
+    x = mini["x_train"][mini["y_train"] == 1][:64]
+    det = oneclass.create("alocc", **{**TINY, "epochs": 6, "rho": "noise"}).fit(x)
+    rho, r_rec = det.fit_info_["rho"], det.fit_info_["train_loss"]["r_rec"]
+    # σ = 0.155 of the 0–1 range is 0.31 on the [-1, 1] scale: at most 0.31² per pixel, less where clipped
+    assert 0.2 * 0.31 ** 2 * 784 < rho < 0.31 ** 2 * 784
+    stopped = det.fit_info_["stopped_by_rho"]
+    assert all(loss >= rho for loss in r_rec[:-1])
+    assert (stopped is None and len(r_rec) == 6) or (stopped == len(r_rec) and r_rec[-1] < rho)
+    with pytest.raises(InputError, match="rho must be a finite number >= 0 .*or one of 'noise'"):
+        oneclass.create("alocc", rho="clean")
+
+
 def test_scores_are_one_minus_d_and_the_reconstruction_error(mini):
     x = mini["x_train"][mini["y_train"] == 1][:64]
     det = oneclass.create("alocc", **TINY).fit(x)

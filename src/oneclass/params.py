@@ -84,6 +84,12 @@ def one_of(*values: Any) -> Rule:
     return Rule("one of " + ", ".join(map(repr, values)), lambda v: isinstance(v, str | bool) and v in values)
 
 
+def either(first: Rule, second: Rule) -> Rule:
+    """A value that passes either rule, e.g. a number or a named rule for deriving it."""
+    return Rule(f"{first.description} or {second.description}", lambda v: first.test(v) or second.test(v),
+                first.optional or second.optional)
+
+
 def flag() -> Rule:
     return Rule("true or false", lambda v: isinstance(v, bool | np.bool_))
 

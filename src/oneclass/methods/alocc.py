@@ -123,7 +123,8 @@ class ALOCC(TorchDetector):
     score_names = ("d_rx", "d_x", "rec")
     default_score = "d_rx"
     presets = {"fast": {"widths": (16, 32, 64, 128), "epochs": 15}}
-    param_rules = {"lambda_": rules.number(0), "sigma": rules.number(0), "rho": rules.number(0, optional=True),
+    param_rules = {"lambda_": rules.number(0), "sigma": rules.number(0),
+                   "rho": rules.either(rules.number(0, optional=True), rules.one_of("noise")),
                    "tau": rules.number(0, 1, low_open=True, high_open=True), "epsilon": rules.number(0, low_open=True),
                    "decay": rules.number(0, 1, high_open=True), "widths": rules.integers(1),
                    "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1),
@@ -131,7 +132,7 @@ class ALOCC(TorchDetector):
                    "batch_size": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
-                 rho: float | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
+                 rho: float | str | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
                  widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1,
                  d_average: float | None = None, epochs: int = 40,
                  batch_size: int = 128, seed: int = 0, device: str = "auto",
@@ -167,21 +168,35 @@ class ALOCC(TorchDetector):
         net = self._new_net()
         opt_r = torch.optim.RMSprop(net.reconstructor.parameters(), lr=self.lr)
         opt_d = torch.optim.RMSprop(net.discriminator.parameters(), lr=self.lr)
+        rho = self._noise_energy(x) if self.rho == "noise" else self.rho
         record = fit_epochs(self, lambda batch: self._train_step(batch.images, opt_r, opt_d, gen), x, epochs=self.epochs,
                             batch_size=self.batch_size, generator=gen, validation=self._validation(val),
-                            end_epoch=lambda epoch, history: self.rho is not None and history["r_rec"][-1] < self.rho,
+                            end_epoch=lambda epoch, history: rho is not None and history["r_rec"][-1] < rho,
                             stateful={"opt_r": opt_r, "opt_d": opt_d})
         stopped = record.pop("stopped_at", None)
-        self.fit_info_.update(record, epoch_budget=self.epochs, stopped_by_rho=stopped)
+        self.fit_info_.update(record, epoch_budget=self.epochs, rho=rho, stopped_by_rho=stopped)
+
+    def _noise(self, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+        lo, hi = self.normalisation_["range"]
+        return torch.randn(shape, generator=gen) * (self.sigma * (hi - lo))
+
+    def _noisy(self, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        lo, hi = self.normalisation_["range"]
+        return (xb + self._noise(xb.shape, gen).to(xb.device)).clamp(lo, hi)
+
+    def _noise_energy(self, x: torch.Tensor) -> float:
+        """The training images' mean ‖X − X̃‖² (`rho="noise"`), from a generator of its own so that training draws
+        the same noise with or without it."""
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        energy = map_batches(lambda b: (b - self._noisy(b, gen)).pow(2).flatten(1).sum(1), x, self.torch_device)
+        return round(float(energy.double().mean()), 4)
 
     def _train_step(self, xb: torch.Tensor, opt_r: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
                     gen: torch.Generator) -> dict[str, float]:
         """One update of D (real X → 1, R(X̃) → 0), then `r_steps` of R (D(R(X̃)) → 1 plus λ L_R). Returns the
         batch's losses: D's, R's adversarial term and L_R, the last two from R's final step."""
         r, d = self.net_.reconstructor, self.net_.discriminator
-        lo, hi = self.normalisation_["range"]
-        noise = torch.randn(xb.shape, generator=gen).to(xb.device) * (self.sigma * (hi - lo))
-        noisy = (xb + noise).clamp(lo, hi)
+        noisy = self._noisy(xb, gen)
         fake = r(noisy)
         # D sees real and reconstructed images in one batch, so that the BatchNorm statistics it trains with are
         # those its running averages hold at test time (separate batches: D's test scores were near chance)
