@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import oneclass
 from oneclass.data.protocols import one_vs_rest
@@ -151,3 +152,19 @@ def test_a_diverged_network_is_an_error_not_nan_scores(split):
     det = oneclass.create("ae", epochs=2, lr=1e8).fit(split.x_train[:64])
     with pytest.raises(OneClassError, match="non-finite scores .* diverged"):
         det.score(split.x_test[:4])
+
+
+def test_a_last_batch_of_one_image_joins_the_one_before():
+    from oneclass.training import batches
+
+    sizes = [len(b) for b in batches(65, 32, shuffle=False)]
+    assert sizes == [32, 33]
+    assert sorted(torch.cat(list(batches(65, 32))).tolist()) == list(range(65))
+    assert [len(b) for b in batches(66, 32)] == [32, 32, 2] and [len(b) for b in batches(1, 32)] == [1]
+
+
+@pytest.mark.parametrize("method", ["ada", "adacl", "alocc", "g2d"])
+def test_batchnorm_methods_train_on_a_set_one_image_over_a_batch(method, split):
+    det = oneclass.create(method, **{**FAST[method], "batch_size": 32, "calibration": 0.0})
+    det.fit(split.x_train[:65])  # 65 = 2 × 32 + 1
+    assert np.isfinite(det.score(split.x_test[:4]).default).all()

@@ -16,13 +16,15 @@ import oneclass
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
 from oneclass.data.protocols import PROTOCOLS, make_split
 from oneclass.errors import OneClassError
-from oneclass.files import prepare_output_dir, write_atomic
+from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic
 from oneclass.params import integer, number
 from oneclass.settings import PRESETS, SPLIT_OPTIONS, overrides_from, resolve
 
 #: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
 MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
 REPORT_FILES = ("report.md", "report.html", "*.png")
+#: the header of `oneclass score --csv`: a file that starts with it may be replaced by the next run
+CSV_HEADER = "path,score,normalised,anomalous"
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
 #: the methods `oneclass demo` trains unless told otherwise
 BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
@@ -111,28 +113,89 @@ def _collect_images(inputs: list[str]) -> list[Path]:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    """Score image files or folders with a saved model; one line per image (or JSON)."""
+    """Score image files or folders with a saved model: per image its scores, the normalised score in [0, 1] and the
+    decision (anomalous above the threshold `train` set at a false-positive rate); optionally a CSV and heatmaps."""
     from oneclass.data.images import read_images
     from oneclass.metrics import auroc
+    from oneclass.overlay import heatmap_overlay
 
     det = oneclass.load(args.model, device=args.device, precision=args.precision)
     paths = _collect_images(args.images)
+    if args.heatmaps is not None and not has_anomaly_maps(det):
+        raise OneClassError(f"--heatmaps: {det.name} has no anomaly maps; leave --heatmaps out")
+    csv_file = _check_csv_out(args.csv) if args.csv is not None else None
+    heat_dir = prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True) if args.heatmaps else None
     c, h, w = det.input_shape
     images = read_images(paths, size=(h, w), channels=c)
     scores = det.score(images)
+    decision = getattr(det, "decision_", None)
+    normalised = det.normalised(scores.default) if decision else None
+    anomalous = det.decide(scores.default) if decision else None
+    if csv_file is not None:
+        rows = [CSV_HEADER] + [f"{_csv_field(str(p))},{scores.default[i]:.6g},"
+                               + (f"{normalised[i]:.4f},{anomalous[i]}" if decision else ",")
+                               for i, p in enumerate(paths)]
+        write_atomic(csv_file, "\n".join(rows) + "\n")
+    if heat_dir is not None:
+        maps = det.anomaly_maps(images)
+        heat_dir.mkdir(parents=True, exist_ok=True)
+        unit = images.astype(np.float32) / 255.0
+        unit = unit[:, None] if unit.ndim == 3 else unit.transpose(0, 3, 1, 2)
+        for i, p in enumerate(paths):
+            heatmap_overlay(unit[i], maps[i]).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
     if args.json:
         out = {"model": str(args.model), "method": det.name, "default_score": scores.default_name,
-               "images": [{"path": str(p), "scores": {k: float(v[i]) for k, v in scores.items()}}
+               "decision": decision,
+               "images": [{"path": str(p), "scores": {k: float(v[i]) for k, v in scores.items()},
+                           "normalised": None if normalised is None else float(normalised[i]),
+                           "anomalous": None if anomalous is None else bool(anomalous[i])}
                           for i, p in enumerate(paths)]}
         print(json.dumps(out, indent=2))
-        return
-    width = max(len(str(p)) for p in paths)
-    for i, p in enumerate(paths):
-        others = "  ".join(f"{k}={v[i]:.6g}" for k, v in scores.items() if k != scores.default_name)
-        print(f"{str(p):{width}s}  {scores.default_name}={scores.default[i]:.6g}  {others}".rstrip())
-    labels = np.array([1 if p.parent.name == "abnormal" else 0 if p.parent.name == "normal" else -1 for p in paths])
-    if (labels >= 0).all() and 0 < labels.sum() < len(labels):
-        print(f"AUROC ({scores.default_name}, normal/ vs abnormal/): {auroc(labels, scores.default):.4f}")
+    else:
+        width = max(len(str(p)) for p in paths)
+        for i, p in enumerate(paths):
+            verdict = f"  normalised={normalised[i]:.3f}  {'ANOMALOUS' if anomalous[i] else 'normal'}" if decision else ""
+            others = "  ".join(f"{k}={v[i]:.6g}" for k, v in scores.items() if k != scores.default_name)
+            print(f"{str(p):{width}s}  {scores.default_name}={scores.default[i]:.6g}{verdict}  {others}".rstrip())
+        if decision:
+            print(f"threshold {scores.default_name} > {decision['threshold']:.6g} (false-positive rate "
+                  f"{decision['fpr']:.0%} on {decision['n']} {decision['source']} normal images): "
+                  f"{int(anomalous.sum())} of {len(paths)} anomalous")
+        else:
+            print(f"no decisions: {det.no_decision_reason()}")
+        labels = np.array([1 if p.parent.name == "abnormal" else 0 if p.parent.name == "normal" else -1 for p in paths])
+        if (labels >= 0).all() and 0 < labels.sum() < len(labels):
+            print(f"AUROC ({scores.default_name}, normal/ vs abnormal/): {auroc(labels, scores.default):.4f}")
+    for label, target in (("scores", csv_file), ("heatmaps", heat_dir)):
+        if target is not None:
+            print(f"wrote {label} to {target}", file=sys.stderr if args.json else sys.stdout)
+
+
+def has_anomaly_maps(det: oneclass.Detector) -> bool:
+    return type(det).anomaly_maps is not oneclass.Detector.anomaly_maps
+
+
+def _check_csv_out(path: str) -> Path:
+    """--csv FILE, checked before scoring: a new file, or one this command wrote (replaced); never a user's file."""
+    out = Path(path)
+    if out.is_dir():
+        raise OneClassError(f"--csv {out}: is a folder; give a file name, e.g. scores.csv")
+    if out.exists():
+        try:
+            with out.open(encoding="utf-8") as f:
+                first = f.readline().rstrip("\n")
+        except (OSError, UnicodeDecodeError):
+            first = None
+        if first != CSV_HEADER:
+            raise OneClassError(f"--csv {out}: exists and is not a scores file of `oneclass score`; the file is left as "
+                                "it is: choose another name")
+    check_writable_dir(out.parent, "--csv")
+    return out
+
+
+def _csv_field(text: str) -> str:
+    """A CSV field, quoted when it holds a comma, quote or line break."""
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n\r') else text
 
 
 def cmd_train_video(args: argparse.Namespace) -> None:
@@ -372,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
     p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write path,score,normalised,anomalous per image")
+    p.add_argument("--heatmaps", default=None, metavar="DIR",
+                   help="also write each image with its anomaly map over it (methods with maps)")
     _add_scoring_flags(p)
     p.set_defaults(func=cmd_score)
 

@@ -172,6 +172,9 @@ class Detector:
     #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
     #: then gets the normalised anomalies as `known` (None when none are given; other methods always get None)
     accepts_known_anomalies: ClassVar[bool] = False
+    #: methods whose scores are scaled over the images scored together (OLED's min-max, as its paper evaluates) set
+    #: this: one image's score then depends on the others, so no fixed threshold can decide
+    scores_relative_to_set: ClassVar[bool] = False
     #: where the training loop keeps its epoch checkpoints (see `training.fit_epochs`); None: no checkpoints.
     #: Not a hyper-parameter: `oneclass bench` sets it for each cell, beside its results file
     checkpoint_dir: Path | None = None
@@ -186,14 +189,17 @@ class Detector:
     param_rules: ClassVar[dict[str, rules.Rule]] = {}
     common_rules: ClassVar[dict[str, rules.Rule]] = {
         "input_shape": rules.image_shape(), "seed": rules.integer(0), "device": rules.device_name(),
-        "precision": rules.one_of(*PRECISIONS)}
+        "precision": rules.one_of(*PRECISIONS), "threshold_fpr": rules.number(0, 1, low_open=True, high_open=True),
+        "calibration": rules.number(0, 0.5)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto",
-                 precision: str = "auto"):
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         self.input_shape = input_shape
         self.seed = seed
         self.device = device
         self.precision = precision
+        self.threshold_fpr = threshold_fpr
+        self.calibration = calibration
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Wrap each method's `__init__` so that, once the outermost one has stored every hyper-parameter, they are
@@ -285,6 +291,9 @@ class Detector:
             known_t = as_images(known_anomalies, "known_anomalies")
             if tuple(known_t.shape[1:]) != shape:
                 raise InputError(f"known_anomalies: shape {tuple(known_t.shape[1:])} differs from the training images' {shape}")
+        calibration = source = None
+        if not self.scores_relative_to_set:  # a detector that cannot decide needs no normals held out
+            images, calibration, source = self._calibration_images(images, val_t)
         torch.manual_seed(self.seed)
         np.random.seed(self.seed % 2**32)
         self.normalisation_ = self._fit_normalisation(images)
@@ -292,7 +301,58 @@ class Detector:
         val_n = None if val_t is None else (self._normalise(val_t[0]), val_t[1])
         with deterministic(self.torch_device):
             self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
+        self.decision_ = None if calibration is None else self._decision(self.score(calibration).default, source)
         return self
+
+    def _calibration_images(self, images: torch.Tensor, val: tuple[torch.Tensor, np.ndarray] | None
+                            ) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """(training images, normal images the threshold is set on, where those come from): the normals of `val`
+        if it has some ("val"); else `calibration` of the training images, drawn at random and held out of training,
+        when that gives at least 1 / `threshold_fpr` of them ("held-out"); else the training images themselves
+        ("training": their scores run lower than new normals', so the false-positive rate will be higher)."""
+        if val is not None and (val[1] == 0).sum() > 0:
+            return images, val[0][torch.from_numpy(val[1] == 0)], "val"
+        n_held = round(self.calibration * len(images))
+        if n_held >= math.ceil(1 / self.threshold_fpr):
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
+            return images[order[n_held:]], images[order[:n_held]], "held-out"
+        return images, images, "training"
+
+    def _decision(self, normal_scores: np.ndarray, source: str) -> dict[str, Any]:
+        """The decision threshold on the default score at `threshold_fpr` on `normal_scores`, and the two points
+        (the lowest normal score ↦ 0, the threshold ↦ 0.5) of the linear map to normalised scores."""
+        threshold = float(np.quantile(normal_scores, 1.0 - self.threshold_fpr, method="higher"))
+        return {"score": self.default_score, "threshold": threshold, "fpr": self.threshold_fpr, "source": source,
+                "n": len(normal_scores), "low": float(normal_scores.min())}
+
+    def _require_decision(self) -> dict[str, Any]:
+        decision = getattr(self, "decision_", None)
+        if decision is None:
+            raise OneClassError(f"{self.name}: {self.no_decision_reason()}")
+        return decision
+
+    def no_decision_reason(self) -> str:
+        if self.scores_relative_to_set:
+            return ("its scores are min-max scaled over the images scored together (the paper's evaluation), so no "
+                    "fixed threshold can decide; rank the images by score instead")
+        return "this model has no decision threshold (saved by an older oneclass): train it again for decisions"
+
+    def normalised(self, default_scores: np.ndarray) -> np.ndarray:
+        """Default scores mapped linearly to [0, 1]: 0 at the lowest calibration normal's score, 0.5 at the decision
+        threshold, 1 at twice that distance and beyond. Anomalous (`predict`) is above 0.5."""
+        d = self._require_decision()
+        span = max(d["threshold"] - d["low"], 1e-12)
+        return np.clip(0.5 * (np.asarray(default_scores, np.float64) - d["low"]) / span, 0.0, 1.0)
+
+    def decide(self, default_scores: np.ndarray) -> np.ndarray:
+        """1 (anomalous) where a default score is above the decision threshold, else 0."""
+        return (np.asarray(default_scores) > self._require_decision()["threshold"]).astype(np.int64)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """0 (normal) or 1 (anomalous) per image: its default score against the threshold `fit` set on held-out
+        normal images at `threshold_fpr` (see `decision_`)."""
+        self._require_decision()
+        return self.decide(self.score(x).default)
 
     def score(self, x: Any) -> Scores:
         """Anomaly scores of images `x`: a mapping score name -> array (n,), with `.default`."""
@@ -330,6 +390,7 @@ class Detector:
             "params": jsonable(self.get_params()),
             "normalisation": self.normalisation_,
             "state": jsonable({k: getattr(self, k) for k in self.state_attributes}),
+            "decision": jsonable(self.decision_),
             "fit_info": jsonable(self.fit_info_),
         }
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._state_tensors().items()}
@@ -450,6 +511,7 @@ def load(path: str | Path, device: str | None = None, precision: str | None = No
                              "the file is damaged: restore it or train again")
     det.normalisation_ = config["normalisation"]
     det.fit_info_ = config["fit_info"]
+    det.decision_ = config["decision"]
     for name in cls.state_attributes:  # models saved before "state" existed kept these in fit_info
         value = config["state"].get(name, config["fit_info"].get(name.rstrip("_")))
         if value is None:
@@ -486,6 +548,11 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise ModelFileError(f"{path}: written by a newer oneclass (format {version!r}); upgrade oneclass")
     config.setdefault("fit_info", {})
     config.setdefault("state", {})
+    config.setdefault("decision", None)  # models saved before decision thresholds: they score but do not decide
+    decision = config["decision"]
+    if decision is not None and not (isinstance(decision, dict) and all(
+            isinstance(decision.get(k), int | float) and math.isfinite(decision[k]) for k in ("threshold", "low"))):
+        raise ModelFileError(f"{path}: field 'decision' must hold finite numbers 'threshold' and 'low'")
     for field, kind in (("method", str), ("params", dict), ("normalisation", dict), ("state", dict), ("fit_info", dict)):
         if not isinstance(config.get(field), kind):
             found = "missing" if field not in config else f"a {type(config[field]).__name__}"

@@ -57,6 +57,9 @@ class Evaluation:
     version: str
     commit: str | None
     curves: dict[str, Any]
+    #: the decision threshold `fit` set (`Detector.decision_`) and the false- and true-positive rates it gives on the
+    #: test split; empty in lines written before thresholds existed
+    decision: dict[str, Any] = field(default_factory=dict)
     #: per named test set (the outlier-ratio protocol's 10 %–50 % sets): AUROC and target F1; empty if none
     test_sets: dict[str, Any] = field(default_factory=dict)
     #: with `track_epochs`: the test AUROC of the default score after every epoch (for studies, not selection)
@@ -119,8 +122,19 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
         n_known_anomalies=0 if split.x_known is None else len(split.x_known), n_test=len(y),
         anomaly_fraction=round(float(y.mean()), 5), fit_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
         threads=_threads(), params=det.get_params(), version=__version__, commit=git_commit(),
-        curves=curves(y, scores.default), test_sets=_test_set_metrics(split, scores, thresholds),
+        curves=curves(y, scores.default), decision=decision_rates(det, y, scores.default),
+        test_sets=_test_set_metrics(split, scores, thresholds),
         epoch_test_auroc=epoch_aucs if track_epochs else None, scores=scores)
+
+
+def decision_rates(det: Detector, labels: np.ndarray, default_scores: np.ndarray) -> dict[str, Any]:
+    """The detector's decision threshold with the false- and true-positive rates its decisions give on the test split
+    (empty for a detector that cannot decide, see `Detector.scores_relative_to_set`)."""
+    if det.decision_ is None:
+        return {}
+    flagged = det.decide(default_scores).astype(bool)
+    return {**det.decision_, "test_fpr": round(float(flagged[labels == 0].mean()), 5),
+            "test_tpr": round(float(flagged[labels == 1].mean()), 5)}
 
 
 def target_f1(labels: np.ndarray, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, float]]:

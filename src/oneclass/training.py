@@ -91,9 +91,13 @@ def _as_output(t: torch.Tensor) -> torch.Tensor:
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True) -> Iterator[torch.Tensor]:
-    """Index tensors covering range(n) in batches (a fresh permutation per call when shuffling)."""
+    """Index tensors covering range(n) in batches (a fresh permutation per call when shuffling). A last batch of one
+    image joins the batch before it: BatchNorm cannot train on a single image."""
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    yield from order.split(batch_size)
+    parts = list(order.split(batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    yield from parts
 
 
 #: the memory layout of image batches and conv weights: channels-last, faster for most methods on the CPU measured

@@ -298,7 +298,9 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
     report.figure(f"{_slug(key)}-roc", _roc_grid(by_class, dataset),
                   f"ROC of {score} per normal class (seed {seeds[0]})")
     report.figure(f"{_slug(key)}-hist", _histogram_grid(by_class, dataset),
-                  f"{score}: normal vs anomalous test images per normal class (seed {seeds[0]})")
+                  f"{score}: normal vs anomalous test images per normal class (seed {seeds[0]}); the line is the "
+                  "decision threshold where the results have one")
+    _decision_table(report, by_class, dataset)
     if pc:
         bar_paper, bar_score = next(((p, m) for p, m in pc if m == score), pc[0])
         report.figure(f"{_slug(key)}-bars", _bars(by_class, bar_score, bar_paper, dataset),
@@ -379,6 +381,22 @@ def _roc_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
     return fig
 
 
+def _decision_table(report: Report, by_class: dict[int, list[dict]], dataset: str) -> None:
+    """Per class: where the threshold came from and the false- and true-positive rates it gives on the test split
+    (mean over seeds); nothing for results written before decision thresholds."""
+    rows = []
+    for c, rs in by_class.items():
+        decided = [r["decision"] for r in rs if r.get("decision")]
+        if decided:
+            rows.append([_class_name(dataset, c), ", ".join(sorted({f"{d['source']} ({d['n']})" for d in decided})),
+                         f"{decided[0]['fpr']:.0%}", f"{np.mean([d['test_fpr'] for d in decided]):.3f}",
+                         f"{np.mean([d['test_tpr'] for d in decided]):.3f}"])
+    if rows:
+        report.paragraph("Decisions at the threshold `fit` set on normal images (its source and their number), as "
+                         "rates on the test split:")
+        report.table(["class", "threshold set on", "target FPR", "test FPR", "test TPR"], rows)
+
+
 def _histogram_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
     fig, axes = _panels(len(by_class))
     for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
@@ -387,6 +405,10 @@ def _histogram_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
         for name, label in (("hist_normal", "normal"), ("hist_anomalous", "anomalous")):
             counts = np.asarray(cur[name], float)
             ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.55, label=label)
+        decision = min(rs, key=lambda r: r["seed"]).get("decision")
+        if decision:
+            ax.axvline(float(np.clip(decision["threshold"], edges[0], edges[-1])), color="black", lw=1,
+                       label="threshold")
         ax.set_title(_class_name(dataset, c), fontsize=8)
         ax.tick_params(labelsize=6)
         ax.set_yticks([])

@@ -135,8 +135,9 @@ class ADA(TorchDetector):
                  discriminator_widths: tuple[int, ...] = (32, 64, 128, 256, 256), kernel: int = 5,
                  cam_layer: int | None = None, epochs: int = 100, batch_size: int = 64, seed: int = 0,
                  device: str = "auto",
-                 precision: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.beta = beta
         self.latent_dim = latent_dim
         self.lr = lr

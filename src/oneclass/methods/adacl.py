@@ -124,8 +124,9 @@ class ADACL(TorchDetector):
                  batch_size: int = 256, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto",
-                 precision: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.x_l = x_l
         self.x_h = x_h
         self.labelling = labelling

@@ -136,8 +136,9 @@ class ALOCC(TorchDetector):
                  widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1,
                  d_average: float | None = None, epochs: int = 40,
                  batch_size: int = 128, seed: int = 0, device: str = "auto",
-                 precision: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.lambda_ = lambda_
         self.sigma = sigma
         self.rho = rho

@@ -109,8 +109,9 @@ class DeepSVDD(TorchDetector):
                  batch_size: int = 200, pretrain: bool = True, ae_epochs: int = 150, ae_lr: float = 1e-4,
                  ae_lr_milestones: tuple[int, ...] = (50,), ae_weight_decay: float = 0.5e-3, eps: float = 0.1,
                  seed: int = 0, device: str = "auto",
-                 precision: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.objective = objective
         self.nu = nu
         self.widths = widths

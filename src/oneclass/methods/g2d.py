@@ -130,8 +130,9 @@ class G2D(TorchDetector):
                  widths: tuple[int, ...] = (64, 128, 256), epochs: int = 30, detector_lr: float = 0.01,
                  detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
                  seed: int = 0, device: str = "auto",
-                 precision: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.h = h
         self.epsilon1 = epsilon1
         self.epsilon2 = epsilon2

@@ -129,6 +129,7 @@ class OLED(TorchDetector):
     default_score = "avg"
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
     paper_validation = {"val_normal": 150, "val_outliers": 150}
+    scores_relative_to_set = True  # the four scores are min-max scaled over the scored set (see `_score`)
     param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
                    "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True),
                    "mask_gradient": rules.one_of("eq2", "straight-through"), "widths": rules.integers(1),
@@ -145,8 +146,9 @@ class OLED(TorchDetector):
                  masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 3,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
                  val_size: int = 0, seed: int = 0, device: str = "auto",
-                 precision: str = "auto"):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision)
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.t = t
         self.gamma = gamma
         self.lambda_ = lambda_

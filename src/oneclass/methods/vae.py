@@ -52,9 +52,10 @@ class VAE(AE):
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  latent_dim: int = 16, kernel: int = 3, beta: float = 1.0, epochs: int = 20, batch_size: int = 128,
                  lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto",
-                 precision: str = "auto"):
+                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         super().__init__(input_shape=input_shape, widths=widths, latent_dim=latent_dim, kernel=kernel, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device, precision=precision)
+                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device, precision=precision,
+                         threshold_fpr=threshold_fpr, calibration=calibration)
         self.beta = beta
 
     def _build(self) -> nn.Module:

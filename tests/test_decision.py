@@ -1,0 +1,183 @@
+"""Decisions: the threshold `fit` sets on held-out normal images, `predict`, normalised scores, and what `oneclass
+score` prints and writes with them (--csv, --heatmaps)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import oneclass
+from oneclass.bench.grid import Cell
+from oneclass.cli import CSV_HEADER, main
+from oneclass.data.images import read_images
+from oneclass.errors import ModelFileError, OneClassError
+from tests.test_bad_inputs import refused
+
+TINY_AE = {"epochs": 1, "widths": (4, 8), "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def trousers(mini) -> np.ndarray:
+    return mini["x_train"][mini["y_train"] == 1]  # 250 images
+
+
+@pytest.fixture(scope="module")
+def fitted(trousers):
+    return oneclass.create("ae", **TINY_AE).fit(trousers)
+
+
+def test_fit_holds_out_a_tenth_of_the_normals_and_sets_the_threshold_on_them(fitted, trousers):
+    assert fitted.fit_info_["n_train"] == 225
+    d = fitted.decision_
+    assert (d["source"], d["n"], d["fpr"], d["score"]) == ("held-out", 25, 0.05, "rec")
+    held = torch.randperm(250, generator=torch.Generator().manual_seed(0))[:25].numpy()  # the draw `fit` makes
+    held_scores = fitted.score(trousers[held]).default
+    assert d["threshold"] == pytest.approx(np.sort(held_scores)[23], rel=1e-6)  # the 24th of 25: 1 above, 4 %
+    assert d["low"] == pytest.approx(held_scores.min(), rel=1e-6)
+
+
+def test_the_threshold_is_the_quantile_that_keeps_the_false_positive_rate_at_most_the_target():
+    det = oneclass.create("ae", threshold_fpr=0.05)
+    scores = np.arange(1.0, 101.0)
+    d = det._decision(scores, "held-out")
+    assert d["threshold"] == 96.0 and d["low"] == 1.0
+    det.decision_ = d
+    assert det.decide(scores).sum() == 4  # 97..100: 4 % of these normals flagged
+    assert det.decide(np.array([96.0, 96.5])).tolist() == [0, 1]
+    np.testing.assert_allclose(det.normalised(np.array([0.0, 1.0, 48.5, 96.0, 191.0, 500.0])),
+                               [0.0, 0.0, 0.25, 0.5, 1.0, 1.0], rtol=1e-6)
+
+
+def test_validation_normals_set_the_threshold_and_nothing_more_is_held_out(trousers, mini):
+    val_x = np.concatenate([trousers[:30], mini["x_train"][mini["y_train"] == 5][:10]])
+    val_y = np.r_[np.zeros(30, int), np.ones(10, int)]
+    det = oneclass.create("ae", **TINY_AE).fit(trousers[30:], val=(val_x, val_y))
+    assert det.fit_info_["n_train"] == 220 and (det.decision_["source"], det.decision_["n"]) == ("val", 30)
+
+
+@pytest.mark.parametrize("n, calibration", [(150, 0.1), (250, 0.0)])
+def test_too_few_normals_to_hold_out_or_calibration_0_train_on_all_and_say_so(trousers, n, calibration):
+    det = oneclass.create("ae", **TINY_AE, calibration=calibration).fit(trousers[:n])
+    assert det.fit_info_["n_train"] == n and (det.decision_["source"], det.decision_["n"]) == ("training", n)
+
+
+def test_predict_decides_with_the_default_score(fitted, mini):
+    x = mini["x_test"][:50]
+    expected = (fitted.score(x).default > fitted.decision_["threshold"]).astype(int)
+    np.testing.assert_array_equal(fitted.predict(x), expected)
+    assert 0 < expected.sum() < 50
+
+
+def test_the_decision_is_saved_and_loaded(fitted, tmp_path, mini):
+    fitted.save(tmp_path / "m")
+    back = oneclass.load(tmp_path / "m")
+    assert back.decision_ == fitted.decision_
+    np.testing.assert_array_equal(back.predict(mini["x_test"][:50]), fitted.predict(mini["x_test"][:50]))
+
+
+def test_a_model_saved_without_a_decision_scores_but_does_not_decide(fitted, tmp_path, mini):
+    fitted.save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["decision"]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    old = oneclass.load(tmp_path / "old")
+    assert len(old.score(mini["x_test"][:5]).default) == 5
+    with pytest.raises(OneClassError, match="no decision threshold"):
+        old.predict(mini["x_test"][:5])
+
+
+def test_a_damaged_decision_is_refused_on_load(fitted, tmp_path):
+    fitted.save(tmp_path / "bad")
+    path = tmp_path / "bad" / "config.json"
+    config = json.loads(path.read_text())
+    config["decision"]["threshold"] = "high"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="decision"):
+        oneclass.load(tmp_path / "bad")
+
+
+def test_bench_cells_train_on_the_whole_training_split():
+    params, _ = Cell("ae", "fashion-mnist", "one-vs-rest", 0, 0, "fast").settings()
+    assert params["calibration"] == 0.0
+    params, _ = Cell("ae", "fashion-mnist", "one-vs-rest", 0, 0, "fast", {"calibration": 0.2}).settings()
+    assert params["calibration"] == 0.2
+
+
+# ------------------------------------------------------------------------------------------- oneclass score
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    return fitted.save(tmp_path_factory.mktemp("decision") / "ae")
+
+
+@pytest.fixture(scope="module")
+def folder(mini, tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    for sub, label in (("normal", 1), ("abnormal", 5)):
+        (root / sub).mkdir()
+        for i, img in enumerate(mini["x_test"][mini["y_test"] == label][:3]):
+            Image.fromarray(img).save(root / sub / f"{sub}, {i}.png")  # a comma: the CSV must quote it
+    return root
+
+
+def test_score_prints_the_decision_and_writes_the_csv(saved, folder, tmp_path, capsys, fitted):
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(saved), str(folder), "--csv", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "threshold rec >" in printed and "5%" in printed
+    with out.open() as f:
+        rows = list(csv.reader(f))
+    assert ",".join(rows[0]) == CSV_HEADER and len(rows) == 7
+    paths = [Path(r[0]) for r in rows[1:]]
+    assert all(p.is_file() for p in paths) and paths[0].name == "normal, 0.png"
+    expected = fitted.score(read_images(paths, size=(28, 28), channels=1)).default
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], expected, rtol=1e-5)
+    assert [int(r[3]) for r in rows[1:]] == fitted.decide(expected).tolist()
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], fitted.normalised(expected), atol=1e-4)
+    for r in rows[1:]:
+        assert ("ANOMALOUS" if r[3] == "1" else "normal") in next(line for line in printed.splitlines() if r[0] in line)
+    assert main(["score", "--model", str(saved), str(folder), "--csv", str(out)]) == 0  # its own file: replaced
+
+
+def test_score_json_carries_the_decision(saved, folder, capsys):
+    assert main(["score", "--model", str(saved), str(folder), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["decision"]["source"] == "held-out"
+    assert all(isinstance(i["anomalous"], bool) and 0 <= i["normalised"] <= 1 for i in out["images"])
+
+
+def test_score_writes_heatmap_overlays(saved, folder, tmp_path, capsys):
+    assert main(["score", "--model", str(saved), str(folder), "--heatmaps", str(tmp_path / "maps")]) == 0
+    written = sorted((tmp_path / "maps").iterdir())
+    assert [p.name for p in written][:2] == ["0001-normal, 0.png", "0002-normal, 1.png"] and len(written) == 6
+    with Image.open(written[0]) as img:
+        assert img.size == (112, 112) and img.mode == "RGB"
+
+
+def test_score_refuses_to_overwrite_a_users_file_with_the_csv(saved, folder, tmp_path, capsys):
+    mine = tmp_path / "notes.csv"
+    mine.write_text("my,own,data\n")
+    refused(["score", "--model", saved, folder, "--csv", mine], capsys, "--csv", "not a scores file",
+            unchanged=[mine, folder])
+
+
+def test_score_refuses_heatmaps_for_a_method_without_maps(folder, tmp_path, capsys, trousers):
+    path = oneclass.create("ocsvm").fit(trousers[:100]).save(tmp_path / "svm")
+    refused(["score", "--model", path, folder, "--heatmaps", tmp_path / "maps"], capsys, "--heatmaps",
+            "no anomaly maps", unchanged=[folder])
+    assert not (tmp_path / "maps").exists()
+
+
+def test_oled_whose_scores_are_scaled_over_the_scored_set_refuses_to_decide(trousers):
+    det = oneclass.create("oled", epochs=1, widths=(8, 8, 8), mask_widths=(4, 4), kernel=3, device="cpu")
+    det.fit(trousers)
+    assert det.decision_ is None and det.fit_info_["n_train"] == 250  # nothing held out for a threshold
+    with pytest.raises(OneClassError, match="min-max scaled over the images scored together"):
+        det.predict(trousers[:5])
