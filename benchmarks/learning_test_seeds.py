@@ -38,7 +38,7 @@ TESTS = [*ON_TROUSERS, "adacl-bce", "oled-mask", "g2d", "alocc", "ada"]
 def aurocs(test: str, seed: int, precision: str, mini: dict) -> list[float]:
     """The AUROC(s) the test asserts on, for one seed."""
     split = one_vs_rest(mini, normal_class=1)
-    common = {"seed": seed, "precision": precision}
+    common = {"seed": seed, "precision": precision, "calibration": 0.0}  # the tests train on the whole set
     if test in ON_TROUSERS:
         det = oneclass.create(test, **ON_TROUSERS[test], **common).fit(split.x_train)
         return [auroc(split.y_test, det.score(split.x_test).default)]

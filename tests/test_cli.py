@@ -45,7 +45,8 @@ def test_score_folder_lines_and_json(trained, tmp_path, mini, capsys):
             Image.fromarray(img).resize((56, 56)).convert("RGB").save(tmp_path / sub / f"{i}.png")
     code, out, _ = run(["score", "--model", str(trained), str(tmp_path)], capsys)
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 6 and "rec=" in lines[0] and lines[-1].startswith("AUROC")
+    assert code == 0 and len(lines) == 7 and "rec=" in lines[0] and lines[-1].startswith("AUROC")
+    assert lines[-2].startswith("threshold rec >") and all("normalised=" in line for line in lines[:5])
     code, out, _ = run(["score", "--model", str(trained), "--json", str(tmp_path / "normal" / "0.png")], capsys)
     doc = json.loads(out)
     assert doc["method"] == "ae" and len(doc["images"]) == 1 and np.isfinite(doc["images"][0]["scores"]["rec"])
@@ -121,6 +122,18 @@ def test_demo_runs_and_writes_the_report(tmp_path, capsys):
     html = (tmp_path / "r" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
     assert (tmp_path / "r" / "report.md").is_file()
+
+
+def test_the_default_demo_shows_adacl_and_oled_with_masks_and_decisions(tmp_path, capsys):
+    code, out, _ = run(["demo", "--methods", "adacl,oled,ae", "--epochs", "1", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line.split()[:1] in (["adacl"], ["oled"], ["ae"])}
+    assert " / " in rows["adacl"] and " / " in rows["ae"]  # FPR / TPR at the threshold
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "OLED's masks" in md and "false-positive rate" in md
+    from oneclass.cli import DEMO_METHODS
+
+    assert DEMO_METHODS[:2] == ("adacl", "oled")
 
 
 def test_train_takes_protocol_options_preset_and_device_like_bench(tmp_path, capsys):

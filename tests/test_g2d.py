@@ -168,6 +168,6 @@ def test_g2d_learns_trousers(mini):
     from oneclass.metrics import auroc
 
     split = one_vs_rest(mini, normal_class=1)
-    det = oneclass.create("g2d", widths=(16, 32, 64), detector_epochs=5).fit(split.x_train)
+    det = oneclass.create("g2d", widths=(16, 32, 64), detector_epochs=5, calibration=0.0).fit(split.x_train)
     # 0.868-0.977 over seeds 0-4 (one thread); in bf16 0.865-0.977 (1 and 2 threads)
     assert auroc(split.y_test, det.score(split.x_test).default) > 0.75

@@ -26,8 +26,8 @@ REPORT_FILES = ("report.md", "report.html", "*.png")
 #: the header of `oneclass score --csv`: a file that starts with it may be replaced by the next run
 CSV_HEADER = "path,score,normalised,anomalous"
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
-#: the methods `oneclass demo` trains unless told otherwise
-BASELINES = ("ae", "cae", "vae", "dsvdd", "ocsvm")
+#: the methods `oneclass demo` trains unless told otherwise: two of the papers' methods beside the baselines
+DEMO_METHODS = ("adacl", "oled", "ae", "cae", "vae", "dsvdd", "ocsvm")
 #: the protocol options `train-video` has flags for
 VIDEO_OPTIONS = ("patch_size", "stride", "train_patches", "min_motion", "max_train_patches")
 
@@ -51,7 +51,8 @@ def _settings_text(args: argparse.Namespace) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """Train the baselines on the embedded Fashion-MNIST subset for one class; print a table; write a report.
+    """Train ADACL, OLED and the baselines on the embedded Fashion-MNIST subset for one class (fast presets); print
+    a table; write a report.
     With --video: on generated surveillance-like scenes, patch by patch, scored per frame."""
     from oneclass.demo import demo_detectors, run_demo, run_video_demo
 
@@ -276,6 +277,26 @@ def _trained_stride(settings_file: Path) -> int | None:
     return stride
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve saved models over HTTP: a page at / to score images from a browser, and the JSON API (GET /health,
+    GET /models, POST /score with multipart fields `files` and an optional `model`)."""
+    try:
+        import uvicorn
+
+        from oneclass.serve import create_app, load_models
+    except ImportError as exc:
+        raise OneClassError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): pip install 'oneclass[serve]'") from None
+    number(0, low_open=True).check("--max-upload-mb", args.max_upload_mb)
+    integer(1).check("--max-images", args.max_images)
+    integer(1, 65535).check("--port", args.port)
+    models = load_models(args.model, device=args.device)
+    app = create_app(models, max_upload_mb=args.max_upload_mb, max_images=args.max_images)
+    for m in models.values():
+        print(f"model {m.name}: {m.detector.name}, input {tuple(m.detector.input_shape)}", flush=True)
+    print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     """Run a grid of trainings (methods × normal classes × seeds); one JSON line per finished cell in --out.
 
@@ -370,11 +391,11 @@ def cmd_data(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------- parser
 
 
-def _add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: bool = True) -> None:
+def _add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: bool = True, preset: str = "paper") -> None:
     """The flags of every command that trains: --preset, --set, --epochs, --device and (unless it takes --seeds)
     --seed. `many`: the command trains several methods, and the settings apply to each."""
     every = "every method's " if many else ""
-    p.add_argument("--preset", default="paper", choices=list(PRESETS),
+    p.add_argument("--preset", default=preset, choices=list(PRESETS),
                    help="paper: each method's paper settings; fast: our documented CPU budget (default: %(default)s)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help=f"a hyper-parameter of {'every' if many else 'the'} method or a protocol option "
@@ -404,11 +425,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     methods = oneclass.available()
 
-    p = sub.add_parser("demo", help="train the baselines on the embedded Fashion-MNIST subset and write a report",
+    p = sub.add_parser("demo", help="train ADACL, OLED and the baselines on the embedded Fashion-MNIST subset; report",
                        description=cmd_demo.__doc__)
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
-    p.add_argument("--methods", default=",".join(BASELINES), help="comma-separated methods (default: %(default)s)")
-    _add_training_flags(p, many=True)
+    p.add_argument("--methods", default=",".join(DEMO_METHODS), help="comma-separated methods (default: %(default)s)")
+    _add_training_flags(p, many=True, preset="fast")
     p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
     p.add_argument("--video", action="store_true",
                    help="the video demo: generated scenes (UCSD layout, made once in the data cache), scored per frame")
@@ -440,6 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write each image with its anomaly map over it (methods with maps)")
     _add_scoring_flags(p)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("serve", help="serve saved models over HTTP: a page to score images and a JSON API",
+                       description=cmd_serve.__doc__)
+    p.add_argument("--model", required=True, action="append", help="model folder (repeatable; the first is the default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MB (default: %(default)s)")
+    p.add_argument("--max-images", type=int, default=64, help="most images in one request (default: %(default)s)")
+    _add_device_flag(p, "as trained, else auto")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("train-video", help="train one method on patches of normal video; save the model",
                        description=cmd_train_video.__doc__)

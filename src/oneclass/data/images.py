@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,28 +35,44 @@ def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: 
     """
     p = Path(path)
     try:
-        with Image.open(p) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise DataError(f"{p}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
-                                "one image may have; shrink it first")
-            img.load()
-            grey = img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;16")
-            img = _to_8_bits(img, p)
-            img = img.convert({1: "L", 3: "RGB"}[channels or (1 if grey else 3)])
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
+        return _decode(p, p, size, channels)
     except FileNotFoundError:
         raise DataError(f"{p}: no such file") from None
     except PermissionError:
         raise DataError(f"{p}: not allowed to read it (permission denied)") from None
+
+
+def decode_image(data: bytes, name: str, size: tuple[int, int] | None = None, channels: int | None = None) -> np.ndarray:
+    """`read_image` for the bytes of an image file (an upload); `name` is what errors call it."""
+    if not data:
+        raise DataError(f"{name}: empty file")
+    return _decode(io.BytesIO(data), name, size, channels)
+
+
+def _decode(source: Path | BinaryIO, name: str | Path, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
+    try:
+        with Image.open(source) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{name}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
+                                "one image may have; shrink it first")
+            img.load()
+            grey = img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;16")
+            img = _to_8_bits(img, name)
+            img = img.convert({1: "L", 3: "RGB"}[channels or (1 if grey else 3)])
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
     except Image.DecompressionBombError:
-        raise DataError(f"{p}: the image claims more than {MAX_IMAGE_PIXELS:,} pixels; shrink it first") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{p}: not a readable image ({exc})") from None
+        raise DataError(f"{name}: the image claims more than {MAX_IMAGE_PIXELS:,} pixels; shrink it first") from None
+    except (FileNotFoundError, PermissionError):
+        raise
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: not a readable image (not a format Pillow knows)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{name}: not a readable image ({exc})") from None
 
 
-def _to_8_bits(img: Image.Image, path: Path) -> Image.Image:
+def _to_8_bits(img: Image.Image, path: str | Path) -> Image.Image:
     """Single-channel images of more than 8 bits as 8-bit grey, scaled by their real depth."""
     if img.mode not in _WIDE_GREY and img.mode != "I":
         return img

@@ -1,0 +1,228 @@
+"""`oneclass serve`: score uploaded images over HTTP with saved models, and a page to do it from a browser.
+
+`create_app(models)` builds the FastAPI application (the tests drive it with its TestClient); `oneclass serve` runs
+it with uvicorn. Requests never name a path: models are loaded once, at start, from the folders given on the
+command line, and uploads are decoded in memory. Every bad request gets a 4xx status with a JSON message
+{"detail": ...}; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from oneclass.data.images import decode_image
+from oneclass.detector import Detector, load
+from oneclass.errors import DataError, OneClassError
+from oneclass.overlay import heatmap_overlay, png_bytes
+
+#: the defaults of `oneclass serve`'s limits
+MAX_UPLOAD_MB = 20.0
+MAX_IMAGES = 64
+
+
+@dataclass
+class _Job:
+    """One request's images waiting to go through the network, and what came out."""
+
+    images: np.ndarray
+    done: threading.Event = field(default_factory=threading.Event)
+    outputs: tuple[dict[str, np.ndarray], np.ndarray | None] | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class ServedModel:
+    """A loaded detector under the name requests use. Requests that arrive while the network is busy are scored
+    together in its next pass: whichever waiting request gets the model's lock takes every pending request's
+    images as one batch (PyTorch already spreads one batch over the CPU's cores)."""
+
+    name: str
+    detector: Detector
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pending: list[_Job] = field(default_factory=list)
+    pending_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def describe(self) -> dict[str, Any]:
+        det = self.detector
+        return {"name": self.name, "method": det.name, "input_shape": list(det.input_shape),
+                "default_score": det.default_score, "scores": list(det.score_names),
+                "threshold": det.decision_, "heatmaps": has_anomaly_maps(det)}
+
+    def _outputs(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The scores (and maps, where the method has them) of `images`, computed with other requests' images."""
+        job = _Job(images)
+        with self.pending_lock:
+            self.pending.append(job)
+        with self.lock:
+            if not job.done.is_set():
+                with self.pending_lock:
+                    jobs, self.pending = self.pending, []
+                try:
+                    batch = np.concatenate([j.images for j in jobs])
+                    scores = self.detector.score(batch)
+                    maps = self.detector.anomaly_maps(batch) if has_anomaly_maps(self.detector) else None
+                    start = 0
+                    for j in jobs:
+                        part = slice(start, start + len(j.images))
+                        j.outputs = ({k: v[part] for k, v in scores.items()}, None if maps is None else maps[part])
+                        start = part.stop
+                except Exception as exc:  # every request of the batch gets the error  # noqa: BLE001
+                    for j in jobs:
+                        j.error = exc
+                finally:
+                    for j in jobs:
+                        j.done.set()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.outputs
+
+    def score(self, images: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
+        """Per image its scores, decision and heatmap overlay (base64 PNG, where the method has maps)."""
+        det = self.detector
+        scores, maps = self._outputs(images)
+        default = scores[det.default_score]
+        decided = det.decision_ is not None
+        normalised = det.normalised(default) if decided else None
+        anomalous = det.decide(default) if decided else None
+        unit = images.astype(np.float32) / 255.0
+        unit = unit[:, None] if unit.ndim == 3 else unit.transpose(0, 3, 1, 2)
+        out = []
+        for i, name in enumerate(names):
+            heatmap = None
+            if maps is not None:
+                heatmap = base64.b64encode(png_bytes(heatmap_overlay(unit[i], maps[i]))).decode("ascii")
+            out.append({"name": name, "scores": {k: float(v[i]) for k, v in scores.items()},
+                        "default_score": float(default[i]),
+                        "normalised": None if normalised is None else float(normalised[i]),
+                        "anomalous": None if anomalous is None else bool(anomalous[i]), "heatmap_png": heatmap})
+        return out
+
+
+class RequestError(Exception):
+    """A request the service refuses: its HTTP status and the message it answers with."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def has_anomaly_maps(det: Detector) -> bool:
+    return type(det).anomaly_maps is not Detector.anomaly_maps
+
+
+def load_models(folders: list[str | Path], device: str | None = None) -> dict[str, ServedModel]:
+    """The models of `oneclass serve --model`, named after their folders (made unique by a suffix)."""
+    models: dict[str, ServedModel] = {}
+    for folder in folders:
+        base = Path(folder).resolve().name or "model"
+        name, n = base, 2
+        while name in models:
+            name, n = f"{base}-{n}", n + 1
+        models[name] = ServedModel(name, load(folder, device=device))
+    return models
+
+
+def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPLOAD_MB, max_images: int = MAX_IMAGES):
+    """The FastAPI application serving `models` (the first is the default), with its limits."""
+    if not models:
+        raise OneClassError("serve: no models; give at least one --model DIR")
+    limit = int(max_upload_mb * 1024 * 1024)
+    default = next(iter(models))
+    app = FastAPI(title="oneclass", version=_version(), docs_url=None, redoc_url=None)
+
+    @app.exception_handler(RequestError)
+    async def request_error(_request: Request, exc: RequestError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return resources.files("oneclass").joinpath("assets/serve.html").read_text(encoding="utf-8")
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "models": len(models)}
+
+    @app.get("/models")
+    def list_models() -> dict[str, Any]:
+        return {"default": default, "models": [m.describe() for m in models.values()],
+                "limits": {"max_upload_mb": max_upload_mb, "max_images": max_images}}
+
+    @app.post("/score")
+    async def score(request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestError(413, f"the upload is {int(declared) / 2**20:.3g} MB; the limit is {max_upload_mb:g} MB")
+        body = bytearray()
+        async for chunk in request.stream():  # counted as it arrives: a missing or false length cannot get past
+            body += chunk
+            if len(body) > limit:
+                raise RequestError(413, f"the upload is over the {max_upload_mb:g} MB limit")
+        form = await _parse_form(request, bytes(body), max_images)
+        name = form.get("model") or default
+        if not isinstance(name, str) or name not in models:
+            raise RequestError(404, f"unknown model {str(name)[:80]!r}; the models are {', '.join(models)}")
+        files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        if not files:
+            raise RequestError(400, "no images: send them as multipart fields named 'files'")
+        if len(files) > max_images:
+            raise RequestError(413, f"{len(files)} images in one request; the limit is {max_images}")
+        served = models[name]
+        c, h, w = served.detector.input_shape
+        images, names = [], []
+        for i, upload in enumerate(files):
+            label = _label(upload.filename, i)
+            try:
+                images.append(decode_image(await upload.read(), label, size=(h, w), channels=c))
+            except DataError as exc:
+                text = str(exc)
+                status = 415 if "not a readable image" in text else 413 if "pixels" in text else 400
+                raise RequestError(status, text) from None
+            names.append(label)
+        results = await run_in_threadpool(served.score, np.stack(images), names)
+        return {"model": name, "images": results}
+
+    async def _parse_form(request: Request, body: bytes, max_files: int):
+        kind = request.headers.get("content-type", "")
+        if not kind.startswith("multipart/form-data"):
+            raise RequestError(415, "send the images as multipart/form-data, in fields named 'files'")
+
+        async def stream():
+            yield body
+
+        try:
+            return await MultiPartParser(request.headers, stream(), max_files=max_files + 1, max_fields=16).parse()
+        except MultiPartException as exc:
+            raise RequestError(413 if "many" in str(exc).lower() else 400, f"bad multipart upload: {exc}") from None
+
+    return app
+
+
+def _label(filename: str | None, index: int) -> str:
+    """The upload's name for messages and results: its base name only, printable, at most 120 characters."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())[:120]
+    return base or f"image {index + 1}"
+
+
+def _version() -> str:
+    from oneclass import __version__
+
+    return __version__
