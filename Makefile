@@ -74,6 +74,8 @@ bench-adacl: $(BIN)/oneclass
 		--out results/adacl-ablations.jsonl || exit 1; done
 	for b in 64 512; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --set batch_size=$$b \
 		--data-root ../shared/data --out results/adacl-batch.jsonl || exit 1; done
+	$(BIN)/python benchmarks/adacl_augmentations.py $(SCRIPT_FLAGS) --classes 0-9 --seed 0 --variants all,no-cut-paste \
+		--out results/adacl-augmentations.jsonl
 	$(BIN)/oneclass report results/adacl-fmnist.jsonl results/adacl-mnist.jsonl results/adacl-ablations.jsonl \
 		--out results/adacl-report
 

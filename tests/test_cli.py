@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import oneclass
 from oneclass.cli import main
 
 
@@ -131,6 +132,9 @@ def test_the_default_demo_shows_adacl_and_oled_with_masks_and_decisions(tmp_path
     assert " / " in rows["adacl"] and " / " in rows["ae"]  # FPR / TPR at the threshold
     md = (tmp_path / "r" / "report.md").read_text()
     assert "OLED's masks" in md and "false-positive rate" in md
+    saved = tmp_path / "r" / "models"
+    assert oneclass.load(saved / "adacl").decision_["source"] == "held-out"
+    assert f"oneclass serve --model {saved / 'adacl'} --model {saved / 'oled'} --model {saved / 'ae'}" in out
     from oneclass.cli import DEMO_METHODS
 
     assert DEMO_METHODS[:2] == ("adacl", "oled")

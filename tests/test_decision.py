@@ -175,9 +175,31 @@ def test_score_refuses_heatmaps_for_a_method_without_maps(folder, tmp_path, caps
     assert not (tmp_path / "maps").exists()
 
 
-def test_oled_whose_scores_are_scaled_over_the_scored_set_refuses_to_decide(trousers):
-    det = oneclass.create("oled", epochs=1, widths=(8, 8, 8), mask_widths=(4, 4), kernel=3, device="cpu")
-    det.fit(trousers)
+def test_oled_scales_its_scores_by_the_held_out_normals_so_an_image_scores_alone(trousers, mini, tmp_path):
+    params = {"epochs": 1, "widths": (8, 8, 8), "mask_widths": (4, 4), "kernel": 3, "device": "cpu"}
+    det = oneclass.create("oled", **params).fit(trousers)
+    assert det.fit_info_["n_train"] == 225 and det.decision_["source"] == "held-out"
+    assert set(det.score_ranges_) == {"mask", "cont", "rec"}
+    x = mini["x_test"][:20]
+    together = det.score(x).default
+    alone = np.array([det.score(x[i:i + 1]).default[0] for i in range(3)])
+    np.testing.assert_allclose(alone, together[:3], rtol=1e-5)  # the same score, whatever is scored with it
+    back = oneclass.load(det.save(tmp_path / "oled"))
+    assert back.score_ranges_ == det.score_ranges_
+    np.testing.assert_array_equal(back.predict(x), det.predict(x))
+
+
+def test_oled_scaled_over_the_scored_set_as_its_paper_refuses_to_decide(trousers):
+    det = oneclass.create("oled", epochs=1, widths=(8, 8, 8), mask_widths=(4, 4), kernel=3, device="cpu",
+                          score_scaling="scored-set").fit(trousers)
     assert det.decision_ is None and det.fit_info_["n_train"] == 250  # nothing held out for a threshold
+    x = trousers[:10]
+    scores = det.score(x)
+    assert scores["rec"].min() == 0.0 and scores["rec"].max() == 1.0  # min-max over these ten
     with pytest.raises(OneClassError, match="min-max scaled over the images scored together"):
-        det.predict(trousers[:5])
+        det.predict(x)
+
+
+def test_bench_cells_evaluate_oled_as_its_paper():
+    params, _ = Cell("oled", "mnist", "memae", 0, 0, "fast").settings()
+    assert params["score_scaling"] == "scored-set" and params["calibration"] == 0.0

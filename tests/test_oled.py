@@ -111,7 +111,7 @@ def test_one_step_moves_the_mask_generator_up_and_the_reconstructor_down_their_o
 
 
 def test_scores_are_min_max_scaled_and_avg_is_their_mean():
-    det = OLED(epochs=1, val_size=0, **SMALL).fit(_uint8())
+    det = OLED(epochs=1, val_size=0, score_scaling="scored-set", **SMALL).fit(_uint8())
     s = det.score(_uint8(40, seed=2))
     for name in ("mask", "cont", "rec"):
         assert s[name].min() == 0.0 and s[name].max() == 1.0
@@ -142,7 +142,7 @@ def test_model_selection_rules():
     x = _uint8(200)
     last = OLED(epochs=2, **SMALL).fit(x)
     assert last.fit_info_["selection"] == "none" and last.fit_info_["best_epoch"] == 2
-    honest = OLED(epochs=2, val_size=50, **SMALL).fit(x)
+    honest = OLED(epochs=2, val_size=50, calibration=0.0, **SMALL).fit(x)
     assert honest.fit_info_["selection"] == "val-normal" and honest.fit_info_["n_train_used"] == 150
     assert len(honest.fit_info_["val_history"]) == 2
     val = (np.concatenate([_uint8(20, seed=5), 255 - _uint8(20, seed=6)]), np.r_[np.zeros(20), np.ones(20)].astype(int))

@@ -58,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     detectors, split_options = demo_detectors(args.methods.split(","), args.preset, overrides, args.seed)
-    prepare_output_dir(args.out, "--out", REPORT_FILES, replace_ours=True)
+    prepare_output_dir(args.out, "--out", (*REPORT_FILES, "models"), replace_ours=True)
     if args.video:
         run_video_demo(detectors, split_options, args.seed, _settings_text(args), args.out)
     else:

@@ -37,8 +37,9 @@ def demo_detectors(methods: list[str], preset: str, overrides: dict[str, Any],
 
 def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], normal_class: int, seed: int, settings: str,
              out: str | Path) -> Path:
-    """Train every detector on one Fashion-MNIST class of the embedded subset, print a table, write a report;
-    returns the report's HTML file. `settings` describes the preset and overrides for the report."""
+    """Train every detector on one Fashion-MNIST class of the embedded subset, print a table, write a report, save
+    the models in `out`/models/ and say how to serve them; returns the report's HTML file. `settings` describes the
+    preset and overrides for the report."""
     data = load_dataset("fashion-mnist-mini")
     split = make_split("one-vs-rest", data, normal_class, seed=seed, **split_options)
     class_name = DATASETS["fashion-mnist-mini"].classes[normal_class]
@@ -55,6 +56,7 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
                      f"{result.fit_seconds:.1f}", f"{total_s:.1f}"])
         print(f"  {m:6s} AUROC {result.auroc[name]:.4f} ({name})  {total_s:5.1f} s", flush=True)
         default_scores[m] = result.scores.default
+        det.save(Path(out) / "models" / m)
     header = ["method", "score", "AUROC", "other scores (AUROC)", "FPR / TPR at threshold", "fit s", "total s"]
     print()
     print(text_table(header, rows))
@@ -64,8 +66,7 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
                      f"{len(split.x_train)} training images of class {normal_class}, {len(split.x_test)} test "
                      f"images of all classes ({int(split.y_test.sum())} anomalous). Seed {seed}. "
                      f"Model selection: none (last epoch). Each method's decision threshold is set at a 5 % "
-                     f"false-positive rate on a tenth of the training images, held out of training (OLED's scores, "
-                     f"scaled over the images scored together, cannot be thresholded). {settings}.")
+                     f"false-positive rate on a tenth of the training images, held out of training. {settings}.")
     report.table(header, rows)
     report.figure("roc", roc_figure(split.y_test, default_scores, "ROC, default score of each method"))
     report.figure("histograms", score_histograms(split.y_test, default_scores), "Default scores, normal vs anomalous")
@@ -85,8 +86,13 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
     titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
     report.figure("reconstructions", image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
                   f"Four least and four most anomalous test images by {first}: reconstructions, OLED's masks, error maps")
+    served = " ".join(f"--model {Path(out) / 'models' / m}" for m in detectors)
+    report.paragraph(f"The trained models are in `models/`; to score new images with them from a browser or another "
+                     f"program: `oneclass serve {served}` (needs `pip install 'oneclass[serve]'`).")
     md, html = report.write(out)
     print(f"\nreport: {html} (and {md.name})")
+    print(f"models: {Path(out) / 'models'}/; score images with them in a browser:\n  oneclass serve {served}\n"
+          "  then open http://127.0.0.1:8000/")
     return html
 
 

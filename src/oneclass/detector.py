@@ -172,9 +172,10 @@ class Detector:
     #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
     #: then gets the normalised anomalies as `known` (None when none are given; other methods always get None)
     accepts_known_anomalies: ClassVar[bool] = False
-    #: methods whose scores are scaled over the images scored together (OLED's min-max, as its paper evaluates) set
-    #: this: one image's score then depends on the others, so no fixed threshold can decide
-    scores_relative_to_set: ClassVar[bool] = False
+    #: what a benchmark cell sets on top of the preset to follow the paper's protocol (`bench.grid.Cell.settings`):
+    #: every method trains on the protocol's whole training split; a method adds its own (OLED: scores scaled over
+    #: the test set, as its paper evaluates)
+    benchmark_settings: ClassVar[dict[str, Any]] = {"calibration": 0.0}
     #: where the training loop keeps its epoch checkpoints (see `training.fit_epochs`); None: no checkpoints.
     #: Not a hyper-parameter: `oneclass bench` sets it for each cell, beside its results file
     checkpoint_dir: Path | None = None
@@ -301,7 +302,10 @@ class Detector:
         val_n = None if val_t is None else (self._normalise(val_t[0]), val_t[1])
         with deterministic(self.torch_device):
             self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
-        self.decision_ = None if calibration is None else self._decision(self.score(calibration).default, source)
+        self.decision_ = None
+        if calibration is not None:
+            self._calibrate(self._normalise(calibration))
+            self.decision_ = self._decision(self.score(calibration).default, source)
         return self
 
     def _calibration_images(self, images: torch.Tensor, val: tuple[torch.Tensor, np.ndarray] | None
@@ -330,6 +334,16 @@ class Detector:
         if decision is None:
             raise OneClassError(f"{self.name}: {self.no_decision_reason()}")
         return decision
+
+    @property
+    def scores_relative_to_set(self) -> bool:
+        """True where one image's scores depend on the others scored with it (OLED's `score_scaling="scored-set"`):
+        then no fixed threshold can decide."""
+        return False
+
+    def _calibrate(self, images: torch.Tensor) -> None:
+        """Learn, from normalised normal images held out of training (or the training images), what scoring needs
+        beyond the network, e.g. OLED's score ranges; before the threshold is set on the same images."""
 
     def no_decision_reason(self) -> str:
         if self.scores_relative_to_set:

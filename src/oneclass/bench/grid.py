@@ -52,10 +52,12 @@ class Cell:
         return cell_key(asdict(self))
 
     def settings(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(hyper-parameters, protocol options) from the method's preset and the overrides. The detector trains on
-        the protocol's whole training split (`calibration=0` unless overridden), as the papers do; its decision
-        threshold then comes from the validation normals, if the protocol has some, else the training images."""
-        return resolve(self.method, self.preset, {"calibration": 0.0, **self.overrides}, self.seed, self.protocol)
+        """(hyper-parameters, protocol options) from the method's preset, the method's `benchmark_settings` and the
+        overrides. So the detector trains on the protocol's whole training split (`calibration=0` unless overridden),
+        as the papers do; its decision threshold then comes from the validation normals, if the protocol has some,
+        else the training images."""
+        settings = {**detector_class(self.method).benchmark_settings, **self.overrides}
+        return resolve(self.method, self.preset, settings, self.seed, self.protocol)
 
 
 def parse_classes(text: str) -> list[int]:

@@ -121,7 +121,10 @@ class OLED(TorchDetector):
     training images and keeps the epoch with the lowest R objective on them.
 
     Scores: `mask` (squared error of R(x ⊙ MM(x))), `cont` (absolute error in the hidden region),
-    `rec` (squared error of R(x)), each min-max scaled over the scored set, and `avg` (default), their mean.
+    `rec` (squared error of R(x)), each min-max scaled, and `avg` (default), their mean. `score_scaling`: "fit"
+    (default) scales each by its range over the normal images `fit` holds out for the threshold (or the training
+    images), saved with the model, so an image's scores do not depend on what is scored with it; "scored-set"
+    scales over the images scored together, as the paper evaluates (what `bench` uses: `benchmark_settings`).
     """
 
     name = "oled"
@@ -129,7 +132,8 @@ class OLED(TorchDetector):
     default_score = "avg"
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
     paper_validation = {"val_normal": 150, "val_outliers": 150}
-    scores_relative_to_set = True  # the four scores are min-max scaled over the scored set (see `_score`)
+    benchmark_settings = {"calibration": 0.0, "score_scaling": "scored-set"}
+    state_attributes = ("score_ranges_",)
     param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
                    "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True),
                    "mask_gradient": rules.one_of("eq2", "straight-through"), "widths": rules.integers(1),
@@ -137,7 +141,7 @@ class OLED(TorchDetector):
                    "masking": rules.one_of("learned", "random"), "mask_size": rules.integer(1, optional=True),
                    "mask_update_every": rules.integer(1), "epochs": rules.integer(1), "batch_size": rules.integer(1),
                    "lr": rules.number(0, low_open=True), "betas": rules.numbers(0, 1, length=2, high_open=True),
-                   "val_size": rules.integer(0)}
+                   "val_size": rules.integer(0), "score_scaling": rules.one_of("fit", "scored-set")}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, t: float = 87.5, gamma: float = 50.0,
                  lambda_: float = 1.0, epsilon: float = 1e-12, mask_gradient: str = "straight-through",
@@ -145,7 +149,7 @@ class OLED(TorchDetector):
                  latent_dim: int = 64, mask_widths: tuple[int, ...] = (32, 48), kernel: int = 5,
                  masking: str = "learned", mask_size: int | None = None, mask_update_every: int = 3,
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
-                 val_size: int = 0, seed: int = 0, device: str = "auto",
+                 val_size: int = 0, score_scaling: str = "fit", seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
                          threshold_fpr=threshold_fpr, calibration=calibration)
@@ -166,6 +170,7 @@ class OLED(TorchDetector):
         self.lr = lr
         self.betas = betas
         self.val_size = val_size
+        self.score_scaling = score_scaling
 
     # -- networks and masks --------------------------------------------------------------------------
     def _build(self) -> nn.Module:
@@ -199,6 +204,7 @@ class OLED(TorchDetector):
 
     # -- training ----------------------------------------------------------------------------------
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
+        self.score_ranges_: dict[str, list[float]] = {}  # scores scale over the scored set until `_calibrate`
         gen = torch.Generator().manual_seed(self.seed)
         x_train, val_set, rule = x, val, selection_rule(val)
         if val is None and 0 < self.val_size < len(x) // 2:
@@ -259,8 +265,23 @@ class OLED(TorchDetector):
     def _raw_scores(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         return self._masked_pass(x, self._losses)
 
+    @property
+    def scores_relative_to_set(self) -> bool:
+        return self.score_scaling == "scored-set"
+
+    def _calibrate(self, images: torch.Tensor) -> None:
+        """`score_scaling="fit"`: each raw score's range over these normal images."""
+        if self.score_scaling == "fit":
+            self.score_ranges_ = {k: [float(v.min()), float(v.max())] for k, v in self._raw_scores(images).items()}
+
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        scaled = {k: minmax(v) for k, v in self._raw_scores(x).items()}
+        """The scores min-max scaled by the ranges `fit` saved, or over `x` itself (`score_scaling="scored-set"`, and
+        during training, for the epoch selection on the paper's validation set)."""
+        raw = self._raw_scores(x)
+        if self.score_ranges_:
+            scaled = {k: (v - lo) / max(hi - lo, 1e-12) for k, v in raw.items() for lo, hi in [self.score_ranges_[k]]}
+        else:
+            scaled = {k: minmax(v) for k, v in raw.items()}
         return {**scaled, "avg": (scaled["mask"] + scaled["cont"] + scaled["rec"]) / 3}
 
     def inpaint(self, x) -> dict[str, np.ndarray]:
