@@ -120,9 +120,9 @@ def cmd_score(args: argparse.Namespace) -> None:
     from oneclass.metrics import auroc
     from oneclass.overlay import heatmap_overlay
 
-    det = oneclass.load(args.model, device=args.device, precision=args.precision)
+    det = _load_for_scoring(args)
     paths = _collect_images(args.images)
-    if args.heatmaps is not None and not has_anomaly_maps(det):
+    if args.heatmaps is not None and not det.has_anomaly_maps:
         raise OneClassError(f"--heatmaps: {det.name} has no anomaly maps; leave --heatmaps out")
     csv_file = _check_csv_out(args.csv) if args.csv is not None else None
     heat_dir = prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True) if args.heatmaps else None
@@ -172,8 +172,35 @@ def cmd_score(args: argparse.Namespace) -> None:
             print(f"wrote {label} to {target}", file=sys.stderr if args.json else sys.stdout)
 
 
-def has_anomaly_maps(det: oneclass.Detector) -> bool:
-    return type(det).anomaly_maps is not oneclass.Detector.anomaly_maps
+def _load_for_scoring(args: argparse.Namespace):
+    """The model of `score --model`: a folder written by `train` (a Detector), or an ONNX file from `export`
+    (an OnnxModel, run by onnxruntime)."""
+    if str(args.model).lower().endswith(".onnx"):
+        from oneclass.export import OnnxModel
+
+        if args.device not in (None, "cpu", "auto") or args.precision not in (None, "fp32"):
+            raise OneClassError("--device and --precision do not apply to an ONNX file (onnxruntime on the CPU, fp32)")
+        return OnnxModel(args.model)
+    return oneclass.load(args.model, device=args.device, precision=args.precision)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Export a saved model to ONNX: a graph from the raw uint8 image batch (n, C, H, W) to the default score (and
+    the anomaly maps where the method has them), the threshold in its metadata; `score --model FILE.onnx` runs it."""
+    from oneclass.export import export_onnx
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".onnx":
+        raise OneClassError(f"--out {out}: name the file FILE.onnx")
+    if out.is_dir():
+        raise OneClassError(f"--out {out}: is a folder; give a file name, e.g. model.onnx")
+    if out.exists() and not args.force:
+        raise OneClassError(f"--out {out}: exists; pass --force to replace it, or choose another name")
+    check_writable_dir(out.parent, "--out")
+    det = oneclass.load(args.model, device="cpu")
+    export_onnx(det, out)
+    print(f"{det.name} exported to {out} ({out.stat().st_size / 1e6:.1f} MB); score with: "
+          f"oneclass score --model {out} IMAGES")
 
 
 def _check_csv_out(path: str) -> Path:
@@ -453,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("score", help="score images with a saved model", description=cmd_score.__doc__)
-    p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train`, or FILE.onnx from `export`")
     p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
     p.add_argument("--csv", default=None, metavar="FILE", help="also write path,score,normalised,anomalous per image")
@@ -471,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=64, help="most images in one request (default: %(default)s)")
     _add_device_flag(p, "as trained, else auto")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export", help="export a saved model to ONNX (scored by onnxruntime)", description=cmd_export.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="the format (default: %(default)s)")
+    p.add_argument("--out", required=True, help="the file to write, FILE.onnx")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("train-video", help="train one method on patches of normal video; save the model",
                        description=cmd_train_video.__doc__)

@@ -391,6 +391,18 @@ class Detector:
         """Per-pixel anomaly maps (n, H, W), for methods that can localise."""
         raise NotImplementedError(f"{self.name} does not produce anomaly maps")
 
+    @property
+    def has_anomaly_maps(self) -> bool:
+        return type(self).anomaly_maps is not Detector.anomaly_maps
+
+    #: why `export_forward` cannot exist for the method (ONNX export refuses with it); None where it can
+    export_refusal: ClassVar[str | None] = "its scores are not a forward computation of a network"
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The default score of a normalised batch `b` (n,) and its anomaly maps (n, H, W) or None, in torch operations
+        only, in one batch: what an exported ONNX graph computes (`oneclass.export`)."""
+        raise NotImplementedError
+
     def save(self, path: str | Path) -> Path:
         """Write `config.json` and `weights.safetensors` into directory `path`."""
         if not self.fitted:

@@ -59,7 +59,7 @@ class ServedModel:
         det = self.detector
         return {"name": self.name, "method": det.name, "input_shape": list(det.input_shape),
                 "default_score": det.default_score, "scores": list(det.score_names),
-                "threshold": det.decision_, "heatmaps": has_anomaly_maps(det)}
+                "threshold": det.decision_, "heatmaps": det.has_anomaly_maps}
 
     def _outputs(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
         """The scores (and maps, where the method has them) of `images`, computed with other requests' images."""
@@ -73,7 +73,7 @@ class ServedModel:
                 try:
                     batch = np.concatenate([j.images for j in jobs])
                     scores = self.detector.score(batch)
-                    maps = self.detector.anomaly_maps(batch) if has_anomaly_maps(self.detector) else None
+                    maps = self.detector.anomaly_maps(batch) if self.detector.has_anomaly_maps else None
                     start = 0
                     for j in jobs:
                         part = slice(start, start + len(j.images))
@@ -118,10 +118,6 @@ class RequestError(Exception):
     def __init__(self, status: int, detail: str):
         super().__init__(detail)
         self.status, self.detail = status, detail
-
-
-def has_anomaly_maps(det: Detector) -> bool:
-    return type(det).anomaly_maps is not Detector.anomaly_maps
 
 
 def load_models(folders: list[str | Path], device: str | None = None) -> dict[str, ServedModel]:

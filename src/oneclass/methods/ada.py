@@ -123,6 +123,7 @@ class ADA(TorchDetector):
     default_score = "cam_d"
     accepts_known_anomalies = True
     state_attributes = ("n_known_anomalies_",)
+    export_refusal = "its attention maps (Grad-CAM) and so its default score need gradients, which an ONNX graph does not compute"
     param_rules = {"beta": rules.number(0), "latent_dim": rules.integer(1), "lr": rules.number(0, low_open=True),
                    "widths": rules.integers(1), "discriminator_widths": rules.integers(1), "kernel": rules.odd_integer(),
                    "cam_layer": rules.integer(1, optional=True), "epochs": rules.integer(1),

@@ -225,3 +225,8 @@ class ADACL(TorchDetector):
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         self.net_.eval()
         return {"regression": map_batches(self.net_, x, self.torch_device).numpy()}
+
+    export_refusal = None
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.net_(b), None

@@ -108,3 +108,9 @@ class AE(TorchDetector):
 
     def anomaly_maps(self, x) -> np.ndarray:
         return self._error_maps(self._prepare(x)).numpy()
+
+    export_refusal = None
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        maps = (self.net_(b) - b).pow(2).mean(1)
+        return maps.flatten(1).mean(1), maps  # rec (cae: rec too) and its maps

@@ -232,6 +232,12 @@ class ALOCC(TorchDetector):
         self.net_.eval()
         return map_batches(self._forward, x, self.torch_device)
 
+    export_refusal = None
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        refined = self.net_.reconstructor(b)
+        return torch.sigmoid(-self.net_.scoring_discriminator(refined).double()), (b - refined).abs().mean(1)
+
     def reconstruct(self, x) -> np.ndarray:
         """R(X) for images `x`, as floats in [0, 1] with shape (n, C, H, W) (the paper's Figure 6)."""
         return self._images_through(self.net_.reconstructor, x)

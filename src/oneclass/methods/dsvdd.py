@@ -206,3 +206,8 @@ class DeepSVDD(TorchDetector):
         self.net_.eval()
         dist = map_batches(self.net_, x, self.torch_device)
         return {"distance": (dist - self.net_.radius.cpu() ** 2).numpy()}
+
+    export_refusal = None
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.net_(b) - self.net_.radius ** 2, None

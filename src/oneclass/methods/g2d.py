@@ -289,6 +289,11 @@ class G2D(TorchDetector):
         self.net_.eval()
         return map_batches(self._forward, x, self.torch_device)
 
+    export_refusal = None
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self._forward(b)[self.default_score], None
+
     def generate(self, n: int, epoch: int | None = None, seed: int = 0) -> np.ndarray:
         """n samples of the generator saved after `epoch` (1-based; None = the last), as floats in [0, 1] with
         shape (n, C, H, W). Every epoch is available after `fit`; after `load`, the selected ones and the last."""

@@ -31,6 +31,7 @@ class OCSVM(Detector):
                                        if isinstance(v, str) else rules.number(0, low_open=True).test(v)),
                    "max_train": rules.integer(1)}
     input_range = (0.0, 1.0)
+    export_refusal = "its scores come from scikit-learn's support vectors, not a network"
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",
                  max_train: int = 10000, seed: int = 0, device: str = "auto",

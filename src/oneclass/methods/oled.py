@@ -306,6 +306,21 @@ class OLED(TorchDetector):
             raise InputError("activation_maps needs masking='learned' (random masks have no activation map)")
         return self._activations(self._prepare(x))
 
+    @property
+    def export_refusal(self) -> str | None:
+        if self.masking == "random":
+            return "its random test masks come from a seeded generator, outside the network"
+        if self.score_scaling == "scored-set":
+            return "its scores are scaled over the images scored together; fit it with score_scaling='fit'"
+        return None
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        masks = self._masks(b, None)
+        raw = self._losses(b, masks)
+        scaled = [(raw[k] - lo) / max(hi - lo, 1e-12) for k in ("mask", "cont", "rec") for lo, hi in [self.score_ranges_[k]]]
+        maps = (self.net_.reconstructor(b * masks) - b).pow(2).mean(1)
+        return sum(scaled) / 3, maps
+
     def anomaly_maps(self, x) -> np.ndarray:
         """Squared error of R on the masked image, per pixel (mean over channels)."""
         return self._masked_pass(self._prepare(x),

@@ -78,3 +78,8 @@ class VAE(AE):
             return {"elbo": 0.5 * err.sum(1) + kl_to_standard_normal(mu, logvar), "rec": err.mean(1)}
 
         return map_batches(per_image, x, self.torch_device)
+
+    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.net_.encode(b)
+        error = (self.net_.decoder(mu) - b).pow(2)
+        return 0.5 * error.flatten(1).sum(1) + kl_to_standard_normal(mu, logvar), error.mean(1)

@@ -1,0 +1,101 @@
+"""ONNX export: every method whose score is a forward computation exports, and onnxruntime's scores, maps and
+decisions match the PyTorch model's on real images; the others refuse with one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import oneclass
+from oneclass.cli import main
+from oneclass.errors import InputError
+from tests.test_bad_inputs import refused
+
+pytest.importorskip("onnxruntime")
+from oneclass.export import OnnxModel, export_onnx  # noqa: E402
+
+SMALL = {
+    "ae": {"epochs": 2}, "cae": {"epochs": 2}, "vae": {"epochs": 2}, "dsvdd": {"epochs": 2, "ae_epochs": 2},
+    "adacl": {"epochs": 2, "batch_size": 32},
+    "oled": {"epochs": 2, "widths": (16, 16, 16), "mask_widths": (8, 8), "kernel": 3},
+    "alocc": {"epochs": 2, "widths": (8, 8, 16, 16)},
+    "g2d": {"epochs": 3, "h": 1, "widths": (8, 8, 16), "detector_epochs": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def trousers(mini):
+    return mini["x_train"][mini["y_train"] == 1]
+
+
+@pytest.mark.parametrize("method", sorted(SMALL))
+def test_exported_scores_maps_and_decisions_match_pytorch(method, trousers, mini, tmp_path):
+    det = oneclass.create(method, **SMALL[method], device="cpu").fit(trousers)
+    path = export_onnx(det, tmp_path / f"{method}.onnx")
+    exported = OnnxModel(path)
+    x = mini["x_test"][:300]  # real Fashion-MNIST images of every class
+    ours, theirs = det.score(x).default, exported.score(x).default
+    # 1e-4 relative; scores near 0 (OLED's scaled avg can be) within float32 noise of the largest
+    np.testing.assert_allclose(theirs, ours, rtol=1e-4, atol=1e-5 * np.abs(ours).max())
+    assert exported.has_anomaly_maps == det.has_anomaly_maps
+    if det.has_anomaly_maps:
+        maps = det.anomaly_maps(x)
+        np.testing.assert_allclose(exported.anomaly_maps(x), maps, rtol=1e-4, atol=1e-5 * np.abs(maps).max())
+    assert exported.decision_ == det.decision_
+    np.testing.assert_array_equal(exported.predict(x), det.predict(x))
+    assert (exported.name, exported.default_score, exported.input_shape) == (det.name, det.default_score, (1, 28, 28))
+
+
+@pytest.mark.parametrize("method, params, reason", [
+    ("ada", {"epochs": 1, "widths": (8, 8, 16), "discriminator_widths": (8, 8, 16, 16, 16), "latent_dim": 8,
+             "kernel": 3}, "need gradients"),
+    ("ocsvm", {}, "scikit-learn"),
+    ("oled", {**SMALL["oled"], "epochs": 1, "score_scaling": "scored-set"}, "score_scaling='fit'"),
+])
+def test_methods_whose_score_is_not_a_forward_pass_refuse(method, params, reason, trousers, tmp_path):
+    det = oneclass.create(method, **params, device="cpu").fit(trousers[:96])
+    with pytest.raises(InputError, match=reason):
+        export_onnx(det, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.fixture(scope="module")
+def saved_ae(trousers, tmp_path_factory):
+    return oneclass.create("ae", epochs=2, device="cpu").fit(trousers).save(tmp_path_factory.mktemp("ae") / "ae")
+
+
+def test_export_and_score_from_the_command_line(saved_ae, mini, tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "ae.onnx"
+    assert main(["export", "--model", str(saved_ae), "--format", "onnx", "--out", str(out)]) == 0
+    assert "exported" in capsys.readouterr().out
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, img in enumerate(mini["x_test"][:4]):
+        Image.fromarray(img).save(folder / f"{i}.png")
+    assert main(["score", "--model", str(out), str(folder), "--json"]) == 0
+    onnx_doc = json.loads(capsys.readouterr().out)
+    assert main(["score", "--model", str(saved_ae), str(folder), "--json"]) == 0
+    torch_doc = json.loads(capsys.readouterr().out)
+    assert onnx_doc["decision"] == torch_doc["decision"] and onnx_doc["method"] == "ae"
+    for a, b in zip(onnx_doc["images"], torch_doc["images"], strict=True):
+        assert a["path"] == b["path"] and a["anomalous"] == b["anomalous"]
+        assert a["scores"]["rec"] == pytest.approx(b["scores"]["rec"], rel=1e-4)
+    assert main(["score", "--model", str(out), str(folder), "--heatmaps", str(tmp_path / "maps")]) == 0
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 4
+
+
+def test_export_refuses_to_overwrite_and_bad_onnx_files_are_one_line_errors(saved_ae, tmp_path, capsys, mini):
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"my own file")
+    refused(["export", "--model", saved_ae, "--out", mine], capsys, "--out", "exists", unchanged=[mine, saved_ae])
+    refused(["export", "--model", saved_ae, "--out", tmp_path / "model.bin"], capsys, "FILE.onnx")
+    from PIL import Image
+
+    Image.fromarray(mini["x_test"][0]).save(tmp_path / "a.png")
+    refused(["score", "--model", mine, tmp_path / "a.png"], capsys, "mine.onnx", "onnxruntime cannot read it",
+            unchanged=[mine])
+    refused(["score", "--model", tmp_path / "none.onnx", tmp_path / "a.png"], capsys, "no such file")
