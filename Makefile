@@ -12,7 +12,7 @@ PRECISION ?= fp32
 SCRIPT_FLAGS = --data-root ../shared/data --precision $(PRECISION)
 BENCH = $(BIN)/oneclass bench --precision $(PRECISION)
 
-.PHONY: run test test-realdata bench-speed bench-regression bench-fashion-mnist bench-adacl bench-oled bench-alocc bench-g2d bench-ada bench-video lint clean
+.PHONY: run test test-realdata bench-serve bench-speed bench-regression bench-fashion-mnist bench-adacl bench-oled bench-alocc bench-g2d bench-ada bench-video lint clean
 
 $(BIN)/oneclass: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench-fashion-mnist: $(BIN)/oneclass
 # ADACL (paper defaults) on full Fashion-MNIST and on MNIST (first 10,000 training images), three seeds; MNIST with 60
 # epochs; the ablations (labelling, loss, one augmentation at a time); batch 64 and 512 (issue 26); then a report
 # (about 75 min on 2 cores)
+# `oneclass serve` under load: 8 clients, 1,000 single-image requests to an ae and an adacl (issue 27)
+bench-serve: $(BIN)/oneclass
+	$(BIN)/python benchmarks/serve_load.py --clients 8 --requests 1000 --out results/serve-load.jsonl
+
 bench-adacl: $(BIN)/oneclass
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist.jsonl
