@@ -16,6 +16,7 @@ from oneclass.data.ucsd import parse_gt_ranges, read_ucsd
 from oneclass.data.video import extract_patches, frame_scores, heatmaps, patch_grid, patch_origins, read_video
 from oneclass.errors import DataError
 from oneclass.metrics import auroc
+from oneclass.registry import detector_class
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,8 @@ def test_every_method_scores_frames_from_patches(method, scenes):
     from tests.test_methods import FAST
 
     split = make_split("ucsd-patches", scenes, 0, max_train_patches=128)
-    det = oneclass.create(method, seed=0, **FAST[method])
+    # as `bench` trains (track_epochs is its option): the whole training split, OLED scaled over the scored set
+    det = oneclass.create(method, seed=0, **FAST[method], **detector_class(method).benchmark_settings)
     result = evaluate(det, split, dataset="moving-scenes", normal_class=0, track_epochs=True)
     scores, aucs = result.scores, result.auroc
     assert set(scores) == set(det.score_names)
