@@ -121,7 +121,7 @@ class ADACL(TorchDetector):
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
                  widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
-                 batch_size: int = 256, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
+                 batch_size: int = 64, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
