@@ -62,7 +62,8 @@ bench-fashion-mnist: $(BIN)/oneclass
 # epochs; the dropped alternatives (learning-rate range, cut-paste size) redone at the defaults (issue 26); the
 # ablations (labelling, loss, one augmentation at a time); batch 64 and 512 (issue 26); then a report. The ledgers
 # after the first three lines were made while the default batch was 256 (before issue 26 chose 64 on validation):
-# their lines record batch_size 256 in "params", and a rerun skips their cells; remove a ledger to remake it.
+# their lines record batch_size 256 in "params", and a rerun skips their cells; remove a ledger to remake it
+# (adacl_augmentations.py appends: it is given that batch size).
 # (about 75 min on 2 cores)
 # `oneclass serve` under load: 8 clients, 1,000 single-image requests to an ae and an adacl (issue 27)
 bench-serve: $(BIN)/oneclass
@@ -85,7 +86,7 @@ bench-adacl: $(BIN)/oneclass
 	for b in 64 512; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --set batch_size=$$b \
 		--data-root ../shared/data --out results/adacl-batch.jsonl || exit 1; done
 	$(BIN)/python benchmarks/adacl_augmentations.py $(SCRIPT_FLAGS) --classes 0-9 --seed 0 --variants all,no-cut-paste \
-		--out results/adacl-augmentations.jsonl
+		--batch-size 256 --out results/adacl-augmentations.jsonl
 	$(BIN)/oneclass report results/adacl-fmnist-b64.jsonl results/adacl-mnist-b64.jsonl results/adacl-fmnist.jsonl \
 		results/adacl-mnist.jsonl results/adacl-ablations.jsonl --out results/adacl-report
 

@@ -5,7 +5,7 @@ Per cell (Fashion-MNIST one-vs-rest, paper preset, as `oneclass bench` would tra
 augmentation the AUROC of 1,000 normal test images against their augmented copies (normal images only: no anomaly
 labels are used). One JSON line per (variant, class, seed), appended to --out.
 
-    python benchmarks/adacl_augmentations.py --data-root ../shared/data --classes 0-9 --seed 0 \\
+    python benchmarks/adacl_augmentations.py --data-root ../shared/data --classes 0-9 --seed 0 [--batch-size 256] \\
         --variants all,no-cut-paste,cut-paste --out results/adacl-augmentations.jsonl
 """
 
@@ -48,19 +48,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default="all,no-cut-paste,cut-paste")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="training precision")
+    parser.add_argument("--batch-size", type=int, default=None, help="ADACL's batch size (default: its default)")
     parser.add_argument("--out", default="results/adacl-augmentations.jsonl")
     args = parser.parse_args()
 
     data = load_dataset("fashion-mnist", args.data_root, download=False)
     for variant in args.variants.split(","):
         for cls in parse_classes(args.classes):
-            overrides = {"augmentations": VARIANTS[variant], "precision": args.precision}
+            overrides = {"augmentations": VARIANTS[variant], "precision": args.precision,
+                         **({"batch_size": args.batch_size} if args.batch_size else {})}
             params, options = Cell("adacl", "fashion-mnist", "one-vs-rest", cls, args.seed, "paper", overrides).settings()
             split = make_split("one-vs-rest", data, cls, seed=args.seed, **options)
             det = oneclass.create("adacl", **params)
             start = time.perf_counter()
             det.fit(split.x_train)
             line = {"variant": variant, "augmentations": VARIANTS[variant], "class": cls, "seed": args.seed,
+                    "batch_size": det.batch_size,
                     "precision": det.fit_info_["precision"], "fit_seconds": round(time.perf_counter() - start, 1),
                     "best_epoch": det.fit_info_.get("best_epoch"),
                     "test_auroc": round(auroc(split.y_test, det.score(split.x_test).default), 5)}
