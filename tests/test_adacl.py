@@ -103,3 +103,11 @@ def test_bce_ablation_is_a_sigmoid_classifier_that_learns(mini):
     s = det.score(mini["x_test"]).default
     assert 0.0 < s.min() and s.max() < 1.0  # a sigmoid never reaches its ends; the clipped output does
     assert oneclass.metrics.auroc(y, s) > 0.8  # 0.915-0.973 over seeds 0-4 (one thread)
+
+
+def test_small_training_sets_get_at_least_min_steps_steps_an_epoch(mini):
+    x = mini["x_train"][mini["y_train"] == 7]  # 250 sneakers
+    det = oneclass.create("adacl", epochs=1, calibration=0.0, val_size=0).fit(x)
+    assert det.fit_info_["batch_size_used"] == 32  # ceil(250 / 8): 8 steps, not 4 of 64
+    det = oneclass.create("adacl", epochs=1, calibration=0.0, val_size=0, min_steps=2).fit(x)
+    assert det.fit_info_["batch_size_used"] == 64  # the batch size itself when the set is large enough

@@ -16,20 +16,14 @@ from oneclass.registry import detector_class
 from oneclass.report import Report, image_grid, roc_figure, score_histograms, video_figure
 from oneclass.settings import resolve
 
-#: what the demo sets for its small training set (225 images) under the command line's settings: ADACL's batch of
-#: 256 would make one update per epoch
-SMALL_SET = {"adacl": {"batch_size": 32}}
-
 
 def demo_detectors(methods: list[str], preset: str, overrides: dict[str, Any],
                    seed: int) -> tuple[dict[str, Detector], dict[str, Any]]:
-    """One detector per method (the preset, the demo's small-set settings, then the overrides; `epochs` only where
-    a method has epochs) and the protocol options among the overrides. Every setting is checked here, before any
-    data is read."""
+    """One detector per method (the preset, then the overrides; `epochs` only where a method has epochs) and the
+    protocol options among the overrides. Every setting is checked here, before any data is read."""
     detectors, split_options = {}, {}
     for m in methods:
-        own = {**SMALL_SET.get(m, {}),
-               **{k: v for k, v in overrides.items() if k != "epochs" or "epochs" in detector_class(m).param_names()}}
+        own = {k: v for k, v in overrides.items() if k != "epochs" or "epochs" in detector_class(m).param_names()}
         params, split_options = resolve(m, preset, own, seed)
         detectors[m] = create(m, **params)
     return detectors, split_options
