@@ -102,7 +102,8 @@ def test_bce_ablation_is_a_sigmoid_classifier_that_learns(mini):
     det = oneclass.create("adacl", loss="bce", epochs=5, val_size=0, calibration=0.0).fit(x)
     s = det.score(mini["x_test"]).default
     assert 0.0 < s.min() and s.max() < 1.0  # a sigmoid never reaches its ends; the clipped output does
-    assert oneclass.metrics.auroc(y, s) > 0.8  # 0.915-0.973 over seeds 0-4 (one thread)
+    # 0.954-0.973 over seeds 0-4, fp32 and bf16, 1 and 2 threads (results/learning-tests-adacl-bce-b64.txt)
+    assert oneclass.metrics.auroc(y, s) > 0.8
 
 
 def test_small_training_sets_get_at_least_min_steps_steps_an_epoch(mini):
