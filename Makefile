@@ -74,7 +74,7 @@ bench-adacl: $(BIN)/oneclass
 		--out results/adacl-fmnist-b64.jsonl
 	$(BENCH) --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl
 	$(BENCH) --methods adacl --dataset mnist --epochs 60 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl
-	for choice in "--set base_lr=1e-5 --set max_lr=1e-4" "--set cut_paste_side=[0.1,0.25]"; do $(BENCH) --methods adacl \
+	set -f; for choice in "--set base_lr=1e-5 --set max_lr=1e-4" "--set cut_paste_side=[0.1,0.25]"; do $(BENCH) --methods adacl \
 		--dataset fashion-mnist --seeds 0,1,2 $$choice --data-root ../shared/data --out results/adacl-choices.jsonl \
 		|| exit 1; done
 	$(BENCH) --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
