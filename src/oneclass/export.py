@@ -9,6 +9,7 @@ its normalisation (`oneclass.*` keys, JSON values), so `OnnxModel` decides as th
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -50,7 +51,7 @@ def export_onnx(det: Detector, path: str | Path) -> Path:
     graph = _ScoringGraph(det).eval()
     example = torch.zeros((2, *det.input_shape), dtype=torch.uint8)
     outputs = ["score", "map"] if det.has_anomaly_maps else ["score"]
-    buffer = _BytesSink()
+    buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
         torch.onnx.export(graph, (example.to(det.torch_device),), buffer, input_names=["images"], output_names=outputs,
@@ -65,23 +66,6 @@ def export_onnx(det: Detector, path: str | Path) -> Path:
     out = Path(path)
     write_atomic(out, model.SerializeToString())
     return out
-
-
-class _BytesSink:
-    """A file-like object collecting what torch.onnx.export writes."""
-
-    def __init__(self):
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def getvalue(self) -> bytes:
-        return b"".join(self._parts)
 
 
 class OnnxModel:
