@@ -140,10 +140,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     if heat_dir is not None:
         maps = det.anomaly_maps(images)
         heat_dir.mkdir(parents=True, exist_ok=True)
-        unit = images.astype(np.float32) / 255.0
-        unit = unit[:, None] if unit.ndim == 3 else unit.transpose(0, 3, 1, 2)
         for i, p in enumerate(paths):
-            heatmap_overlay(unit[i], maps[i]).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
+            heatmap_overlay(images[i], maps[i]).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
     if args.json:
         out = {"model": str(args.model), "method": det.name, "default_score": scores.default_name,
                "decision": decision,

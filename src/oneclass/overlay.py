@@ -14,9 +14,11 @@ MIN_SIDE = 112
 
 
 def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> Image.Image:
-    """`image` (C, H, W) floats in [0, 1] with the anomaly map `heat` (H, W) over it in the inferno colours, scaled to
-    the map's own range (the brightest pixel is the image's most anomalous, not an absolute level)."""
-    rgb = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image
+    """`image`, uint8 (H, W) or (H, W, 3) as `read_images` gives it, with the anomaly map `heat` (H, W) over it in the
+    inferno colours, scaled to the map's own range (the brightest pixel is the image's most anomalous, not an
+    absolute level)."""
+    unit = image.astype(np.float32) / 255.0
+    rgb = np.repeat(unit[None], 3, axis=0) if unit.ndim == 2 else unit.transpose(2, 0, 1)
     span = float(heat.max() - heat.min())
     level = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
     colour = colormaps["inferno"](level)[..., :3].transpose(2, 0, 1)

@@ -98,13 +98,11 @@ class ServedModel:
         decided = det.decision_ is not None
         normalised = det.normalised(default) if decided else None
         anomalous = det.decide(default) if decided else None
-        unit = images.astype(np.float32) / 255.0
-        unit = unit[:, None] if unit.ndim == 3 else unit.transpose(0, 3, 1, 2)
         out = []
         for i, name in enumerate(names):
             heatmap = None
             if maps is not None:
-                heatmap = base64.b64encode(png_bytes(heatmap_overlay(unit[i], maps[i]))).decode("ascii")
+                heatmap = base64.b64encode(png_bytes(heatmap_overlay(images[i], maps[i]))).decode("ascii")
             out.append({"name": name, "scores": {k: float(v[i]) for k, v in scores.items()},
                         "default_score": float(default[i]),
                         "normalised": None if normalised is None else float(normalised[i]),
