@@ -89,7 +89,7 @@ def main() -> None:
     fit_s = time.perf_counter() - start
     info = det.fit_info_
     test_auroc = {k: auroc(split.y_test, v) for k, v in det.score(split.x_test).items()}
-    far, boundary, last = info["selected_epochs"]["far"], info["selected_epochs"]["boundary"], info["gan_epochs"]
+    far, boundary, last = info["selected_epochs"]["far"], info["selected_epochs"]["boundary"], info["snapshots"]
 
     report = Report(f"G2D on MNIST digit {args.digit}: the irregularity generators")
     report.paragraph(f"Preset `{args.preset}`: {json.dumps({k: v for k, v in params.items() if k != 'seed'})}; seed "

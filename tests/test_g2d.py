@@ -6,7 +6,7 @@ import torch
 
 import oneclass
 from oneclass.errors import InputError
-from oneclass.methods.g2d import G2D, G2DNetworks, Generator, select_generators
+from oneclass.methods.g2d import G2D, G2DNetworks, Generator, TransposedGenerator, code_curve, select_generators
 
 # "cpu": these tests call the networks with CPU tensors to check the maths
 TINY = {"widths": (8, 8, 16), "epochs": 4, "h": 1, "detector_epochs": 1, "batch_size": 16, "device": "cpu"}
@@ -75,6 +75,52 @@ def test_generator_clip_lets_gradients_through():
     out = g(torch.randn(2, 10) * 100)
     out.sum().backward()
     assert g.decoder.out[1].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 30, 30), (3, 32, 32), (1, 84, 84)])
+def test_the_authors_networks_fit_every_input_size(shape):
+    """networks="code": a transposed-convolution generator with tanh and a critic with InstanceNorm (per sample,
+    so the gradient penalty stays per sample); the detector is the same as ours."""
+    nets = G2DNetworks(shape, (16, 32, 64), 100, [3], networks="code")
+    assert isinstance(nets.generator, TransposedGenerator) and isinstance(nets.snapshots["3"], TransposedGenerator)
+    fake = nets.generator(torch.randn(3, 100) * 50)
+    assert fake.shape == (3, *shape) and fake.abs().max() <= 1.0
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in nets.generator.modules()) == 3
+    assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in nets.critic.modules()) == 3
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in nets.critic.modules())
+    assert nets.critic(fake).shape == (3, 1) and nets.detector(fake).shape == (3, 2)
+    # one image's critic value does not depend on the others in the batch
+    torch.testing.assert_close(nets.critic(fake)[:1], nets.critic(fake[:1]), rtol=1e-5, atol=1e-5)
+
+
+def test_code_curve_is_a_moving_average_of_the_gap_to_the_largest_loss():
+    losses = [1.0, 3.0, 2.0] + [0.0] * 12
+    curve = code_curve(losses)
+    gap = np.abs(3.0 - np.array(losses))
+    assert len(curve) == len(losses)
+    np.testing.assert_allclose(curve[:3], [2.0, 1.0, 1.0])  # the first steps: the mean of what there is
+    np.testing.assert_allclose(curve[9:], [gap[i - 9:i + 1].mean() for i in range(9, len(losses))])
+
+
+def test_code_selection_saves_every_second_generator_step(mini, monkeypatch):
+    """selection_curve="code": I is saved every second generator step and the bands apply to the code's curve
+    at those steps; "epochs" in the selection count snapshots."""
+    seen = []
+    generator_step = G2D._generator_step
+
+    def spy(self, *args):
+        seen.append(generator_step(self, *args))
+        return seen[-1]
+
+    monkeypatch.setattr(G2D, "_generator_step", spy)
+    det = oneclass.create("g2d", **{**TINY, "epochs": 6, "n_critic": 1, "selection_curve": "code"}).fit(
+        mini["x_train"][:40])  # 3 batches per epoch, one generator step each: 18 steps, 9 snapshots
+    info = det.fit_info_
+    assert len(seen) == 18 and len(det.generator_snapshots_) == info["snapshots"] == 9
+    np.testing.assert_allclose(info["gan_loss"], np.round(code_curve(seen)[1::2], 6), atol=1e-6)
+    chosen = info["selected_epochs"]["far"] + info["selected_epochs"]["boundary"]
+    assert chosen and max(chosen) <= 9 - det.h
+    assert det.generate(2, epoch=9).shape == (2, 1, 28, 28)  # the last snapshot is the final generator
 
 
 def test_critic_steps_per_generator_step_and_one_snapshot_per_epoch(mini, monkeypatch):

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from oneclass import params as rules
 from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
-from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
+from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through, downsampled_sizes
 from oneclass.registry import register
 from oneclass.training import Batch, fit_epochs, map_batches, module_to_device
 
@@ -50,6 +50,19 @@ def select_generators(losses: list[float], h: int, epsilon1: float, epsilon2: fl
             "boundary": _spread(boundary, n_boundary)}
 
 
+#: the authors' code saves I every second generator step and smooths its selection curve over ten steps
+CODE_SNAPSHOT_STEPS = 2
+CODE_CURVE_PERIOD = 10
+
+
+def code_curve(generator_losses: list[float]) -> list[float]:
+    """The authors' code's selection curve: moving_average(|max L_G − L_G|, 10) over the generator steps, the max
+    taken over the whole run; each value averages the ten steps up to it (the first nine what there is: the code
+    leaves them blank)."""
+    gap = np.abs(np.max(generator_losses) - np.asarray(generator_losses))
+    return [float(gap[max(0, i + 1 - CODE_CURVE_PERIOD):i + 1].mean()) for i in range(len(gap))]
+
+
 def _spread(epochs: list[int], count: int) -> list[int]:
     """`count` of the sorted `epochs`, evenly spaced and including the first and the last."""
     if count >= len(epochs):
@@ -74,21 +87,77 @@ class Generator(nn.Module):
         return clip_straight_through(self.decoder(z), -1.0, 1.0)
 
 
+def _transposed(c_in: int, c_out: int, size_in: tuple[int, int], size_out: tuple[int, int]) -> nn.ConvTranspose2d:
+    """A 4×4 stride-2 transposed convolution from `size_in` to `size_out` (twice the size, or one less)."""
+    pads, extra = [], []
+    for n_in, n_out in zip(size_in, size_out, strict=True):
+        excess = 2 * n_in + 2 - n_out  # = 2·padding − output_padding
+        pads.append((excess + 1) // 2)
+        extra.append(excess % 2)
+    return nn.ConvTranspose2d(c_in, c_out, 4, 2, tuple(pads), tuple(extra), bias=False)
+
+
+class TransposedGenerator(nn.Module):
+    """I as in the authors' code (a DCGAN generator), sized like ours: z → dense → BatchNorm → ReLU at the smallest
+    map, then 4×4 stride-2 transposed convolutions (BatchNorm, ReLU) up through the sizes the critic sees, the last
+    to the image channels, and tanh."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int):
+        super().__init__()
+        c, h, w = input_shape
+        sizes = downsampled_sizes((h, w), len(widths))[::-1]
+        chans = (*widths[::-1], c)
+        self.start = (chans[0], *sizes[0])
+        n_start = chans[0] * sizes[0][0] * sizes[0][1]
+        self.fc = nn.Sequential(nn.Linear(latent_dim, n_start, bias=False), nn.BatchNorm1d(n_start), nn.ReLU())
+        layers: list[nn.Module] = []
+        for i in range(len(widths)):
+            layers.append(_transposed(chans[i], chans[i + 1], sizes[i], sizes[i + 1]))
+            layers += [nn.BatchNorm2d(chans[i + 1]), nn.ReLU()] if i < len(widths) - 1 else [nn.Tanh()]
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.features(self.fc(z).view(-1, *self.start))
+
+
+class InstanceNormCritic(nn.Module):
+    """C as in the authors' code: stride-2 convolutions, each with InstanceNorm (affine) and LeakyReLU(0.2), then
+    one value (their last 4×4 convolution over the 4×4 map is this dense layer)."""
+
+    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...]):
+        super().__init__()
+        c, h, w = input_shape
+        chans = (c, *widths)
+        self.features = nn.Sequential(*[nn.Sequential(nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1),
+                                                      nn.InstanceNorm2d(chans[i + 1], affine=True), nn.LeakyReLU(0.2))
+                                        for i in range(len(widths))])
+        fh, fw = downsampled_sizes((h, w), len(widths))[-1]
+        self.fc = nn.Linear(widths[-1] * fh * fw, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).flatten(1))
+
+
+GENERATORS = {"ours": Generator, "code": TransposedGenerator}
+
+
 class G2DNetworks(nn.Module):
     """I (the generator at the end of training), C, D and the selected generator snapshots, saved together.
 
-    I: z ∈ R^latent_dim → dense layer → nearest-neighbour upsampling conv blocks (BatchNorm, LeakyReLU) → tanh.
-    C: stride-2 conv blocks with LeakyReLU and no normalisation (the gradient penalty is per sample) → dense → a
-    scalar. D: stride-2 conv blocks with BatchNorm → dense → two logits (target, irregular).
+    `networks` "ours": I = `Generator`; C = stride-2 conv blocks with LeakyReLU and no normalisation (the gradient
+    penalty is per sample) → dense → a scalar. "code": the authors' code's `TransposedGenerator` and
+    `InstanceNormCritic`. D either way: stride-2 conv blocks with BatchNorm → dense → two logits (target, irregular).
     """
 
     def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int,
-                 snapshot_epochs: list[int]):
+                 snapshot_epochs: list[int], networks: str = "ours"):
         super().__init__()
-        self.generator = Generator(input_shape, widths, latent_dim)
-        self.critic = ConvEncoder(input_shape, widths, 1, batch_norm=False)
+        make_generator = GENERATORS[networks]
+        self.generator = make_generator(input_shape, widths, latent_dim)
+        self.critic = (InstanceNormCritic(input_shape, widths) if networks == "code"
+                       else ConvEncoder(input_shape, widths, 1, batch_norm=False))
         self.detector = ConvEncoder(input_shape, widths, 2)
-        self.snapshots = nn.ModuleDict({str(e): Generator(input_shape, widths, latent_dim) for e in snapshot_epochs})
+        self.snapshots = nn.ModuleDict({str(e): make_generator(input_shape, widths, latent_dim) for e in snapshot_epochs})
 
 
 @register
@@ -105,6 +174,13 @@ class G2D(TorchDetector):
     WGAN-GP recipe whose optimiser settings the paper quotes), `latent_dim`, `widths` of all three networks,
     `epochs` of the GAN (n, the number of saved generators) and `detector_epochs`.
 
+    The authors' public code, as options: `networks` "code" (their DCGAN generator with transposed convolutions
+    and tanh, and their critic with InstanceNorm; ours by default) and `selection_curve` "code" (I is saved
+    every two generator steps and the bands apply to moving_average(|max L_G − L_G|, 10) over the generator
+    steps, L_G = −mean C(I(z)); by default, "distance": I saved every epoch and the bands apply to the critic's
+    Wasserstein estimate per epoch). With "code", "epoch" in the selection, `fit_info_` and `generate` counts
+    snapshots (two generator steps each).
+
     Scores: `p_irregular` = D's probability of the irregular class (default); `critic` = −C(X), the WGAN
     critic's opinion, for comparison.
     """
@@ -114,7 +190,8 @@ class G2D(TorchDetector):
     default_score = "p_irregular"
     presets = {"fast": {"widths": (16, 32, 64), "detector_epochs": 5}}
     state_attributes = ("selected_epochs_",)
-    param_rules = {"h": rules.integer(1), "epsilon1": rules.number(0), "epsilon2": rules.number(0),
+    param_rules = {"networks": rules.one_of("ours", "code"), "selection_curve": rules.one_of("distance", "code"),
+                   "h": rules.integer(1), "epsilon1": rules.number(0), "epsilon2": rules.number(0),
                    "epsilon3": rules.number(0), "k": rules.integer(1), "m": rules.integer(1, optional=True),
                    "alpha": rules.number(0, 1, low_open=True, high_open=True), "lr": rules.number(0, low_open=True),
                    "betas": rules.numbers(0, 1, length=2, high_open=True), "batch_size": rules.integer(1),
@@ -129,7 +206,7 @@ class G2D(TorchDetector):
                  batch_size: int = 64, n_critic: int = 5, gp_weight: float = 10.0, latent_dim: int = 100,
                  widths: tuple[int, ...] = (64, 128, 256), epochs: int = 30, detector_lr: float = 0.01,
                  detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
-                 seed: int = 0, device: str = "auto",
+                 networks: str = "ours", selection_curve: str = "distance", seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
                          threshold_fpr=threshold_fpr, calibration=calibration)
@@ -152,6 +229,8 @@ class G2D(TorchDetector):
         self.detector_momentum = detector_momentum
         self.detector_batch_size = detector_batch_size
         self.detector_epochs = detector_epochs
+        self.networks = networks
+        self.selection_curve = selection_curve
 
     @classmethod
     def _check_combinations(cls, p: dict) -> None:
@@ -162,7 +241,7 @@ class G2D(TorchDetector):
 
     def _build(self) -> nn.Module:
         return G2DNetworks(self.input_shape, tuple(self.widths), self.latent_dim,
-                           sorted(self.selected_epochs_["far"] + self.selected_epochs_["boundary"]))
+                           sorted(self.selected_epochs_["far"] + self.selected_epochs_["boundary"]), self.networks)
 
     def decision_thresholds(self) -> dict[str, float]:
         """α on D's target probability, as a threshold on P(irregular) = 1 − D(X): irregular when D(X) < α."""
@@ -185,36 +264,49 @@ class G2D(TorchDetector):
         m = self.m if self.m is not None else math.ceil(len(x) / len(epochs))
         generated = torch.cat([self._draw(net.snapshots[str(e)], m, gen) for e in epochs])
         self.generator_snapshots_ = snapshots
-        self.fit_info_.update(gan_epochs=self.epochs, gan_loss=[round(v, 6) for v in losses],
+        self.fit_info_.update(gan_epochs=self.epochs, snapshots=len(snapshots), selection_curve=self.selection_curve,
+                              gan_loss=[round(v, 6) for v in losses],
                               loss_differences=chosen["differences"], selected_epochs=self.selected_epochs_,
                               k=len(epochs), m=m, n_normal=len(x), n_generated=len(generated))
         self._train_detector(x, generated, val, gen)
 
     def _train_gan(self, x: torch.Tensor, gen: torch.Generator) -> tuple[list[dict], list[float]]:
         """WGAN-GP on the normal images. One critic step per batch, one generator step per `n_critic` of them.
-        Returns I's weights after every epoch and L_I per epoch (eq. 3: mean C(x) − mean C(I(z)) over the
-        epoch's critic steps, the critic's estimate of the Wasserstein distance)."""
+        Returns I's saved weights and the curve the generators are chosen from: with `selection_curve`
+        "distance", I after every epoch and L_I per epoch (eq. 3: mean C(x) − mean C(I(z)) over the epoch's critic
+        steps, the critic's estimate of the Wasserstein distance); with "code", I after every second generator
+        step and moving_average(|max L_G − L_G|, 10) there, L_G = −mean C(I(z)) of each generator step."""
         net = self.net_
         opt_i = torch.optim.Adam(net.generator.parameters(), lr=self.lr, betas=tuple(self.betas))
         opt_c = torch.optim.Adam(net.critic.parameters(), lr=self.lr, betas=tuple(self.betas))
         snapshots: list[dict[str, torch.Tensor]] = []
         losses: list[float] = []  # unrounded: the generators are chosen from them
+        generator_losses: list[float] = []
         critic_steps = 0
+        per_step = self.selection_curve == "code"
+
+        def save() -> None:
+            snapshots.append({k: v.detach().cpu().clone() for k, v in net.generator.state_dict().items()})
 
         def step(batch: Batch) -> float:
             nonlocal critic_steps
             distance = self._critic_step(batch.images, opt_c, gen)
             critic_steps += 1
             if critic_steps % self.n_critic == 0:
-                self._generator_step(len(batch.images), opt_i, gen)
+                generator_losses.append(self._generator_step(len(batch.images), opt_i, gen))
+                if per_step and len(generator_losses) % CODE_SNAPSHOT_STEPS == 0:
+                    save()
             return distance
 
         def end_epoch(epoch: int, history: list) -> None:
-            snapshots.append({k: v.detach().cpu().clone() for k, v in net.generator.state_dict().items()})
-            losses.append(history[-1])
+            if not per_step:
+                save()
+                losses.append(history[-1])
 
         fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen, module=net.generator,
                    end_epoch=end_epoch, track=False, desc=f"{self.name} GAN epochs")
+        if per_step:  # the curve over the whole run, read where I was saved
+            losses = code_curve(generator_losses)[CODE_SNAPSHOT_STEPS - 1::CODE_SNAPSHOT_STEPS]
         return snapshots, losses
 
     def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -237,8 +329,8 @@ class G2D(TorchDetector):
         opt_c.step()
         return distance.item()
 
-    def _generator_step(self, n: int, opt_i: torch.optim.Optimizer, gen: torch.Generator) -> None:
-        """min_I −mean C(I(z)); the critic's weights are frozen meanwhile."""
+    def _generator_step(self, n: int, opt_i: torch.optim.Optimizer, gen: torch.Generator) -> float:
+        """min_I −mean C(I(z)); the critic's weights are frozen meanwhile. Returns the loss, L_G."""
         critic = self.net_.critic
         critic.requires_grad_(False)
         loss = -critic(self.net_.generator(self._noise(n, gen))).mean()
@@ -246,9 +338,10 @@ class G2D(TorchDetector):
         loss.backward()
         opt_i.step()
         critic.requires_grad_(True)
+        return loss.item()
 
     def _generator_at(self, state: dict[str, torch.Tensor]) -> nn.Module:
-        module = Generator(self.input_shape, tuple(self.widths), self.latent_dim)
+        module = GENERATORS[self.networks](self.input_shape, tuple(self.widths), self.latent_dim)
         module.load_state_dict(state)
         return module_to_device(module, self.torch_device).eval()
 
@@ -299,7 +392,8 @@ class G2D(TorchDetector):
         shape (n, C, H, W). Every epoch is available after `fit`; after `load`, the selected ones and the last."""
         if not self.fitted:
             raise InputError("g2d: call fit() before generate()")
-        if epoch is None or epoch == self.fit_info_["gan_epochs"]:
+        last = self.fit_info_.get("snapshots", self.fit_info_["gan_epochs"])
+        if epoch is None or epoch == last:
             module = self.net_.generator
         elif str(epoch) in self.net_.snapshots:
             module = self.net_.snapshots[str(epoch)]
@@ -307,7 +401,6 @@ class G2D(TorchDetector):
             module = self._generator_at(self.generator_snapshots_[epoch - 1])
         else:
             kept = sorted(int(e) for e in self.net_.snapshots)
-            raise InputError(f"g2d: no generator saved for epoch {epoch}; this model keeps epochs {kept} and "
-                             f"{self.fit_info_['gan_epochs']}")
+            raise InputError(f"g2d: no generator saved for epoch {epoch}; this model keeps epochs {kept} and {last}")
         out = self._draw(module, n, torch.Generator().manual_seed(seed))
         return self._to_unit_range(out).numpy()
