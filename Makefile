@@ -70,6 +70,8 @@ bench-serve: $(BIN)/oneclass
 	$(BIN)/python benchmarks/serve_load.py --clients 8 --requests 1000 --out results/serve-load.jsonl
 
 bench-adacl: $(BIN)/oneclass
+	$(BIN)/python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
+	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-combinations --out results/score-combinations.jsonl
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-b64.jsonl
 	$(BENCH) --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl

@@ -1,0 +1,115 @@
+"""Does combining our detectors beat ADACL on Fashion-MNIST (issue 26: the library's best mean ≥ 0.940, with the
+choice made on validation data)?
+
+`train`: for each class (one-vs-rest, seed 0), 600 training normals are held out; `adacl` (paper preset), `ae`
+(default) and `dsvdd` (fast preset) train on the rest (fp32), and every score of each is kept for the test set,
+the held-out normals and ADACL's created anomalies of them (`<dir>/c<class>_s<seed>.npz`, not committed).
+`summarise`: for every score and every combination of two to four of them, the test AUROC per class and the
+validation AUROC (held-out normals against their created anomalies: no test labels, no real anomalies). A
+combination standardises each score on the held-out normals, as a z-score (`z:`) or as −log of its upper
+tail among them (`p:`), and sums. One JSON line per (score or combination, class).
+
+    python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
+    python benchmarks/score_combinations.py summarise --dir runs/score-combinations \
+        --out results/score-combinations.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import oneclass
+from oneclass.bench.grid import Cell
+from oneclass.data.catalog import load_dataset
+from oneclass.data.protocols import make_split
+from oneclass.metrics import auroc
+
+HELD_OUT = 600
+COMBINED = ("adacl.regression", "ae.rec", "ae.rec_norm", "dsvdd.distance")
+
+
+def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: list[str]) -> None:
+    data = load_dataset("fashion-mnist", data_root, download=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    for c in classes:
+        split = make_split("one-vs-rest", data, c, seed=seed)
+        order = np.random.default_rng(1000 + seed).permutation(len(split.x_train))
+        held, rest = split.x_train[order[:HELD_OUT]], split.x_train[order[HELD_OUT:]]
+        created = oneclass.create("adacl").create_anomalies(torch.from_numpy(held).float().div(255)[:, None],
+                                                            torch.Generator().manual_seed(seed))
+        created = created.mul(255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
+        out = {"y_test": split.y_test}
+        for m in methods:
+            params, _ = Cell(m, "fashion-mnist", "one-vs-rest", c, seed, "fast" if m == "dsvdd" else "paper", {}).settings()
+            det = oneclass.create(m, **{**params, "precision": "fp32"})
+            t = time.time()
+            det.fit(rest)
+            for name, x in (("test", split.x_test), ("held", held), ("aug", created)):
+                for k, v in det.score(x).items():
+                    out[f"{m}.{k}.{name}"] = np.asarray(v)
+            print(c, m, f"fit {time.time() - t:.0f} s", flush=True)
+        np.savez_compressed(folder / f"c{c}_s{seed}.npz", **out)
+
+
+def _z(d: dict, key: str, part: str) -> np.ndarray:
+    held = d[f"{key}.held"]
+    return (d[f"{key}.{part}"] - held.mean()) / held.std()
+
+
+def _tail(d: dict, key: str, part: str) -> np.ndarray:
+    held = np.sort(d[f"{key}.held"])
+    return -np.log1p(-np.searchsorted(held, d[f"{key}.{part}"], side="right") / (len(held) + 1))
+
+
+def summarise(folder: Path, out_path: Path) -> None:
+    lines = []
+    for path in sorted(folder.glob("c*_s*.npz")):
+        d = dict(np.load(path))
+        c, seed = (int(v) for v in path.stem[1:].split("_s"))
+        y_val = np.r_[np.zeros(HELD_OUT), np.ones(HELD_OUT)]
+        rows = {k: (d[f"{k}.test"], np.r_[d[f"{k}.held"], d[f"{k}.aug"]])
+                for k in sorted({k.rsplit(".", 1)[0] for k in d if k.count(".") == 2})}
+        present = [k for k in COMBINED if k in rows]
+        for r in range(2, len(present) + 1):
+            for combo in itertools.combinations(present, r):
+                for tag, fn in (("z", _z), ("p", _tail)):
+                    rows[f"{tag}:" + "+".join(combo)] = (sum(fn(d, k, "test") for k in combo),
+                                                         np.r_[sum(fn(d, k, "held") for k in combo),
+                                                               sum(fn(d, k, "aug") for k in combo)])
+        for name, (test, val) in rows.items():
+            lines.append({"dataset": "fashion-mnist", "protocol": "one-vs-rest", "normal_class": c, "seed": seed,
+                          "score": name, "test_auroc": round(auroc(d["y_test"], test), 5),
+                          "val_auroc": round(auroc(y_val, val), 5), "held_out": HELD_OUT, "precision": "fp32"})
+    out_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    names = sorted({line["score"] for line in lines})
+    for name in names:
+        mine = [line for line in lines if line["score"] == name]
+        print(f"{name:58s} test {np.mean([m['test_auroc'] for m in mine]):.4f} "
+              f"val {np.mean([m['val_auroc'] for m in mine]):.4f} ({len(mine)} classes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("train", "summarise"))
+    parser.add_argument("--data-root")
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
+    parser.add_argument("--methods", default="adacl,ae,dsvdd")
+    args = parser.parse_args()
+    if args.action == "train":
+        train(args.data_root, args.dir, args.seed, [int(c) for c in args.classes.split(",")], args.methods.split(","))
+    else:
+        summarise(args.dir, args.out)
+
+
+if __name__ == "__main__":
+    main()
