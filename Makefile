@@ -158,6 +158,7 @@ bench-ada: $(BIN)/oneclass
 	for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
 		--classes 0 --seeds 0,1,2,3,4 --set known_class=$$k --data-root ../shared/data \
 		--out results/ada-noisy-mnist-semi.jsonl || exit 1; done
+	$(BIN)/python benchmarks/ada_semi_probe.py --data-root ../shared/data --out results/ada-semi-probe.jsonl
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --out results/ada-attention
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --known-class 1 --out results/ada-attention-semi
 	$(BENCH) --methods ada --preset fast --dataset fashion-mnist --data-root ../shared/data \
