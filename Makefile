@@ -143,6 +143,9 @@ bench-g2d: $(BIN)/oneclass
 	$(BENCH) --methods g2d --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/g2d-mnist-ratio.jsonl
 	$(BIN)/python benchmarks/g2d_generators.py $(SCRIPT_FLAGS) --out results/g2d-generators
+	for v in "--set networks=code" "--set selection_curve=code" "--set networks=code --set selection_curve=code"; do \
+		$(BENCH) --methods g2d --preset fast $$v --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
+		--out results/g2d-mnist-ratio-code.jsonl || exit 1; done
 	$(BENCH) --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/g2d-fmnist.jsonl
 	$(BIN)/oneclass report results/g2d-mnist-ratio.jsonl results/alocc-mnist-ratio.jsonl results/g2d-fmnist.jsonl \
