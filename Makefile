@@ -75,6 +75,8 @@ bench-adacl: $(BIN)/oneclass
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-b64.jsonl
 	$(BENCH) --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl
+	$(BIN)/oneclass bench --precision bf16 --methods adacl --dataset fashion-mnist --seeds 0 --data-root ../shared/data \
+		--out results/adacl-fmnist-bf16-2thread.jsonl
 	$(BENCH) --methods adacl --dataset mnist --epochs 60 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl
 	set -f; for choice in "--set base_lr=1e-5 --set max_lr=1e-4" "--set cut_paste_side=[0.1,0.25]"; do $(BENCH) --methods adacl \
 		--dataset fashion-mnist --seeds 0,1,2 $$choice --data-root ../shared/data --out results/adacl-choices.jsonl \
