@@ -121,6 +121,19 @@ def test_code_selection_saves_every_second_generator_step(mini, monkeypatch):
     chosen = info["selected_epochs"]["far"] + info["selected_epochs"]["boundary"]
     assert chosen and max(chosen) <= 9 - det.h
     assert det.generate(2, epoch=9).shape == (2, 1, 28, 28)  # the last snapshot is the final generator
+    with pytest.raises(InputError, match="generator\\(s\\) saved"):  # 3 generator steps: one snapshot
+        oneclass.create("g2d", **{**TINY, "epochs": 6, "n_critic": 6, "selection_curve": "code"}).fit(mini["x_train"][:40])
+
+
+def test_the_authors_networks_save_and_load(mini, tmp_path):
+    x = mini["x_train"][:40]
+    det = oneclass.create("g2d", **{**TINY, "epochs": 6, "n_critic": 1, "networks": "code",
+                                    "selection_curve": "code"}).fit(x)
+    det.save(tmp_path / "g2d")
+    loaded = oneclass.load(tmp_path / "g2d")
+    np.testing.assert_allclose(loaded.score(x).default, det.score(x).default, rtol=1e-5, atol=1e-6)
+    kept = det.fit_info_["selected_epochs"]["far"][0]
+    np.testing.assert_allclose(loaded.generate(3, epoch=kept), det.generate(3, epoch=kept), atol=1e-6)
 
 
 def test_critic_steps_per_generator_step_and_one_snapshot_per_epoch(mini, monkeypatch):

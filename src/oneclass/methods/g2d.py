@@ -253,6 +253,10 @@ class G2D(TorchDetector):
         self.selected_epochs_ = {"far": [], "boundary": []}
         net = self._new_net()
         snapshots, losses = self._train_gan(x, gen)
+        if len(snapshots) <= self.h:  # only with selection_curve="code": "distance" saves one an epoch
+            raise InputError(f"g2d: {len(snapshots)} generator(s) saved, and choosing them needs more than h={self.h}: "
+                             f"selection_curve='code' saves one every {CODE_SNAPSHOT_STEPS} generator steps of "
+                             f"n_critic={self.n_critic} batches each; train for more epochs")
         chosen = select_generators(losses, self.h, self.epsilon1, self.epsilon2, self.epsilon3, self.k)
         epochs = sorted(chosen["far"] + chosen["boundary"])
         if not epochs:
