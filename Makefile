@@ -135,7 +135,7 @@ bench-alocc: $(BIN)/oneclass
 	for v in "--seeds 0,1,2" "--set d_average=0.99 --seeds 0,1,2,3,4"; do $(BENCH) --methods alocc --preset paper $$v \
 		--classes 0 --track-epochs --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/alocc-paper-stability.jsonl || exit 1; done
-	OMP_NUM_THREADS=2 $(BENCH) --methods alocc --preset paper --set d_average=0.99 --seeds 0,1 --classes 0 --track-epochs \
+	OMP_NUM_THREADS=2 $(BENCH) --methods alocc --preset paper --set d_average=0.99 --seeds 0,1,2 --classes 0 --track-epochs \
 		--dataset mnist --protocol outlier-ratio --data-root ../shared/data --out results/alocc-paper-stability-2thread.jsonl
 	$(BENCH) --methods alocc --preset paper --set d_average=0.99 --seeds 0,1,2,3,4 --classes 0 --dataset fashion-mnist \
 		--data-root ../shared/data --out results/alocc-paper-fmnist.jsonl
