@@ -120,9 +120,23 @@ def test_code_selection_saves_every_second_generator_step(mini, monkeypatch):
     np.testing.assert_allclose(info["gan_loss"], np.round(code_curve(seen)[1::2], 6), atol=1e-6)
     chosen = info["selected_epochs"]["far"] + info["selected_epochs"]["boundary"]
     assert chosen and max(chosen) <= 9 - det.h
-    assert det.generate(2, epoch=9).shape == (2, 1, 28, 28)  # the last snapshot is the final generator
-    with pytest.raises(InputError, match="generator\\(s\\) saved"):  # 3 generator steps: one snapshot
-        oneclass.create("g2d", **{**TINY, "epochs": 6, "n_critic": 6, "selection_curve": "code"}).fit(mini["x_train"][:40])
+    final = det.net_.generator.state_dict()
+    assert all(torch.equal(v, final[k].cpu()) for k, v in det.generator_snapshots_[-1].items())  # the final I
+    np.testing.assert_array_equal(det.generate(2, epoch=9), det.generate(2))
+    # an odd number of generator steps: the final I is saved too, after step 15
+    seen.clear()
+    odd = oneclass.create("g2d", **{**TINY, "epochs": 5, "n_critic": 1, "selection_curve": "code"}).fit(
+        mini["x_train"][:40])
+    assert len(seen) == 15 and odd.fit_info_["snapshots"] == 8
+    steps_saved = (2, 4, 6, 8, 10, 12, 14, 15)
+    np.testing.assert_allclose(odd.fit_info_["gan_loss"], np.round([code_curve(seen)[i - 1] for i in steps_saved], 6),
+                               atol=1e-6)
+    final = odd.net_.generator.state_dict()
+    assert all(torch.equal(v, final[k].cpu()) for k, v in odd.generator_snapshots_[-1].items())
+    with pytest.raises(InputError, match="generator\\(s\\) saved"):  # one generator step: one snapshot, the final I
+        oneclass.create("g2d", **{**TINY, "epochs": 6, "n_critic": 18, "selection_curve": "code"}).fit(mini["x_train"][:40])
+    with pytest.raises(InputError, match="0 generator\\(s\\) saved"):  # no generator step at all
+        oneclass.create("g2d", **{**TINY, "epochs": 6, "n_critic": 19, "selection_curve": "code"}).fit(mini["x_train"][:40])
 
 
 def test_the_authors_networks_save_and_load(mini, tmp_path):

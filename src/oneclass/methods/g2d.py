@@ -176,10 +176,10 @@ class G2D(TorchDetector):
 
     The authors' public code, as options: `networks` "code" (their DCGAN generator with transposed convolutions
     and tanh, and their critic with InstanceNorm; ours by default) and `selection_curve` "code" (I is saved
-    every two generator steps and the bands apply to moving_average(|max L_G − L_G|, 10) over the generator
+    every two generator steps and after the last, and the bands apply to moving_average(|max L_G − L_G|, 10) over the generator
     steps, L_G = −mean C(I(z)); by default, "distance": I saved every epoch and the bands apply to the critic's
     Wasserstein estimate per epoch). With "code", "epoch" in the selection, `fit_info_` and `generate` counts
-    snapshots (two generator steps each).
+    snapshots (two generator steps each; the last may hold one).
 
     Scores: `p_irregular` = D's probability of the irregular class (default); `critic` = −C(X), the WGAN
     critic's opinion, for comparison.
@@ -279,13 +279,15 @@ class G2D(TorchDetector):
         Returns I's saved weights and the curve the generators are chosen from: with `selection_curve`
         "distance", I after every epoch and L_I per epoch (eq. 3: mean C(x) − mean C(I(z)) over the epoch's critic
         steps, the critic's estimate of the Wasserstein distance); with "code", I after every second generator
-        step and moving_average(|max L_G − L_G|, 10) there, L_G = −mean C(I(z)) of each generator step."""
+        step (and after the last) and moving_average(|max L_G − L_G|, 10) there, L_G = −mean C(I(z)) of each
+        generator step."""
         net = self.net_
         opt_i = torch.optim.Adam(net.generator.parameters(), lr=self.lr, betas=tuple(self.betas))
         opt_c = torch.optim.Adam(net.critic.parameters(), lr=self.lr, betas=tuple(self.betas))
         snapshots: list[dict[str, torch.Tensor]] = []
         losses: list[float] = []  # unrounded: the generators are chosen from them
         generator_losses: list[float] = []
+        saved_at: list[int] = []  # "code": the generator steps after which I was saved
         critic_steps = 0
         per_step = self.selection_curve == "code"
 
@@ -300,6 +302,7 @@ class G2D(TorchDetector):
                 generator_losses.append(self._generator_step(len(batch.images), opt_i, gen))
                 if per_step and len(generator_losses) % CODE_SNAPSHOT_STEPS == 0:
                     save()
+                    saved_at.append(len(generator_losses))
             return distance
 
         def end_epoch(epoch: int, history: list) -> None:
@@ -309,8 +312,12 @@ class G2D(TorchDetector):
 
         fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen, module=net.generator,
                    end_epoch=end_epoch, track=False, desc=f"{self.name} GAN epochs")
-        if per_step:  # the curve over the whole run, read where I was saved
-            losses = code_curve(generator_losses)[CODE_SNAPSHOT_STEPS - 1::CODE_SNAPSHOT_STEPS]
+        if per_step:
+            if generator_losses and saved_at[-1:] != [len(generator_losses)]:
+                save()  # the final I is always the last snapshot, as with "distance"
+                saved_at.append(len(generator_losses))
+            curve = code_curve(generator_losses) if generator_losses else []
+            losses = [curve[s - 1] for s in saved_at]  # the curve over the whole run, read where I was saved
         return snapshots, losses
 
     def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
