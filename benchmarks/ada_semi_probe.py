@@ -6,7 +6,8 @@ For each known digit and seed (normal digit 0, the noisy-mnist protocol, fast pr
   it separate what it was trained on?) and on the test set (AUROC of −D_ano; mean output on test normals);
 - trains a plain supervised classifier with D's architecture (the paper's "CNN regression" baseline in spirit:
   normal → 1, known digit → 0, BCE, RMSProp 3e-4, batch 64, 10 epochs) on the same images, and on 900 images a
-  class instead of 200, and reports its test AUROC, overall and against each digit.
+  class instead of 200 (a split drawn and rendered anew, with its own test images), and reports its test AUROC,
+  overall and against each digit.
 One JSON line per (known digit, seed, model).
 
     python benchmarks/ada_semi_probe.py --data-root ../shared/data --out results/ada-semi-probe.jsonl
