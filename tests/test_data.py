@@ -205,6 +205,24 @@ def test_one_vs_rest(mini):
     assert 3 not in {by_image[k] for k in val_outliers} and len(val_outliers) == 20
 
 
+def test_one_vs_rest_train_per_class_keeps_a_random_subset_of_each_normal_class(mini):
+    """`train_per_class` keeps that many distinct training images of each normal class, a different draw per seed;
+    the test split and the outlier pool are untouched, and the validation normals come out of the kept images."""
+    by_image = {x.tobytes(): int(y) for x, y in zip(mini["x_train"], mini["y_train"], strict=True)}
+    s = one_vs_rest(mini, normal_class=[3, 5], train_per_class=40)
+    kept = [by_image[x.tobytes()] for x in s.x_train]
+    assert sorted(kept) == [3] * 40 + [5] * 40 and len({x.tobytes() for x in s.x_train}) == 80
+    np.testing.assert_array_equal(s.x_test, mini["x_test"])
+    assert s.info["train_per_class"] == 40
+    other = one_vs_rest(mini, normal_class=[3, 5], seed=1, train_per_class=40)
+    assert {x.tobytes() for x in other.x_train} != {x.tobytes() for x in s.x_train}
+    s = one_vs_rest(mini, normal_class=3, train_per_class=60, val_normal=10, val_outliers=30)
+    assert len(s.x_train) == 50 and {by_image[x.tobytes()] for x in s.x_val[10:]} & {3} == set()
+    assert len(one_vs_rest(mini, normal_class=3, train_per_class=10_000).x_train) == 250
+    with pytest.raises(DataError, match="train_per_class"):
+        one_vs_rest(mini, normal_class=3, train_per_class=0)
+
+
 def test_memae_split_ratios(mini):
     s = memae(mini, normal_class=2, seed=0)
     n_normal = 350  # 250 train + 100 test images of the class, pooled

@@ -99,16 +99,25 @@ def _take_val(rng: np.random.Generator, x_normal: np.ndarray, x_outlier: np.ndar
 
 
 def one_vs_rest(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0,
-                val_normal: int = 0, val_outliers: int = 0) -> Split:
-    """Train on the normal class(es) of the train split; test on the whole test split (ADACL, OCGAN)."""
+                val_normal: int = 0, val_outliers: int = 0, train_per_class: int | None = None) -> Split:
+    """Train on the normal class(es) of the train split; test on the whole test split (ADACL, OCGAN).
+    `train_per_class` keeps that many random training images of each normal class (None: all), to measure
+    how a method depends on the size of its training set; the validation normals come out of those."""
     normal = _as_classes(normal_class)
     rng = np.random.default_rng(seed)
     train_normal = _normal_mask(data["y_train"], normal, np.unique(data["y_train"]))
-    x_train, x_val, y_val = _take_val(rng, data["x_train"][train_normal], data["x_train"][~train_normal],
+    if train_per_class is not None:
+        if train_per_class < 1:
+            raise DataError(f"train_per_class={train_per_class} must be at least 1 (or null for every image)")
+        for c in normal:  # keep a random `train_per_class` of each class, drop the rest from training
+            idx = np.flatnonzero(data["y_train"] == c)
+            train_normal[rng.permutation(idx)[train_per_class:]] = False
+    x_train, x_val, y_val = _take_val(rng, data["x_train"][train_normal], data["x_train"][~np.isin(data["y_train"], normal)],
                                       val_normal, val_outliers)
     y_test = (~np.isin(data["y_test"], normal)).astype(np.int64)
     return Split(x_train, data["x_test"], y_test, x_val, y_val,
-                 {"protocol": "one-vs-rest", "normal_classes": normal, "seed": seed})
+                 {"protocol": "one-vs-rest", "normal_classes": normal, "seed": seed,
+                  **({} if train_per_class is None else {"train_per_class": train_per_class})})
 
 
 def memae(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0, val_normal: int = 0,
