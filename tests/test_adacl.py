@@ -112,3 +112,15 @@ def test_small_training_sets_get_at_least_min_steps_steps_an_epoch(mini):
     assert det.fit_info_["batch_size_used"] == 32  # ceil(250 / 8): 8 steps, not 4 of 64
     det = oneclass.create("adacl", epochs=1, calibration=0.0, val_size=0, min_steps=2).fit(x)
     assert det.fit_info_["batch_size_used"] == 64  # the batch size itself when the set is large enough
+
+
+def test_weight_decay_makes_it_adamw_and_shrinks_the_weights(mini):
+    """`weight_decay` > 0 trains with AdamW (decoupled decay); 0, the default, is plain Adam."""
+    x = mini["x_train"][mini["y_train"] == 7][:64]
+
+    def weight_norm(**kwargs):
+        det = oneclass.create("adacl", epochs=2, calibration=0.0, val_size=0, **kwargs).fit(x)
+        return torch.cat([p.detach().flatten() for name, p in det.net_.named_parameters() if "weight" in name]).norm()
+
+    plain, decayed = weight_norm(), weight_norm(weight_decay=0.5)
+    assert decayed < 0.999 * plain  # 16 steps at lr up to 1e-3 shrink each weight by about 0.4 %

@@ -104,7 +104,9 @@ class ADACL(TorchDetector):
     `val_size` normal training images are held out and, with their augmented versions as anomalies,
     choose the epoch with the best validation AUROC (0 = no selection, the last epoch); a `val` set given
     to `fit` replaces them. Adam with a
-    triangular cyclic learning rate between `base_lr` and `max_lr`, one cycle per epoch. `batch_size` normal
+    triangular cyclic learning rate between `base_lr` and `max_lr`, one cycle per epoch; `weight_decay` > 0 makes it
+    AdamW (decoupled weight decay; the paper uses "different variations of the Adam optimizer" without naming
+    them). `batch_size` normal
     images per step (each with one created anomaly), lowered on small training sets so that an epoch has at least
     `min_steps` steps (ours: the paper gives neither; 250 images at batch 64 would be 4 steps an epoch).
     """
@@ -117,13 +119,15 @@ class ADACL(TorchDetector):
                    "loss": rules.one_of("mse", "bce"), "augmentations": rules.subset_of(*AUGMENTATIONS),
                    "widths": rules.integers(1), "hidden": rules.integer(1), "epochs": rules.integer(1, optional=True),
                    "batch_size": rules.integer(1), "base_lr": rules.number(0, low_open=True),
-                   "max_lr": rules.number(0, low_open=True), "val_size": rules.integer(0), "min_steps": rules.integer(1),
+                   "max_lr": rules.number(0, low_open=True), "weight_decay": rules.number(0), "val_size": rules.integer(0),
+                   "min_steps": rules.integer(1),
                    "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
                  widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
-                 batch_size: int = 64, min_steps: int = 8, base_lr: float = 1e-4, max_lr: float = 1e-3, val_size: int = 150,
+                 batch_size: int = 64, min_steps: int = 8, base_lr: float = 1e-4, max_lr: float = 1e-3,
+                 weight_decay: float = 0.0, val_size: int = 150,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
@@ -140,6 +144,7 @@ class ADACL(TorchDetector):
         self.batch_size = batch_size
         self.base_lr = base_lr
         self.max_lr = max_lr
+        self.weight_decay = weight_decay
         self.val_size = val_size
         self.min_steps = min_steps
         self.cut_paste_side = cut_paste_side
@@ -205,7 +210,8 @@ class ADACL(TorchDetector):
             validation = Validation("val-normal-aug", np.r_[np.zeros(self.val_size, np.int64), np.ones(self.val_size, np.int64)],
                                     lambda: self._score(val_images)["regression"])
         net = self._new_net()
-        opt = torch.optim.Adam(net.parameters(), lr=self.max_lr)
+        opt = (torch.optim.AdamW(net.parameters(), lr=self.max_lr, weight_decay=self.weight_decay) if self.weight_decay
+               else torch.optim.Adam(net.parameters(), lr=self.max_lr))
         batch_size = min(self.batch_size, -(-len(x_train) // self.min_steps))  # small sets: at least min_steps steps
         steps = max(1, (len(x_train) + batch_size - 1) // batch_size)
         sched = torch.optim.lr_scheduler.CyclicLR(opt, self.base_lr, self.max_lr, step_size_up=max(1, steps // 2),
