@@ -81,6 +81,11 @@ bench-adacl: $(BIN)/oneclass
 	set -f; for choice in "--set base_lr=1e-5 --set max_lr=1e-4" "--set cut_paste_side=[0.1,0.25]"; do $(BENCH) --methods adacl \
 		--dataset fashion-mnist --seeds 0,1,2 $$choice --data-root ../shared/data --out results/adacl-choices.jsonl \
 		|| exit 1; done
+	for epochs in "" "--epochs 60"; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 \
+		--set train_per_class=1000 $$epochs --data-root ../shared/data --out results/adacl-fmnist-1000.jsonl \
+		|| exit 1; done
+	for wd in 0.1 0.01; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --set weight_decay=$$wd \
+		--data-root ../shared/data --out results/adacl-fmnist-adamw.jsonl || exit 1; done
 	$(BENCH) --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl
 	for variant in labelling=discrete loss=bce 'augmentations=["cut-paste"]' 'augmentations=["puzzle"]' \
