@@ -18,7 +18,7 @@ from oneclass.data.protocols import PROTOCOLS, make_split
 from oneclass.errors import OneClassError
 from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic
 from oneclass.params import integer, number
-from oneclass.settings import PRESETS, SPLIT_OPTIONS, overrides_from, resolve
+from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB, PRESETS, SPLIT_OPTIONS, overrides_from, resolve
 
 #: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
 MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
@@ -492,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, action="append", help="model folder (repeatable; the first is the default)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest request body in MB (default: %(default)s)")
-    p.add_argument("--max-images", type=int, default=64, help="most images in one request (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, help="largest request body in MB (default: %(default)s)")
+    p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images in one request (default: %(default)s)")
     _add_device_flag(p, "as trained, else auto")
     p.set_defaults(func=cmd_serve)
 

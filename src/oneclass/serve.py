@@ -27,10 +27,7 @@ from oneclass.data.images import decode_image
 from oneclass.detector import Detector, load
 from oneclass.errors import DataError, OneClassError
 from oneclass.overlay import heatmap_overlay, png_bytes
-
-#: the defaults of `oneclass serve`'s limits
-MAX_UPLOAD_MB = 20.0
-MAX_IMAGES = 64
+from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
 
 
 @dataclass

@@ -12,6 +12,9 @@ from oneclass.errors import OneClassError
 from oneclass.registry import detector_class
 
 PRESETS = ("paper", "fast")
+#: the defaults of `oneclass serve`'s limits (here, so that the CLI can show them without importing FastAPI)
+MAX_UPLOAD_MB = 20.0
+MAX_IMAGES = 64
 #: `--set` keys that configure the protocol (the split of the data) rather than the method
 SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive",
                  "train_per_class", "test_per_class", "known_class", "canvas", "size_range", "patch_size", "stride",
