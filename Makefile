@@ -84,8 +84,8 @@ bench-adacl: $(BIN)/oneclass
 	for epochs in "" "--epochs 60"; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 \
 		--set train_per_class=1000 $$epochs --data-root ../shared/data --out results/adacl-fmnist-1000.jsonl \
 		|| exit 1; done
-	for wd in 0.1 0.01; do $(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --set weight_decay=$$wd \
-		--data-root ../shared/data --out results/adacl-fmnist-adamw.jsonl || exit 1; done
+	for wd in 0.1 0.01; do for data in fashion-mnist mnist; do $(BENCH) --methods adacl --dataset $$data --seeds 0,1,2 \
+		--set weight_decay=$$wd --data-root ../shared/data --out results/adacl-$$data-adamw.jsonl || exit 1; done; done
 	$(BENCH) --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl
 	for variant in labelling=discrete loss=bce 'augmentations=["cut-paste"]' 'augmentations=["puzzle"]' \
