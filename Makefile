@@ -86,6 +86,8 @@ bench-adacl: $(BIN)/oneclass
 		|| exit 1; done
 	for wd in 0.1 0.01; do for data in fashion-mnist mnist; do $(BENCH) --methods adacl --dataset $$data --seeds 0,1,2 \
 		--set weight_decay=$$wd --data-root ../shared/data --out results/adacl-$$data-adamw.jsonl || exit 1; done; done
+	$(BIN)/python benchmarks/per_anomaly_class.py --methods adacl --dataset fashion-mnist --classes 0,3,4,5 --seeds 0,1,2 \
+		--data-root ../shared/data --out results/adacl-per-anomaly-class.jsonl
 	$(BENCH) --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl
 	for variant in labelling=discrete loss=bce 'augmentations=["cut-paste"]' 'augmentations=["puzzle"]' \
