@@ -38,7 +38,8 @@ def main() -> None:
             continue
         n_anomalous = round(row["n_test"] * row["anomaly_fraction"])
         f1 = target_f1(row["n_test"] - n_anomalous, n_anomalous, decision["test_fpr"], decision["test_tpr"])
-        print(f"| {row['method']} | {row['normal_class']} | {row['seed']} | {row['threads']} | {json.dumps(row['overrides'], sort_keys=True)} "
+        overrides = json.dumps(row["overrides"], sort_keys=True)
+        print(f"| {row['method']} | {row['normal_class']} | {row['seed']} | {row['threads']} | {overrides} "
               f"| {decision['score']} | {decision['source']} ({decision['fpr']:.0%} of {decision['n']}) "
               f"| {decision['test_fpr']:.3f} | {decision['test_tpr']:.3f} | {f1:.4f} "
               f"| {row['f1_target'][decision['score']]:.4f} |")

@@ -1,5 +1,6 @@
 """Which real anomalies a detector misses: train on one normal class (one-vs-rest, the paper preset) and report the
-test AUROC of the normal class against each other class separately, one JSON line per method, class and seed.
+test AUROC of the normal class against each other class separately, one JSON line per method, class and seed
+(a rerun skips the cells already in --out).
 For diagnosis only: these test AUROCs must not choose a hyper-parameter.
 
     python benchmarks/per_anomaly_class.py --methods adacl --dataset fashion-mnist --classes 0,3,4,5 --seeds 0,1,2 \
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -36,11 +38,16 @@ def main() -> None:
     labels = data["y_test"]
     present = sorted(int(c) for c in np.unique(data["y_train"]))
     classes = present if args.classes == "all" else parse_classes(args.classes)
+    done = set()  # cells already in --out: a rerun resumes, as `oneclass bench` does
+    if Path(args.out).exists():
+        done = {(r["method"], r["normal_class"], r["seed"]) for r in map(json.loads, Path(args.out).read_text().splitlines())}
     with open(args.out, "a") as out:
         for method in args.methods.split(","):
             for normal in classes:
                 split = one_vs_rest(data, normal)
                 for seed in (int(s) for s in args.seeds.split(",")):
+                    if (method, normal, seed) in done:
+                        continue
                     params, _ = resolve(method, "paper", {"precision": args.precision, "calibration": 0.0}, seed)
                     t0 = time.perf_counter()
                     det = oneclass.create(method, **params).fit(split.x_train)
