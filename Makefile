@@ -150,8 +150,8 @@ bench-alocc: $(BIN)/oneclass
 		--data-root ../shared/data --out results/alocc-paper-fmnist.jsonl
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
-# splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4) and Fashion-MNIST one-vs-rest
-# (about 35 min)
+# splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4), Fashion-MNIST one-vs-rest, and
+# the paper preset (full widths) on MNIST and Fashion-MNIST class 0 (about 2 h)
 bench-g2d: $(BIN)/oneclass
 	$(BENCH) --methods g2d --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/g2d-mnist-ratio.jsonl
@@ -161,6 +161,10 @@ bench-g2d: $(BIN)/oneclass
 		--out results/g2d-mnist-ratio-code.jsonl || exit 1; done
 	$(BENCH) --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/g2d-fmnist.jsonl
+	$(BENCH) --methods g2d --preset paper --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
+		--out results/g2d-mnist-ratio-paper.jsonl
+	$(BENCH) --methods g2d --preset paper --classes 0 --dataset fashion-mnist --data-root ../shared/data \
+		--out results/g2d-fmnist-paper.jsonl
 	$(BIN)/oneclass report results/g2d-mnist-ratio.jsonl results/alocc-mnist-ratio.jsonl results/g2d-fmnist.jsonl \
 		--out results/g2d-report
 
