@@ -182,8 +182,9 @@ bench-ada: $(BIN)/oneclass
 	set -f; for size in [28,28] [14,84] [28,84] [56,84]; do $(BENCH) --methods vae --preset fast --set latent_dim=128 \
 		--set batch_size=32 --epochs 30 --dataset mnist --protocol noisy-mnist --seeds 0 --set size_range=$$size \
 		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl || exit 1; done
-	set -f; $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0 --set size_range=[28,84] \
-		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl
+	set -f; for size in [28,84] [56,84]; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
+		--seeds 0 --set size_range=$$size --data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl \
+		|| exit 1; done
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --out results/ada-attention
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --known-class 1 --out results/ada-attention-semi
 	$(BENCH) --methods ada --preset fast --dataset fashion-mnist --data-root ../shared/data \
