@@ -17,7 +17,7 @@ import json
 from oneclass.bench.report import load_rows
 
 
-def target_f1(n_normal: int, n_anomalous: int, test_fpr: float, test_tpr: float) -> float:
+def target_f1_from_rates(n_normal: int, n_anomalous: int, test_fpr: float, test_tpr: float) -> float:
     """F1 with the normal class positive, from the rates at which normals and anomalies were flagged."""
     kept_normal = round(n_normal * (1.0 - test_fpr))  # normals called normal (true positives of the target class)
     missed_normal = n_normal - kept_normal
@@ -37,7 +37,7 @@ def main() -> None:
         if not decision:
             continue
         n_anomalous = round(row["n_test"] * row["anomaly_fraction"])
-        f1 = target_f1(row["n_test"] - n_anomalous, n_anomalous, decision["test_fpr"], decision["test_tpr"])
+        f1 = target_f1_from_rates(row["n_test"] - n_anomalous, n_anomalous, decision["test_fpr"], decision["test_tpr"])
         overrides = json.dumps(row["overrides"], sort_keys=True)
         print(f"| {row['method']} | {row['normal_class']} | {row['seed']} | {row['threads']} | {overrides} "
               f"| {decision['score']} | {decision['source']} ({decision['fpr']:.0%} of {decision['n']}) "

@@ -56,8 +56,9 @@ def main() -> None:
                     normal_scores = scores[labels == normal]
                     per_class = {}
                     for other in (c for c in present if c != normal):
-                        y = np.r_[np.zeros(len(normal_scores)), np.ones(int((labels == other).sum()))]
-                        per_class[str(other)] = round(oneclass.metrics.auroc(y, np.r_[normal_scores, scores[labels == other]]), 5)
+                        other_scores = scores[labels == other]
+                        y = np.r_[np.zeros(len(normal_scores)), np.ones(len(other_scores))]
+                        per_class[str(other)] = round(oneclass.metrics.auroc(y, np.r_[normal_scores, other_scores]), 5)
                     line = {"method": method, "dataset": args.dataset, "normal_class": normal, "seed": seed,
                             "precision": args.precision, "auroc": round(oneclass.metrics.auroc(split.y_test, scores), 5),
                             "auroc_per_anomaly_class": per_class, "best_epoch": det.fit_info_.get("best_epoch"),

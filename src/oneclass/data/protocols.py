@@ -105,14 +105,15 @@ def one_vs_rest(data: dict[str, np.ndarray], normal_class: int | Sequence[int], 
     how a method depends on the size of its training set; the validation normals come out of those."""
     normal = _as_classes(normal_class)
     rng = np.random.default_rng(seed)
-    train_normal = _normal_mask(data["y_train"], normal, np.unique(data["y_train"]))
+    is_normal = _normal_mask(data["y_train"], normal, np.unique(data["y_train"]))
+    train_normal = is_normal.copy()
     if train_per_class is not None:
         if train_per_class < 1:
             raise DataError(f"train_per_class={train_per_class} must be at least 1 (or null for every image)")
         for c in normal:  # keep a random `train_per_class` of each class, drop the rest from training
             idx = np.flatnonzero(data["y_train"] == c)
             train_normal[rng.permutation(idx)[train_per_class:]] = False
-    x_train, x_val, y_val = _take_val(rng, data["x_train"][train_normal], data["x_train"][~np.isin(data["y_train"], normal)],
+    x_train, x_val, y_val = _take_val(rng, data["x_train"][train_normal], data["x_train"][~is_normal],
                                       val_normal, val_outliers)
     y_test = (~np.isin(data["y_test"], normal)).astype(np.int64)
     return Split(x_train, data["x_test"], y_test, x_val, y_val,
