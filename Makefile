@@ -88,6 +88,8 @@ bench-adacl: $(BIN)/oneclass
 		--set weight_decay=$$wd --data-root ../shared/data --out results/adacl-$$data-adamw.jsonl || exit 1; done; done
 	$(BIN)/python benchmarks/per_anomaly_class.py --methods adacl --dataset fashion-mnist --classes 0,3,4,5 --seeds 0,1,2 \
 		--data-root ../shared/data --out results/adacl-per-anomaly-class.jsonl
+	$(BIN)/python benchmarks/per_anomaly_class.py --methods adacl --dataset mnist --classes 2,3,5,8 --seeds 0,1,2 \
+		--data-root ../shared/data --out results/adacl-mnist-per-anomaly-class.jsonl
 	$(BENCH) --methods adacl --dataset fashion-mnist --track-epochs --data-root ../shared/data \
 		--out results/adacl-ablations.jsonl
 	for variant in labelling=discrete loss=bce 'augmentations=["cut-paste"]' 'augmentations=["puzzle"]' \
