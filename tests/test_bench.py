@@ -357,10 +357,19 @@ def test_outlier_ratio_cells_record_each_test_set_and_the_report_plots_f1(tmp_pa
     assert ten["n"] == 111 and ten["anomaly_fraction"] == pytest.approx(0.1, abs=0.001)
     assert set(ten["f1_target_tau"]) == {"d_rx", "d_x"} and set(ten["f1_target"]) == {"d_rx", "d_x", "rec"}
     assert ae["test_sets"]["50%"]["f1_target_tau"] == {}  # the ae has no threshold of its own
+    for row in (alocc, ae):  # the calibrated decision's F1 on the whole split, recomputed from its flag rates
+        n_anomalous = round(row["n_test"] * row["anomaly_fraction"])
+        kept = round((row["n_test"] - n_anomalous) * (1 - row["decision"]["test_fpr"]))
+        passed = round(n_anomalous * (1 - row["decision"]["test_tpr"]))
+        expected = 2 * kept / (kept + row["n_test"] - n_anomalous + passed)
+        assert row["f1_target_decision"] == {row["default_score"]: pytest.approx(expected, abs=1e-5)}
+        assert row["test_sets"]["50%"]["f1_target_decision"] == row["f1_target_decision"]
+        assert set(row["test_sets"]["10%"]["f1_target_decision"]) == {row["default_score"]}
     assert alocc["test_sets"]["50%"]["auroc"] == alocc["auroc"] and alocc["n_test"] == 200
     md, _ = write_report([out.path], tmp_path / "rep")
     text = md.read_text()
     assert "F1 against the share of outliers" in text and "(every image called target) |  |  | 0.9474" in text
+    assert f"| rec | at calibrated τ | {ae['test_sets']['10%']['f1_target_decision']['rec']:.4f} |" in text
     assert (tmp_path / "rep" / "fashion-mnist-mini-outlier-ratio-f1-vs-outliers.png").is_file()
 
 

@@ -38,6 +38,9 @@ class Evaluation:
     f1: dict[str, float]
     f1_target: dict[str, float]
     f1_target_tau: dict[str, float]
+    #: target F1 of the default score when the detector decides with its own calibrated threshold (`decision`);
+    #: empty for a detector that cannot decide
+    f1_target_decision: dict[str, float]
     split_info: dict[str, Any]
     default_score: str
     epochs: int | None
@@ -104,6 +107,7 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
     t2 = time.perf_counter()
     y = split.y_test
     thresholds = det.decision_thresholds()
+    flagged = None if det.decision_ is None else det.decide(scores.default).astype(bool)
     info = det.fit_info_
     return Evaluation(
         method=det.name, dataset=dataset, protocol=split.info["protocol"], normal_class=normal_class, seed=det.seed,
@@ -112,7 +116,7 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
         auroc={k: round(auroc(y, s), 5) for k, s in scores.items()},
         eer={k: round(eer(y, s)[0], 5) for k, s in scores.items()},
         f1={k: round(f1_at_outlier_ratio(y, s, float(y.mean())), 5) for k, s in scores.items()},
-        **target_f1(y, scores, thresholds),
+        **target_f1(y, scores, thresholds, flagged),
         split_info={k: v for k, v in split.info.items() if k not in ("protocol", "seed")},
         default_score=scores.default_name, epochs=info.get("epochs"), selection=info.get("selection", "none"),
         best_epoch=info.get("best_epoch"), val_history=info.get("val_history", []),
@@ -122,39 +126,45 @@ def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, pr
         n_known_anomalies=0 if split.x_known is None else len(split.x_known), n_test=len(y),
         anomaly_fraction=round(float(y.mean()), 5), fit_seconds=round(t1 - t0, 2), score_seconds=round(t2 - t1, 2),
         threads=_threads(), params=det.get_params(), version=__version__, commit=git_commit(),
-        curves=curves(y, scores.default), decision=decision_rates(det, y, scores.default),
-        test_sets=_test_set_metrics(split, scores, thresholds),
+        curves=curves(y, scores.default), decision=decision_rates(det, y, flagged),
+        test_sets=_test_set_metrics(split, scores, thresholds, flagged),
         epoch_test_auroc=epoch_aucs if track_epochs else None, scores=scores)
 
 
-def decision_rates(det: Detector, labels: np.ndarray, default_scores: np.ndarray) -> dict[str, Any]:
-    """The detector's decision threshold with the false- and true-positive rates its decisions give on the test split
-    (empty for a detector that cannot decide, see `Detector.scores_relative_to_set`)."""
-    if det.decision_ is None:
+def decision_rates(det: Detector, labels: np.ndarray, flagged: np.ndarray | None) -> dict[str, Any]:
+    """The detector's decision threshold with the false- and true-positive rates its decisions (`flagged`, True =
+    anomalous) give on the test split (empty for a detector that cannot decide, see `Detector.scores_relative_to_set`)."""
+    if flagged is None:
         return {}
-    flagged = det.decide(default_scores).astype(bool)
     return {**det.decision_, "test_fpr": round(float(flagged[labels == 0].mean()), 5),
             "test_tpr": round(float(flagged[labels == 1].mean()), 5)}
 
 
-def target_f1(labels: np.ndarray, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, float]]:
+def target_f1(labels: np.ndarray, scores: Scores, thresholds: dict[str, float],
+              flagged: np.ndarray | None = None) -> dict[str, dict[str, float]]:
     """F1 with the target (normal) class as the positive class, as the ALOCC and G2D papers report it:
     `f1_target` flags the known outlier fraction of highest scores, `f1_target_tau` decides with the method's own
-    thresholds (`Detector.decision_thresholds`, e.g. τ = 0.5 on D), for the scores that have one."""
+    thresholds (`Detector.decision_thresholds`, e.g. τ = 0.5 on D), for the scores that have one, and
+    `f1_target_decision` with the detector's calibrated decision on the default score (`flagged`, True = anomalous:
+    set on normal images before any test image is seen, as a user's `predict` decides)."""
     fraction = float(labels.mean())
     return {"f1_target": {k: round(f1_at_outlier_ratio(labels, s, fraction, positive=0), 5) for k, s in scores.items()},
             "f1_target_tau": {k: round(f1_at_threshold(labels, scores[k], t, positive=0), 5)
-                              for k, t in thresholds.items()}}
+                              for k, t in thresholds.items()},
+            "f1_target_decision": {} if flagged is None else
+            {scores.default_name: round(f1_at_threshold(labels, flagged.astype(np.float64), 0.5, positive=0), 5)}}
 
 
-def _test_set_metrics(split: Split, scores: Scores, thresholds: dict[str, float]) -> dict[str, dict[str, Any]]:
+def _test_set_metrics(split: Split, scores: Scores, thresholds: dict[str, float],
+                      flagged: np.ndarray | None) -> dict[str, dict[str, Any]]:
     """AUROC and target F1 on each named test set of the split (the outlier-ratio protocol's 10 %–50 % sets)."""
     out = {}
     for name, idx in split.test_sets.items():
         y = split.y_test[idx]
         sub = Scores({k: v[idx] for k, v in scores.items()}, scores.default_name)
         out[name] = {"n": len(idx), "anomaly_fraction": round(float(y.mean()), 5),
-                     "auroc": {k: round(auroc(y, v), 5) for k, v in sub.items()}, **target_f1(y, sub, thresholds)}
+                     "auroc": {k: round(auroc(y, v), 5) for k, v in sub.items()},
+                     **target_f1(y, sub, thresholds, None if flagged is None else flagged[idx])}
     return out
 
 

@@ -207,9 +207,11 @@ def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict
     the share of outliers (ALOCC's Figure 8, G2D's Figure 5)."""
     report.heading(f"F1 against the share of outliers: {dataset} ({protocol})")
     report.paragraph("F1 with the target (normal) class as the positive class. *at τ*: decided with the method's own "
-                     "threshold (ALOCC: D > τ = 0.5 is the target class); *at known %*: the given share of highest "
-                     "scores is called outlying. Mean over all normal classes and seeds of each method. The last row "
-                     "is the F1 of calling every image the target class, which a threshold that flags nothing scores.")
+                     "threshold (ALOCC: D > τ = 0.5 is the target class); *at calibrated τ*: with the detector's "
+                     "decision threshold on its default score, set on normal images before testing; *at known %*: the "
+                     "given share of highest scores is called outlying. Mean over all normal classes and seeds of each "
+                     "method. The last row is the F1 of calling every image the target class, which a threshold that "
+                     "flags nothing scores.")
     names = sorted({n for g in groups.values() for r in g for n in r["test_sets"]}, key=lambda n: float(n.rstrip("%")))
     curves: dict[str, list[float]] = {}
     rows = []
@@ -217,8 +219,9 @@ def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict
         g = groups[key]
         label = key[2] + ("" if key[3] == "paper" else f" ({key[3]})") + ("" if key[4] == "{}" else f" {key[4]}")
         for score in g[0]["auroc"]:
-            for metric, suffix in (("f1_target_tau", "at τ"), ("f1_target", "at known %"), ("auroc", "AUROC")):
-                values = [[r["test_sets"][n][metric].get(score) for r in g if n in r["test_sets"]] for n in names]
+            for metric, suffix in (("f1_target_tau", "at τ"), ("f1_target_decision", "at calibrated τ"),
+                                   ("f1_target", "at known %"), ("auroc", "AUROC")):
+                values = [[r["test_sets"][n].get(metric, {}).get(score) for r in g if n in r["test_sets"]] for n in names]
                 if any(v is None for vs in values for v in vs) or not any(values):
                     continue
                 means = [float(np.mean(v)) if v else np.nan for v in values]
