@@ -1,6 +1,8 @@
 """F1 of the target (normal) class when the detector decides with its own calibrated threshold (`decision` in a
 result line: set on training or validation normals only, before any test image is seen), recovered from the
-line's test false- and true-positive rates on the whole test split.
+line's test false- and true-positive rates on the whole test split. Lines written since `oneclass bench` records
+`f1_target_decision` hold this number (and the one of every outlier-ratio test set) directly; this script serves
+the ledgers written before.
 
 For the outlier-ratio protocol the whole test split is the 50 % set, and each smaller set holds the same
 normals with a subset of its outliers, so its F1 at the same threshold can only be equal or higher: the number
