@@ -240,6 +240,24 @@ def test_memae_split_ratios(mini):
     assert 2 not in {label_of[x.tobytes()] for x in s.x_test[s.y_test == 1]}
 
 
+def test_memae_train_per_class_subsets_training_only(mini):
+    """`train_per_class` keeps a random subset of the training two thirds of each normal class; the test set is the
+    one the full split has, and the validation normals come out of the kept images."""
+    full = memae(mini, normal_class=[2, 6], seed=0)
+    s = memae(mini, normal_class=[2, 6], seed=0, train_per_class=50)
+    np.testing.assert_array_equal(s.x_test, full.x_test)
+    np.testing.assert_array_equal(s.y_test, full.y_test)
+    label_of = {x.tobytes(): int(y) for split in ("train", "test")
+                for x, y in zip(mini[f"x_{split}"], mini[f"y_{split}"], strict=True)}
+    assert sorted(label_of[x.tobytes()] for x in s.x_train) == [2] * 50 + [6] * 50
+    assert {x.tobytes() for x in s.x_train} <= {x.tobytes() for x in full.x_train}
+    assert s.info["train_per_class"] == 50 and "train_per_class" not in full.info
+    held = memae(mini, normal_class=2, seed=0, train_per_class=50, val_normal=10, val_outliers=10)
+    assert len(held.x_train) == 40 and {label_of[x.tobytes()] for x in held.x_val[:10]} == {2}
+    with pytest.raises(DataError, match="train_per_class"):
+        memae(mini, normal_class=2, train_per_class=0)
+
+
 def test_unknown_protocol_and_class(mini):
     with pytest.raises(DataError, match="unknown protocol"):
         make_split("nope", mini, 0)

@@ -98,6 +98,19 @@ def _take_val(rng: np.random.Generator, x_normal: np.ndarray, x_outlier: np.ndar
     return x_normal[kept], x_val, y_val
 
 
+def _keep_per_class(rng: np.random.Generator, labels: np.ndarray, keep: np.ndarray, classes: Sequence[int],
+                    per_class: int | None) -> np.ndarray:
+    """`keep` with all but a random `per_class` of each class's kept images dropped (None: unchanged)."""
+    if per_class is None:
+        return keep
+    if per_class < 1:
+        raise DataError(f"train_per_class={per_class} must be at least 1 (or null for every image)")
+    keep = keep.copy()
+    for c in classes:
+        keep[rng.permutation(np.flatnonzero(keep & (labels == c)))[per_class:]] = False
+    return keep
+
+
 def one_vs_rest(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0,
                 val_normal: int = 0, val_outliers: int = 0, train_per_class: int | None = None) -> Split:
     """Train on the normal class(es) of the train split; test on the whole test split (ADACL, OCGAN).
@@ -106,13 +119,7 @@ def one_vs_rest(data: dict[str, np.ndarray], normal_class: int | Sequence[int], 
     normal = _as_classes(normal_class)
     rng = np.random.default_rng(seed)
     is_normal = _normal_mask(data["y_train"], normal, np.unique(data["y_train"]))
-    train_normal = is_normal.copy()
-    if train_per_class is not None:
-        if train_per_class < 1:
-            raise DataError(f"train_per_class={train_per_class} must be at least 1 (or null for every image)")
-        for c in normal:  # keep a random `train_per_class` of each class, drop the rest from training
-            idx = np.flatnonzero(data["y_train"] == c)
-            train_normal[rng.permutation(idx)[train_per_class:]] = False
+    train_normal = _keep_per_class(rng, data["y_train"], is_normal, normal, train_per_class)
     x_train, x_val, y_val = _take_val(rng, data["x_train"][train_normal], data["x_train"][~is_normal],
                                       val_normal, val_outliers)
     y_test = (~np.isin(data["y_test"], normal)).astype(np.int64)
@@ -122,20 +129,24 @@ def one_vs_rest(data: dict[str, np.ndarray], normal_class: int | Sequence[int], 
 
 
 def memae(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0, val_normal: int = 0,
-          val_outliers: int = 0, anomaly_fraction: float = 0.3, pool: bool = True) -> Split:
+          val_outliers: int = 0, anomaly_fraction: float = 0.3, pool: bool = True,
+          train_per_class: int | None = None) -> Split:
     """MemAE protocol (OLED's MNIST): the normal class's images split 2:1 into train and test; anomalies,
     drawn at random from the other classes, make up `anomaly_fraction` of the test set.
 
     With `pool` (default) the dataset's train and test splits are pooled first, as the MemAE and OLED
     code do. Validation normals come out of the training two thirds; validation outliers never overlap
-    the test anomalies.
+    the test anomalies. `train_per_class` keeps that many random images of each normal class of the training
+    two thirds (None: all; the validation normals come out of those), leaving the test set as it is, to
+    measure how a method depends on the size of its training set.
     """
     normal = _as_classes(normal_class)
     x = np.concatenate([data["x_train"], data["x_test"]]) if pool else data["x_train"]
     y = np.concatenate([data["y_train"], data["y_test"]]) if pool else data["y_train"]
     is_normal = _normal_mask(y, normal, np.unique(y))
     rng = np.random.default_rng(seed)
-    x_normal = x[is_normal][rng.permutation(int(is_normal.sum()))]
+    order = rng.permutation(int(is_normal.sum()))
+    x_normal, y_normal = x[is_normal][order], y[is_normal][order]
     x_other = x[~is_normal][rng.permutation(int((~is_normal).sum()))]
     n_train = round(len(x_normal) * 2 / 3)
     n_test_normal = len(x_normal) - n_train
@@ -144,10 +155,12 @@ def memae(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: 
         raise DataError(f"not enough images of other classes for {n_anomalies} test and {val_outliers} val outliers")
     x_test = np.concatenate([x_normal[n_train:], x_other[:n_anomalies]])
     y_test = np.r_[np.zeros(n_test_normal, np.int64), np.ones(n_anomalies, np.int64)]
-    x_train, x_val, y_val = _take_val(rng, x_normal[:n_train], x_other[n_anomalies:], val_normal, val_outliers)
+    kept = _keep_per_class(rng, y_normal[:n_train], np.ones(n_train, bool), normal, train_per_class)
+    x_train, x_val, y_val = _take_val(rng, x_normal[:n_train][kept], x_other[n_anomalies:], val_normal, val_outliers)
     return Split(x_train, x_test, y_test, x_val, y_val,
                  {"protocol": "memae", "normal_classes": normal, "seed": seed, "pooled": pool,
-                  "anomaly_fraction": anomaly_fraction})
+                  "anomaly_fraction": anomaly_fraction,
+                  **({} if train_per_class is None else {"train_per_class": train_per_class})})
 
 
 def outlier_ratio(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0, val_normal: int = 0,
