@@ -124,3 +124,26 @@ def test_weight_decay_makes_it_adamw_and_shrinks_the_weights(mini):
 
     plain, decayed = weight_norm(), weight_norm(weight_decay=0.5)
     assert decayed < 0.999 * plain  # 16 steps at lr up to 1e-3 shrink each weight by about 0.4 %
+
+
+def test_batch_mix_gives_the_whole_batch_one_augmentation():
+    det = ADACL(augmentations=("rotation", "puzzle"))
+    x = _images(32)
+    turned = lambda out: [torch.equal(o, torch.rot90(i, 1, (1, 2))) or torch.equal(o, torch.rot90(i, 3, (1, 2)))  # noqa: E731
+                          for o, i in zip(out, x, strict=True)]
+    per_batch = [turned(det.create_anomalies(x, torch.Generator().manual_seed(s), "batch")) for s in range(8)]
+    assert all(all(t) or not any(t) for t in per_batch)  # one kind for every image of a batch
+    assert {all(t) for t in per_batch} == {True, False}  # and both kinds over batches
+    per_image = turned(det.create_anomalies(x, torch.Generator().manual_seed(0)))
+    assert 0 < sum(per_image) < len(x)  # the default mixes within a batch
+
+
+def test_created_per_normal_sets_the_ratio_and_the_mix_reaches_training(mini, monkeypatch):
+    x = mini["x_train"][mini["y_train"] == 7][:64]
+    calls = []
+    create = ADACL.create_anomalies
+    monkeypatch.setattr(ADACL, "create_anomalies",
+                        lambda self, xs, gen, mix="image": calls.append((len(xs), mix)) or create(self, xs, gen, mix))
+    oneclass.create("adacl", epochs=1, batch_size=16, min_steps=1, calibration=0.0, val_size=0,
+                    created_per_normal=3, augmentation_mix="batch").fit(x)
+    assert calls == [(48, "batch")] * 4  # 4 steps of 16 normal images, each with 3 × 16 created anomalies

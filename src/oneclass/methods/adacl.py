@@ -100,7 +100,9 @@ class ADACL(TorchDetector):
     Hyper-parameters: `x_l`, `x_h` — the label intervals [0, X_L] (normal) and [X_H, 1] (created anomalies);
     `labelling` "continuous" or "discrete" ({0, 1}, the paper's ablation); `loss` "mse" or "bce" (ablation: sigmoid output + BCE);
     `augmentations` — any of cut-paste, puzzle, rotation, mix-up (each created anomaly uses one, chosen
-    at random); `epochs` — None = the paper's budget, 10 for one-channel and 15 for colour images (Table 2);
+    at random per image, or one for a whole batch with `augmentation_mix="batch"`); `created_per_normal` created
+    anomalies per normal image in a batch (the paper gives neither the mix nor the ratio); `epochs` — None = the
+    paper's budget, 10 for one-channel and 15 for colour images (Table 2);
     `val_size` normal training images are held out and, with their augmented versions as anomalies,
     choose the epoch with the best validation AUROC (0 = no selection, the last epoch); a `val` set given
     to `fit` replaces them. Adam with a
@@ -120,13 +122,15 @@ class ADACL(TorchDetector):
                    "widths": rules.integers(1), "hidden": rules.integer(1), "epochs": rules.integer(1, optional=True),
                    "batch_size": rules.integer(1), "base_lr": rules.number(0, low_open=True),
                    "max_lr": rules.number(0, low_open=True), "weight_decay": rules.number(0), "val_size": rules.integer(0),
-                   "min_steps": rules.integer(1),
+                   "min_steps": rules.integer(1), "created_per_normal": rules.integer(1),
+                   "augmentation_mix": rules.one_of("image", "batch"),
                    "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
                  widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
-                 batch_size: int = 64, min_steps: int = 8, base_lr: float = 1e-4, max_lr: float = 1e-3,
+                 batch_size: int = 64, min_steps: int = 8, created_per_normal: int = 1,
+                 augmentation_mix: str = "image", base_lr: float = 1e-4, max_lr: float = 1e-3,
                  weight_decay: float = 0.0, val_size: int = 150,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto",
@@ -147,6 +151,8 @@ class ADACL(TorchDetector):
         self.weight_decay = weight_decay
         self.val_size = val_size
         self.min_steps = min_steps
+        self.created_per_normal = created_per_normal
+        self.augmentation_mix = augmentation_mix
         self.cut_paste_side = cut_paste_side
         self.mix_up_weight = mix_up_weight
 
@@ -166,10 +172,11 @@ class ADACL(TorchDetector):
     def _build(self) -> nn.Module:
         return Regressor(self.input_shape, tuple(self.widths), self.hidden, sigmoid=self.loss == "bce")
 
-    def create_anomalies(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """One augmented copy of each image, each with one of the enabled augmentations chosen at random."""
+    def create_anomalies(self, x: torch.Tensor, gen: torch.Generator, mix: str = "image") -> torch.Tensor:
+        """One augmented copy of each image, each with one of the enabled augmentations chosen at random
+        (`mix="image"`), or all with the same one (`mix="batch"`)."""
         kinds = list(self.augmentations)
-        pick = torch.randint(len(kinds), (len(x),), generator=gen)
+        pick = torch.randint(len(kinds), (len(x),) if mix == "image" else (1,), generator=gen).expand(len(x))
         out = torch.empty_like(x)
         for i, kind in enumerate(kinds):
             sel = (pick == i).nonzero().squeeze(1)
@@ -219,8 +226,9 @@ class ADACL(TorchDetector):
 
         def step(batch: Batch) -> float:
             normal = batch.images
-            xb = torch.cat([normal, self.create_anomalies(normal, gen)])
-            yb = self._labels(len(normal), len(normal), gen).to(normal.device)
+            created = self.create_anomalies(normal.repeat(self.created_per_normal, 1, 1, 1), gen, self.augmentation_mix)
+            xb = torch.cat([normal, created])
+            yb = self._labels(len(normal), len(created), gen).to(normal.device)
             loss = self._objective(net(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
