@@ -1,0 +1,132 @@
+"""What ADACL's epochs rank, and what could choose among them without test labels (issue 26, diagnosis).
+
+Two questions. (1) Would averaging over the epochs keep what the early epochs rank well?
+
+ADACL's cyclic learning rate ends every epoch at its low point, so each epoch's network is a snapshot of the
+kind that snapshot ensembles (Huang et al., 2017: mean of the snapshots' outputs) and stochastic weight
+averaging (Izmailov et al., 2018: mean of their weights, BatchNorm statistics recomputed on training batches of
+normal images and created anomalies) average. For each Fashion-MNIST class (one-vs-rest) and seed this trains
+ADACL once (defaults, fp32) on the training normals less 150 held out; those 150 and one created anomaly of
+each (ADACL's own augmentations) are the validation set, given to `fit`, so the default selection (the epoch
+with the best validation AUROC) runs as in `bench`. After every epoch the script keeps the weights and the
+outputs on the validation and test images. One JSON line per (class, seed): validation and test AUROC of every
+epoch, of the selected epoch, and of both averages over the epochs k..E for k = 1, E/2 + 1 and E − 1.
+
+(2) Can validation anomalies of kinds ADACL does not train on see the drift that its own kinds do not? The
+same 150 held-out normals get a second set of anomalies that change the silhouette rather than rearrange the
+image: half stretched or squashed across (width × U[0.6, 0.8] or × U[1.25, 1.5], re-centred) and half
+thickened (a 3 × 3 maximum filter). Their AUROC is recorded per epoch (`epoch_val_unseen`), with the test AUROC
+of the epoch they would select. Test labels are only reported.
+
+    python benchmarks/adacl_epochs.py --data-root ../shared/data --seeds 0,1,2 --out results/adacl-epochs.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from torch.optim.swa_utils import update_bn
+
+import oneclass
+from oneclass.data.catalog import load_dataset
+from oneclass.data.protocols import make_split
+from oneclass.metrics import auroc
+from oneclass.training import map_batches, to_device
+
+HELD_OUT = 150
+
+
+def reshaped(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Anomalies of kinds ADACL does not train on: the first half of `x` stretched or squashed across and
+    re-centred, the second half thickened by a 3 × 3 maximum filter."""
+    n, _, h, w = x.shape
+    out = F.max_pool2d(x, 3, stride=1, padding=1)
+    for i in range(n // 2):
+        wider = torch.rand(1, generator=gen).item() < 0.5
+        factor = 1.25 + 0.25 * torch.rand(1, generator=gen).item() if wider else 0.6 + 0.2 * torch.rand(1, generator=gen).item()
+        new_w = max(1, round(w * factor))
+        img = F.interpolate(x[i:i + 1], size=(h, new_w), mode="bilinear", align_corners=False)
+        if new_w >= w:
+            left = (new_w - w) // 2
+            out[i] = img[0, :, :, left:left + w]
+        else:
+            left = (w - new_w) // 2
+            out[i] = F.pad(img, (left, w - new_w - left))[0]
+    return out
+
+
+def run(data, c: int, seed: int) -> dict:
+    split = make_split("one-vs-rest", data, c, seed=seed)
+    x = torch.from_numpy(split.x_train).float().div(255)[:, None]
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    held, train = x[order[:HELD_OUT]], x[order[HELD_OUT:]]
+    det = oneclass.create("adacl", precision="fp32", seed=seed, calibration=0.0)
+    val_x = torch.cat([held, det.create_anomalies(held, torch.Generator().manual_seed(seed + 1))])
+    val_y = np.r_[np.zeros(HELD_OUT, np.int64), np.ones(HELD_OUT, np.int64)]
+    unseen_x = reshaped(held, torch.Generator().manual_seed(seed + 3))
+    test_x = torch.from_numpy(split.x_test).float().div(255)[:, None]
+    weights, val_out, unseen_out, test_out = [], [], [], []
+
+    def keep(d, epoch):
+        weights.append({k: v.detach().clone() for k, v in d.net_.state_dict().items()})
+        val_out.append(map_batches(d.net_, val_x, d.torch_device).numpy())
+        unseen_out.append(map_batches(d.net_, unseen_x, d.torch_device).numpy())
+        test_out.append(map_batches(d.net_, test_x, d.torch_device).numpy())
+
+    det.epoch_callback = keep
+    t = time.time()
+    det.fit(train, val=(val_x, val_y))
+    fit_s = time.time() - t
+    epochs = len(weights)
+    line = {"class": c, "seed": seed, "epochs": epochs, "best_epoch": det.fit_info_["best_epoch"],
+            "fit_seconds": round(fit_s, 1),
+            "epoch_val": [round(auroc(val_y, v), 5) for v in val_out],
+            "epoch_test": [round(auroc(split.y_test, s), 5) for s in test_out]}
+    line["selected_val"] = line["epoch_val"][line["best_epoch"] - 1]
+    line["selected_test"] = line["epoch_test"][line["best_epoch"] - 1]
+    line["epoch_val_unseen"] = [round(auroc(val_y, np.r_[v[:HELD_OUT], u]), 5) for v, u in zip(val_out, unseen_out, strict=True)]
+    line["unseen_best_epoch"] = int(np.argmax(line["epoch_val_unseen"])) + 1
+    line["unseen_selected_test"] = line["epoch_test"][line["unseen_best_epoch"] - 1]
+    net = det.net_
+    # BatchNorm statistics on batches like training's: normal images and as many created anomalies
+    gen = torch.Generator().manual_seed(seed + 2)
+    bn_batches = [torch.cat([b, det.create_anomalies(b, gen)]) for b in train.split(256)]
+    for first in sorted({1, epochs // 2 + 1, epochs - 1}):
+        span = slice(first - 1, epochs)
+        line[f"snapshots_from_{first}"] = {"val": round(auroc(val_y, np.mean(val_out[span], 0)), 5),
+                                           "test": round(auroc(split.y_test, np.mean(test_out[span], 0)), 5)}
+        averaged = {k: (torch.stack([w[k].float() for w in weights[span]]).mean(0).to(v.dtype)
+                        if v.is_floating_point() else v) for k, v in weights[-1].items()}
+        net.load_state_dict(averaged)
+        update_bn([to_device(b, det.torch_device) for b in bn_batches], net)
+        net.eval()
+        line[f"swa_from_{first}"] = {"val": round(auroc(val_y, map_batches(net, val_x, det.torch_device).numpy()), 5),
+                                     "test": round(auroc(split.y_test, map_batches(net, test_x, det.torch_device).numpy()), 5)}
+    return line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", required=True)
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    data = load_dataset("fashion-mnist", args.data_root, download=False)
+    for seed in map(int, args.seeds.split(",")):
+        for c in map(int, args.classes.split(",")):
+            line = run(data, c, seed)
+            print(json.dumps({k: line[k] for k in ("class", "seed", "selected_test")}),
+                  {k: v for k, v in line.items() if k.startswith(("snap", "swa"))}, flush=True)
+            with open(args.out, "a") as f:
+                f.write(json.dumps(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()
