@@ -19,6 +19,11 @@ thickened (a 3 × 3 maximum filter). Their AUROC is recorded per epoch (`epoch_v
 of the epoch they would select. Test labels are only reported.
 
     python benchmarks/adacl_epochs.py --data-root ../shared/data --seeds 0,1,2 --out results/adacl-epochs.jsonl
+    python benchmarks/adacl_epochs.py --summary --out results/adacl-epochs.jsonl
+
+`--summary` prints the means over the ledger's classes, per seed: the rows above, the best epoch by test AUROC
+(an oracle, an upper bound for any selection rule) and patience-based early stopping read off the validation
+histories (stop after `p` epochs without a new best; keep the best or the last epoch's network).
 """
 
 from __future__ import annotations
@@ -110,13 +115,55 @@ def run(data, c: int, seed: int) -> dict:
     return line
 
 
+def patience_stop(val: list[float], patience: int) -> tuple[int, int]:
+    """(best epoch, stopping epoch), 0-based, of early stopping after `patience` epochs without a new best."""
+    best = 0
+    for i, v in enumerate(val):
+        if v > val[best]:
+            best = i
+        elif i - best >= patience:
+            return best, i
+    return best, len(val) - 1
+
+
+def summarise(path: str) -> None:
+    lines = [json.loads(t) for t in open(path)]
+    rows: dict[str, dict[int, list[float]]] = {}
+
+    def add(name: str, seed: int, value: float) -> None:
+        rows.setdefault(name, {}).setdefault(seed, []).append(value)
+
+    for ln in lines:
+        s, test = ln["seed"], ln["epoch_test"]
+        add("selected epoch (validation rule)", s, ln["selected_test"])
+        add("best epoch by test AUROC (oracle)", s, max(test))
+        add("epoch chosen on unseen kinds", s, ln["unseen_selected_test"])
+        for k in (k for k in ln if k.startswith(("snapshots_from", "swa_from"))):
+            add(k, s, ln[k]["test"])
+        for p in (1, 2, 3):
+            best, stop = patience_stop(ln["epoch_val"], p)
+            add(f"patience {p}, best network", s, test[best])
+            add(f"patience {p}, last network", s, test[stop])
+    seeds = sorted({ln["seed"] for ln in lines})
+    print("| test AUROC, mean over classes | " + " | ".join(f"seed {s}" for s in seeds) + " |")
+    print("|---|" + "---|" * len(seeds))
+    for name, per_seed in rows.items():
+        print(f"| {name} | " + " | ".join(f"{np.mean(per_seed[s]):.4f} ({len(per_seed[s])})" for s in seeds) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", required=True)
+    ap.add_argument("--data-root")
+    ap.add_argument("--summary", action="store_true", help="only summarise the ledger given as --out")
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    if args.summary:
+        summarise(args.out)
+        return
+    if not args.data_root:
+        ap.error("--data-root is needed to train")
     torch.set_num_threads(1)
     data = load_dataset("fashion-mnist", args.data_root, download=False)
     for seed in map(int, args.seeds.split(",")):
