@@ -125,7 +125,7 @@ bench-oled: $(BIN)/oneclass
 	$(BENCH) --methods oled --preset fast --epochs 10 --dataset fashion-mnist --data-root ../shared/data \
 		--out results/oled-fmnist.jsonl
 	$(BIN)/oneclass bench --precision bf16 --methods oled --preset paper --dataset mnist --protocol memae \
-		--classes 2,3,8,4,7,9,5,6,0,1 --data-root ../shared/data --out results/oled-mnist-paper-bf16.jsonl
+		--classes 0-9 --data-root ../shared/data --out results/oled-mnist-paper-bf16.jsonl
 	for size in "--set train_per_class=1333" ""; do $(BIN)/oneclass bench --precision bf16 --methods oled --preset fast \
 		--dataset fashion-mnist --protocol memae $$size --data-root ../shared/data \
 		--out results/oled-fmnist-memae-datasize.jsonl || exit 1; done
