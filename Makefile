@@ -89,7 +89,7 @@ bench-adacl: $(BIN)/oneclass
 		--set weight_decay=$$wd --data-root ../shared/data --out results/adacl-$$data-adamw.jsonl || exit 1; done; done
 	for choice in augmentation_mix=batch created_per_normal=2; do $(BENCH) --methods adacl --dataset fashion-mnist \
 		--seeds 0,1,2 --set $$choice --data-root ../shared/data --out results/adacl-mix-ratio.jsonl || exit 1; done
-	$(BIN)/python benchmarks/adacl_epochs.py --data-root ../shared/data --seeds 0 --out results/adacl-epochs.jsonl
+	$(BIN)/python benchmarks/adacl_epochs.py --data-root ../shared/data --seeds 0,1,2 --out results/adacl-epochs.jsonl
 	$(BIN)/python benchmarks/adacl_epochs.py --summary --out results/adacl-epochs.jsonl
 	$(BIN)/python benchmarks/per_anomaly_class.py --methods adacl --dataset fashion-mnist --classes 0,3,4,5 --seeds 0,1,2 \
 		--data-root ../shared/data --out results/adacl-per-anomaly-class.jsonl
