@@ -535,7 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", required=True, help="comma-separated methods, e.g. ae,dsvdd")
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
-    p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all)")
+    p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all); they run in numeric order")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     _add_training_flags(p, many=True, seed=False)
     p.add_argument("--track-epochs", action="store_true",
