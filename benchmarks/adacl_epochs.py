@@ -21,9 +21,10 @@ of the epoch they would select. Test labels are only reported.
     python benchmarks/adacl_epochs.py --data-root ../shared/data --seeds 0,1,2 --out results/adacl-epochs.jsonl
     python benchmarks/adacl_epochs.py --summary --out results/adacl-epochs.jsonl
 
-`--summary` prints the means over the ledger's classes, per seed: the rows above, the best epoch by test AUROC
+`--summary` prints the means over the ledger's classes and seeds: the rows above, the best epoch by test AUROC
 (an oracle, an upper bound for any selection rule) and patience-based early stopping read off the validation
-histories (stop after `p` epochs without a new best; keep the best or the last epoch's network).
+histories (stop after `p` epochs without a new best; keep the best or the last epoch's network), the
+epoch-by-epoch means and the rank correlation of validation and test over a run's epochs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import time
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 from torch.nn import functional as F
 from torch.optim.swa_utils import update_bn
 
@@ -127,28 +129,45 @@ def patience_stop(val: list[float], patience: int) -> tuple[int, int]:
 
 
 def summarise(path: str) -> None:
+    """Print what docs/results.md cites from the ledger: per variant the validation and test AUROC (mean over the
+    classes, then mean ± sd over the seeds), the test mean per seed and per class; the epoch-by-epoch means; how
+    the validation and test AUROCs of a run's epochs are rank-correlated."""
     lines = [json.loads(t) for t in open(path)]
-    rows: dict[str, dict[int, list[float]]] = {}
+    seeds, classes = sorted({ln["seed"] for ln in lines}), sorted({ln["class"] for ln in lines})
+    rows: dict[str, list[tuple[dict, float | None, float]]] = {}  # variant -> (line, validation, test) per run
 
-    def add(name: str, seed: int, value: float) -> None:
-        rows.setdefault(name, {}).setdefault(seed, []).append(value)
+    def add(name: str, ln: dict, val: float | None, test: float) -> None:
+        rows.setdefault(name, []).append((ln, val, test))
 
     for ln in lines:
-        s, test = ln["seed"], ln["epoch_test"]
-        add("selected epoch (validation rule)", s, ln["selected_test"])
-        add("best epoch by test AUROC (oracle)", s, max(test))
-        add("epoch chosen on unseen kinds", s, ln["unseen_selected_test"])
+        test = ln["epoch_test"]
+        add("selected epoch (validation rule)", ln, ln["selected_val"], ln["selected_test"])
+        add("best epoch by test AUROC (oracle)", ln, None, max(test))
+        add("epoch chosen on unseen kinds", ln, None, ln["unseen_selected_test"])
         for k in (k for k in ln if k.startswith(("snapshots_from", "swa_from"))):
-            add(k, s, ln[k]["test"])
+            add(k, ln, ln[k]["val"], ln[k]["test"])
         for p in (1, 2, 3):
             best, stop = patience_stop(ln["epoch_val"], p)
-            add(f"patience {p}, best network", s, test[best])
-            add(f"patience {p}, last network", s, test[stop])
-    seeds = sorted({ln["seed"] for ln in lines})
-    print("| test AUROC, mean over classes | " + " | ".join(f"seed {s}" for s in seeds) + " |")
-    print("|---|" + "---|" * len(seeds))
-    for name, per_seed in rows.items():
-        print(f"| {name} | " + " | ".join(f"{np.mean(per_seed[s]):.4f} ({len(per_seed[s])})" for s in seeds) + " |")
+            add(f"patience {p}, best network", ln, None, test[best])
+            add(f"patience {p}, last network", ln, None, test[stop])
+
+    def over_seeds(runs: list, i: int) -> str:
+        per_seed = [np.mean([r[i] for r in runs if r[0]["seed"] == s]) for s in seeds]
+        return f"{np.mean(per_seed):.4f} ± {np.std(per_seed, ddof=1) if len(seeds) > 1 else 0.0:.4f}"
+
+    print("| variant | validation | test | test per seed | test per class (mean over seeds) |")
+    print("|---|---|---|---|---|")
+    for name, runs in rows.items():
+        val = over_seeds(runs, 1) if runs[0][1] is not None else "—"
+        per_seed = " ".join(f"{np.mean([r[2] for r in runs if r[0]['seed'] == s]):.4f}" for s in seeds)
+        per_class = " ".join(f"{np.mean([r[2] for r in runs if r[0]['class'] == c]):.3f}" for c in classes)
+        print(f"| {name} | {val} | {over_seeds(runs, 2)} | {per_seed} | {per_class} |")
+    print("\nselected epochs:", min(ln["best_epoch"] for ln in lines), "to", max(ln["best_epoch"] for ln in lines))
+    for key in ("epoch_test", "epoch_val"):
+        print(f"{key}, mean over runs:", " ".join(f"{v:.3f}" for v in np.mean([ln[key] for ln in lines], 0)))
+    rho = [spearmanr(ln["epoch_val"], ln["epoch_test"])[0] for ln in lines]
+    print(f"Spearman(validation, test) over a run's epochs: mean {np.mean(rho):.2f}, "
+          f"below -0.5 in {sum(r < -0.5 for r in rho)} of {len(rho)} runs")
 
 
 def main() -> None:

@@ -226,7 +226,7 @@ class ADACL(TorchDetector):
 
         def step(batch: Batch) -> float:
             normal = batch.images
-            created = self.create_anomalies(normal.repeat(self.created_per_normal, 1, 1, 1), gen, self.augmentation_mix)
+            created = self.create_anomalies(torch.cat([normal] * self.created_per_normal), gen, self.augmentation_mix)
             xb = torch.cat([normal, created])
             yb = self._labels(len(normal), len(created), gen).to(normal.device)
             loss = self._objective(net(xb), yb)
