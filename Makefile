@@ -65,7 +65,7 @@ bench-fashion-mnist: $(BIN)/oneclass
 # report. The ledgers after the first three lines were made while the default batch was 256 (before issue 26 chose
 # 64 on validation): their lines record batch_size 256 in "params", and a rerun skips their cells; remove a ledger
 # to remake it (adacl_augmentations.py appends: it is given that batch size).
-# (about 2.3 h on 2 cores)
+# (roughly 2.3 h on 2 cores, estimated from the ledgers' wall times)
 # `oneclass serve` under load: 8 clients, 1,000 single-image requests to an ae and an adacl (issue 27)
 bench-serve: $(BIN)/oneclass
 	$(BIN)/python benchmarks/serve_load.py --clients 8 --requests 1000 --out results/serve-load.jsonl
