@@ -55,6 +55,13 @@ def test_discriminator_sees_real_and_reconstructed_images_in_one_batch(mini, mon
     assert sizes == [64, 64]  # one batch of 32 real + 32 reconstructed, for D's step and R's step
 
 
+def test_separate_d_batches_are_the_authors_codes_composition(mini, monkeypatch):
+    """`d_batches="separate"`: D's step sees the real and the reconstructed batch apart, R's step only the latter."""
+    sizes = _training_batches(monkeypatch, Discriminator)
+    oneclass.create("alocc", **{**TINY, "epochs": 1, "d_batches": "separate"}).fit(mini["x_train"][mini["y_train"] == 1][:32])
+    assert sizes == [32, 32, 32]
+
+
 def test_r_steps_updates_r_that_many_times_per_d_update(mini, monkeypatch):
     x = mini["x_train"][mini["y_train"] == 1][:32]
     counts = {}
@@ -113,7 +120,8 @@ def test_tau_is_a_threshold_on_d():
     assert oneclass.create("ae").decision_thresholds() == {}
 
 
-@pytest.mark.parametrize("params, message", [({"sigma": -0.1}, "sigma"), ({"tau": 1.0}, "tau"), ({"r_steps": 0}, "r_steps")])
+@pytest.mark.parametrize("params, message", [({"sigma": -0.1}, "sigma"), ({"tau": 1.0}, "tau"), ({"r_steps": 0}, "r_steps"),
+                                            ({"d_batches": "joint"}, "d_batches")])
 def test_bad_hyper_parameters_say_which(params, message):
     with pytest.raises(InputError, match=message):
         oneclass.create("alocc", **params)

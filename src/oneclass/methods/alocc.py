@@ -111,8 +111,10 @@ class ALOCC(TorchDetector):
     whole epoch budget runs); `tau`, the decision threshold on D (target if D > τ); BatchNorm `epsilon` and
     `decay`. Ours, as the authors' code where the paper is silent: `widths` of R's encoder and of D, RMSProp
     with `lr`, `r_steps` updates of R per update of D (the code: 2; the paper's GAN alternation: 1),
-    `epochs` (a budget; `rho` may stop earlier), `batch_size`. Ours, for issue 25's instability of D(R(X)):
-    `d_average`, the decay of an exponential moving average of D's weights and BatchNorm statistics, updated after
+    `epochs` (a budget; `rho` may stop earlier), `batch_size`. Ours: `d_batches`, how D sees a batch's real and
+    reconstructed images: "mixed", one batch of both, so that D's BatchNorm trains on the statistics its running
+    averages hold at test time, or "separate", two batches as the authors' code. Ours, for issue 25's instability
+    of D(R(X)): `d_average`, the decay of an exponential moving average of D's weights and BatchNorm statistics, updated after
     every D step, which then gives the D scores (None: D itself, as the paper).
 
     Scores: `d_rx` = 1 − D(R(X)) (default), `d_x` = 1 − D(X), `rec` = mean squared error of R(X).
@@ -128,13 +130,14 @@ class ALOCC(TorchDetector):
                    "tau": rules.number(0, 1, low_open=True, high_open=True), "epsilon": rules.number(0, low_open=True),
                    "decay": rules.number(0, 1, high_open=True), "widths": rules.integers(1),
                    "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1),
+                   "d_batches": rules.one_of("mixed", "separate"),
                    "d_average": rules.number(0, 1, low_open=True, high_open=True, optional=True), "epochs": rules.integer(1),
                    "batch_size": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | str | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
                  widths: tuple[int, ...] = (64, 128, 256, 512), lr: float = 0.002, r_steps: int = 1,
-                 d_average: float | None = None, epochs: int = 40,
+                 d_batches: str = "mixed", d_average: float | None = None, epochs: int = 40,
                  batch_size: int = 128, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
@@ -148,6 +151,7 @@ class ALOCC(TorchDetector):
         self.widths = widths
         self.lr = lr
         self.r_steps = r_steps
+        self.d_batches = d_batches
         self.d_average = d_average
         self.epochs = epochs
         self.batch_size = batch_size
@@ -199,9 +203,12 @@ class ALOCC(TorchDetector):
         r, d = self.net_.reconstructor, self.net_.discriminator
         noisy = self._noisy(xb, gen)
         fake = r(noisy)
-        # D sees real and reconstructed images in one batch, so that the BatchNorm statistics it trains with are
-        # those its running averages hold at test time (separate batches: D's test scores were near chance)
-        real_logits, fake_logits = d(torch.cat([xb, fake.detach()])).chunk(2)
+        # "mixed" (default): real and reconstructed images in one batch, so that the BatchNorm statistics D trains
+        # with are those its running averages hold at test time; "separate": two batches, as the authors' code
+        if self.d_batches == "separate":
+            real_logits, fake_logits = d(xb), d(fake.detach())
+        else:
+            real_logits, fake_logits = d(torch.cat([xb, fake.detach()])).chunk(2)
         loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
                   + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
         opt_d.zero_grad(set_to_none=True)
@@ -212,7 +219,8 @@ class ALOCC(TorchDetector):
         for step in range(self.r_steps):
             if step > 0:
                 fake = r(noisy)
-            logits = d(torch.cat([xb, fake])).chunk(2)[1]  # the same batch composition as D's step
+            # the same batch composition as D's step
+            logits = d(fake) if self.d_batches == "separate" else d(torch.cat([xb, fake])).chunk(2)[1]
             adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
             rec = (xb - fake).pow(2).flatten(1).sum(1).mean()  # ‖X − X′‖², averaged over the batch
             opt_r.zero_grad(set_to_none=True)
