@@ -147,3 +147,23 @@ def test_created_per_normal_sets_the_ratio_and_the_mix_reaches_training(mini, mo
     oneclass.create("adacl", epochs=1, batch_size=16, min_steps=1, calibration=0.0, val_size=0,
                     created_per_normal=3, augmentation_mix="batch").fit(x)
     assert calls == [(48, "batch")] * 4  # 4 steps of 16 normal images, each with 3 × 16 created anomalies
+
+
+def test_weight_average_scores_with_the_mean_of_every_epochs_weights(mini):
+    x = mini["x_train"][mini["y_train"] == 7]
+    epoch_weights, epoch_buffers = [], []
+
+    def keep(det, epoch):
+        epoch_weights.append({k: v.detach().clone() for k, v in det.net_.named_parameters()})
+        epoch_buffers.append({k: v.clone() for k, v in det.net_.named_buffers() if k.endswith("running_mean")})
+
+    det = oneclass.create("adacl", epochs=3, val_size=50, widths=(8, 16), weight_average=True, calibration=0.0)
+    det.epoch_callback = keep
+    det.fit(x)
+    assert len(epoch_weights) == 3 and det.fit_info_["selection"] == "weight-average"
+    for name, value in det.net_.named_parameters():
+        torch.testing.assert_close(value, torch.stack([w[name] for w in epoch_weights]).mean(0), msg=name)
+    # BatchNorm statistics are recomputed for the averaged weights, not kept from an epoch's network
+    buffers = dict(det.net_.named_buffers())
+    assert epoch_buffers[0] and all(not torch.allclose(buffers[k], epoch[k]) for epoch in epoch_buffers for k in epoch)
+    assert np.isfinite(det.score(x).default).all()

@@ -32,11 +32,12 @@ def test_a_checkpoint_round_trips_tensors_int_keys_counters_and_infinities(tmp_p
     assert ckpt.load() is None
 
 
-@pytest.mark.parametrize("method", [m for m in oneclass.available() if m != "ocsvm"])
-def test_training_stopped_after_an_epoch_resumes_to_the_same_model(method, mini, tmp_path):
+@pytest.mark.parametrize("method, options", [(m, {}) for m in oneclass.available() if m != "ocsvm"]
+                         + [("adacl", {"weight_average": True})])
+def test_training_stopped_after_an_epoch_resumes_to_the_same_model(method, options, mini, tmp_path):
     x = mini["x_train"][mini["y_train"] == 1][:96]
     val = (mini["x_test"][:40], mini["y_test"][:40] != 1)
-    params = {**FAST[method], "epochs": 3, **LONGER.get(method, {})}
+    params = {**FAST[method], "epochs": 3, **LONGER.get(method, {}), **options}
     whole = oneclass.create(method, seed=1, **params).fit(x, val=val)
 
     def stop_at_epoch_2(det, epoch):

@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 from oneclass import params as rules
 from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvEncoder, clip_straight_through
 from oneclass.registry import register
-from oneclass.training import Batch, Validation, fit_epochs, map_batches
+from oneclass.training import Batch, Validation, fit_epochs, map_batches, to_device
 
 AUGMENTATIONS = ("cut-paste", "puzzle", "rotation", "mix-up")
 #: the 23 orders of four quarters that differ from the original
@@ -111,6 +112,9 @@ class ADACL(TorchDetector):
     them). `batch_size` normal
     images per step (each with one created anomaly), lowered on small training sets so that an epoch has at least
     `min_steps` steps (ours: the paper gives neither; 250 images at batch 64 would be 4 steps an epoch).
+    `weight_average` (ours, off by default): score with the mean of the weights at the end of every epoch
+    (stochastic weight averaging, Izmailov et al. 2018; the cyclic learning rate ends each epoch at its low point),
+    BatchNorm statistics recomputed on training batches, instead of the epoch the validation set selects.
     """
 
     name = "adacl"
@@ -123,7 +127,7 @@ class ADACL(TorchDetector):
                    "batch_size": rules.integer(1), "base_lr": rules.number(0, low_open=True),
                    "max_lr": rules.number(0, low_open=True), "weight_decay": rules.number(0), "val_size": rules.integer(0),
                    "min_steps": rules.integer(1), "created_per_normal": rules.integer(1),
-                   "augmentation_mix": rules.one_of("image", "batch"),
+                   "augmentation_mix": rules.one_of("image", "batch"), "weight_average": rules.flag(),
                    "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
@@ -131,7 +135,7 @@ class ADACL(TorchDetector):
                  widths: tuple[int, ...] = (32, 64, 128), hidden: int = 64, epochs: int | None = None,
                  batch_size: int = 64, min_steps: int = 8, created_per_normal: int = 1,
                  augmentation_mix: str = "image", base_lr: float = 1e-4, max_lr: float = 1e-3,
-                 weight_decay: float = 0.0, val_size: int = 150,
+                 weight_decay: float = 0.0, val_size: int = 150, weight_average: bool = False,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
                  device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
@@ -150,6 +154,7 @@ class ADACL(TorchDetector):
         self.max_lr = max_lr
         self.weight_decay = weight_decay
         self.val_size = val_size
+        self.weight_average = weight_average
         self.min_steps = min_steps
         self.created_per_normal = created_per_normal
         self.augmentation_mix = augmentation_mix
@@ -236,9 +241,27 @@ class ADACL(TorchDetector):
             sched.step()
             return loss.item()
 
+        stateful = {"opt": opt, "sched": sched}
+        average = None
+        if self.weight_average:
+            stateful["average"] = average = AveragedModel(net, use_buffers=False)
         record = fit_epochs(self, step, x_train, epochs=self.epochs_, batch_size=batch_size, generator=gen,
-                            validation=validation, stateful={"opt": opt, "sched": sched})
+                            validation=validation, stateful=stateful,
+                            end_epoch=None if average is None else lambda epoch, history: average.update_parameters(net))
+        if average is not None:
+            self._use_average(average, x_train, batch_size)
+            record.update(selection="weight-average", best_epoch=None)
         self.fit_info_.update(record, n_train_used=len(x_train), batch_size_used=batch_size)
+
+    def _use_average(self, average: AveragedModel, x_train: torch.Tensor, batch_size: int) -> None:
+        """Load the epochs' mean weights into the network and recompute its BatchNorm statistics on batches like
+        training's: normal images and as many created anomalies."""
+        self.net_.load_state_dict(average.module.state_dict())
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        batches = (to_device(b, self.torch_device) for b in x_train.split(batch_size))
+        update_bn((torch.cat([b, self.create_anomalies(b, gen, self.augmentation_mix)]) for b in batches), self.net_,
+                  device=None)
+        self.net_.eval()
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         self.net_.eval()
