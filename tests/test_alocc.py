@@ -139,30 +139,31 @@ def test_noise_reaches_training_only(mini):
 
 @pytest.fixture(scope="module")
 def trousers_scores(mini):
-    """(split, test scores) of ALOCC trained on the embedded trousers, seed 0."""
+    """(split, test scores) of ALOCC trained on the embedded trousers, seed 0, scored with the averaged D (issue 25;
+    R trains the same with or without it)."""
     from oneclass.data.protocols import one_vs_rest
 
     split = one_vs_rest(mini, normal_class=1)
-    det = oneclass.create("alocc", widths=(16, 32, 64, 128), epochs=8, batch_size=32, r_steps=2,
+    det = oneclass.create("alocc", widths=(16, 32, 64, 128), epochs=8, batch_size=32, r_steps=2, d_average=0.99,
                           calibration=0.0).fit(split.x_train)
     return split, det.score(split.x_test)
 
 
 def test_alocc_reconstructor_learns_trousers(trousers_scores):
-    """R of a trained model reconstructs trousers better than the other classes. Measured `rec` AUROC over seeds 0-4:
-    0.955-0.964 in fp32 with one thread (0.956 for seed 0 with two); 0.909-0.980 in bf16 (the default where the CPU
-    has it) with 1 and 2 threads."""
+    """R of a trained model reconstructs trousers better than the other classes. Measured `rec` AUROC over seeds 0-4
+    (results/learning-tests-alocc-ema-*.txt): 0.955-0.964 in fp32 with one thread, 0.883-0.961 with two; 0.909-0.980
+    in bf16 (the default where the CPU has it) with 1 and 2 threads."""
     from oneclass.metrics import auroc
 
     split, s = trousers_scores
-    assert auroc(split.y_test, s["rec"]) > 0.88
+    assert auroc(split.y_test, s["rec"]) > 0.85
 
 
-@pytest.mark.xfail(strict=False, reason="issue 25: D(R(X)) is a draw of the epoch and of the floating-point order, "
-                   "not yet a stable function of training (AUROC 0.589, 0.428, 0.232, 0.113, 0.259 for seeds 0-4 "
-                   "with one thread; 0.125 for seed 0 on another machine; 0.088-0.913 in bf16)")
-def test_alocc_discriminator_ranks_trousers_above_chance(trousers_scores):
-    """D(R(X)) should rank trousers above the other classes, as the paper's detector does."""
+def test_alocc_averaged_discriminator_ranks_trousers_above_chance(trousers_scores):
+    """D(R(X)) of the averaged D ranks trousers above the other classes, as the paper's detector does. Seeds 0-4
+    (`benchmarks/learning_test_seeds.py --tests alocc`, results/learning-tests-alocc-ema-*.txt): lowest 0.643 in
+    fp32 and 0.651 in bf16 over one and two threads. The paper's D itself gives 0.113-0.589 over the same seeds
+    (one thread, fp32): a draw of the last epoch (issue 25, docs/methods.md)."""
     from oneclass.metrics import auroc
 
     split, s = trousers_scores
