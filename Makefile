@@ -162,6 +162,10 @@ bench-alocc: $(BIN)/oneclass
 		$(BIN)/python benchmarks/decision_f1.py $$ledger || exit 1; done
 	$(BENCH) --methods alocc --preset paper --set d_average=0.99 --seeds 0,1,2,3,4 --classes 0 --dataset fashion-mnist \
 		--data-root ../shared/data --out results/alocc-paper-fmnist.jsonl
+	for v in mixed separate; do $(BENCH) --methods alocc --preset fast --dataset mnist \
+		--protocol outlier-ratio --seeds 0,1,2 --set val_normal=150 --set val_outliers=150 --set d_batches=$$v \
+		--data-root ../shared/data --out results/alocc-d-batches.jsonl || exit 1; done
+	$(BIN)/python benchmarks/validation_summary.py results/alocc-d-batches.jsonl
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
 # splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4), Fashion-MNIST one-vs-rest, and
