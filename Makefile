@@ -73,6 +73,10 @@ bench-serve: $(BIN)/oneclass
 bench-adacl: $(BIN)/oneclass
 	$(BIN)/python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
 	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-combinations --out results/score-combinations.jsonl
+	for seed in 0 1; do $(BIN)/python benchmarks/score_combinations.py train --methods adacl,adacl-swa,ae --seed $$seed \
+		--data-root ../shared/data --dir runs/score-combinations-unseen || exit 1; done
+	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-combinations-unseen \
+		--out results/score-combinations-unseen.jsonl
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-b64.jsonl
 	$(BENCH) --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl
