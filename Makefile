@@ -77,6 +77,8 @@ bench-adacl: $(BIN)/oneclass
 		--data-root ../shared/data --dir runs/score-combinations-unseen || exit 1; done
 	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-combinations-unseen \
 		--out results/score-combinations-unseen.jsonl
+	$(BENCH) --methods adacl --set weight_average=true --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
+		--out results/adacl-fmnist-weight-average.jsonl
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-b64.jsonl
 	$(BENCH) --methods adacl --dataset mnist --seeds 0,1,2 --data-root ../shared/data --out results/adacl-mnist-b64.jsonl
