@@ -55,11 +55,9 @@ def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: 
         split = make_split("one-vs-rest", data, c, seed=seed)
         order = np.random.default_rng(1000 + seed).permutation(len(split.x_train))
         held, rest = split.x_train[order[:HELD_OUT]], split.x_train[order[HELD_OUT:]]
-        created = oneclass.create("adacl").create_anomalies(torch.from_numpy(held).float().div(255)[:, None],
-                                                            torch.Generator().manual_seed(seed))
-        created = created.mul(255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
-        unseen = reshaped(torch.from_numpy(held).float().div(255)[:, None], torch.Generator().manual_seed(seed + 3))
-        unseen = unseen.mul(255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
+        held_01 = torch.from_numpy(held).float().div(255)[:, None]
+        created = _as_images(oneclass.create("adacl").create_anomalies(held_01, torch.Generator().manual_seed(seed)))
+        unseen = _as_images(reshaped(held_01, torch.Generator().manual_seed(seed + 3)))
         out = {"y_test": split.y_test}
         for m in methods:
             method, options = VARIANTS.get(m, (m, {}))
@@ -73,6 +71,11 @@ def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: 
                     out[f"{m}.{k}.{name}"] = np.asarray(v)
             print(c, m, f"fit {time.time() - t:.0f} s", flush=True)
         np.savez_compressed(folder / f"c{c}_s{seed}.npz", **out)
+
+
+def _as_images(x: torch.Tensor) -> np.ndarray:
+    """(n, 1, H, W) floats in [0, 1] back to (n, H, W) uint8 images, as the detectors take the held-out ones."""
+    return x.mul(255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
 
 
 def _z(d: dict, key: str, part: str) -> np.ndarray:
@@ -109,9 +112,9 @@ def summarise(folder: Path, out_path: Path) -> None:
             lines.append({**line, "held_out": HELD_OUT, "precision": "fp32"})
     out_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     means = {}
+    keys = ("test_auroc", "val_auroc", "val_unseen_auroc", "val_all_auroc")
     for name in sorted({line["score"] for line in lines}):
         mine = [line for line in lines if line["score"] == name]
-        keys = ("test_auroc", "val_auroc", "val_unseen_auroc", "val_all_auroc")
         means[name] = {k: float(np.mean([m[k] for m in mine])) for k in keys if k in mine[0]}
         print(f"{name:70s} " + " ".join(f"{k} {v:.4f}" for k, v in means[name].items()) + f" ({len(mine)} runs)")
     if all("val_all_auroc" in m for m in means.values()):

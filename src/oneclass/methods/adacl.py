@@ -259,8 +259,7 @@ class ADACL(TorchDetector):
         self.net_.load_state_dict(average.module.state_dict())
         gen = torch.Generator().manual_seed(self.seed + 1)
         batches = (to_device(b, self.torch_device) for b in x_train.split(batch_size))
-        update_bn((torch.cat([b, self.create_anomalies(b, gen, self.augmentation_mix)]) for b in batches), self.net_,
-                  device=None)
+        update_bn((torch.cat([b, self.create_anomalies(b, gen, self.augmentation_mix)]) for b in batches), self.net_)
         self.net_.eval()
 
     def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:

@@ -114,8 +114,8 @@ class ALOCC(TorchDetector):
     `epochs` (a budget; `rho` may stop earlier), `batch_size`. Ours: `d_batches`, how D sees a batch's real and
     reconstructed images: "mixed", one batch of both, so that D's BatchNorm trains on the statistics its running
     averages hold at test time, or "separate", two batches as the authors' code. Ours, for issue 25's instability
-    of D(R(X)): `d_average`, the decay of an exponential moving average of D's weights and BatchNorm statistics, updated after
-    every D step, which then gives the D scores (None: D itself, as the paper).
+    of D(R(X)): `d_average`, the decay of an exponential moving average of D's weights and BatchNorm statistics,
+    updated after every D step, which then gives the D scores (None: D itself, as the paper).
 
     Scores: `d_rx` = 1 − D(R(X)) (default), `d_x` = 1 − D(X), `rec` = mean squared error of R(X).
     Anomaly maps: |X − R(X)| (mean over channels).
