@@ -162,7 +162,7 @@ bench-alocc: $(BIN)/oneclass
 	for v in "--seeds 0,1,2" "--set d_average=0.99 --seeds 0,1,2,3,4"; do $(BENCH) --methods alocc --preset paper $$v \
 		--classes 0 --track-epochs --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/alocc-paper-stability.jsonl || exit 1; done
-	OMP_NUM_THREADS=2 $(BENCH) --methods alocc --preset paper --set d_average=0.99 --seeds 0,1,2 --classes 0 --track-epochs \
+	OMP_NUM_THREADS=2 $(BENCH) --methods alocc --preset paper --set d_average=0.99 --seeds 0,1,2,3,4 --classes 0 --track-epochs \
 		--dataset mnist --protocol outlier-ratio --data-root ../shared/data --out results/alocc-paper-stability-2thread.jsonl
 	for ledger in results/alocc-paper-stability.jsonl results/alocc-paper-stability-2thread.jsonl; do \
 		$(BIN)/python benchmarks/decision_f1.py $$ledger || exit 1; done
