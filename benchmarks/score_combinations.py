@@ -9,7 +9,10 @@ validation AUROC (held-out normals against their created anomalies: no test labe
 combination standardises each score on the held-out normals, as a z-score (`z:`) or as −log of its upper
 tail among them (`p:`), and sums. One JSON line per (score or combination, class).
 
-`adacl-swa` is ADACL with `weight_average=True` (the mean of its epochs' weights). Because ADACL's own validation
+`adacl-swa` is ADACL with `weight_average=True` (the mean of its epochs' weights); `adacl-m1`, `adacl-m2`, ... are
+ADACL again with other seeds (`seed + 1000·k`: another initialisation, batch order and 150 internal validation
+images), and `summarise` adds `adacl-ens3` and `adacl-ens5`, the mean output of `adacl` and its first two or four
+members (a seed ensemble). Because ADACL's own validation
 anomalies favour ADACL (it trains on their kinds), the held-out normals also get anomalies of kinds that no
 detector here trains on (`reshaped` from `adacl_epochs.py`: stretched, squashed or thickened), and each line
 carries their AUROC too (`val_unseen_auroc`) and that of the held-out normals against both kinds together
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import time
 from pathlib import Path
 
@@ -44,8 +48,18 @@ from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc
 
 HELD_OUT = 600
-COMBINED = ("adacl.regression", "adacl-swa.regression", "ae.rec", "ae.rec_norm", "dsvdd.distance")
+COMBINED = ("adacl.regression", "adacl-swa.regression", "adacl-ens3.regression", "adacl-ens5.regression", "ae.rec",
+            "ae.rec_norm", "dsvdd.distance")
 VARIANTS = {"adacl-swa": ("adacl", {"weight_average": True})}  # name: (method, options)
+ENSEMBLES = (3, 5)
+
+
+def variant(name: str, seed: int) -> tuple[str, dict]:
+    """The method and options a name in `--methods` trains: a method, a VARIANTS entry or a seed member `adacl-m<k>`."""
+    member = re.fullmatch(r"adacl-m(\d+)", name)
+    if member:
+        return "adacl", {"seed": seed + 1000 * int(member[1])}
+    return VARIANTS.get(name, (name, {}))
 
 
 def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: list[str]) -> None:
@@ -60,7 +74,7 @@ def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: 
         unseen = _as_images(reshaped(held_01, torch.Generator().manual_seed(seed + 3)))
         out = {"y_test": split.y_test}
         for m in methods:
-            method, options = VARIANTS.get(m, (m, {}))
+            method, options = variant(m, seed)
             params, _ = Cell(method, "fashion-mnist", "one-vs-rest", c, seed, "fast" if m == "dsvdd" else "paper",
                              {}).settings()
             det = oneclass.create(method, **{**params, **options, "precision": "fp32"})
@@ -78,14 +92,14 @@ def _as_images(x: torch.Tensor) -> np.ndarray:
     return x.mul(255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
 
 
-def _z(d: dict, key: str, part: str) -> np.ndarray:
-    held = d[f"{key}.held"]
-    return (d[f"{key}.{part}"] - held.mean()) / held.std()
+def _z(score: dict, part: str) -> np.ndarray:
+    held = score["held"]
+    return (score[part] - held.mean()) / held.std()
 
 
-def _tail(d: dict, key: str, part: str) -> np.ndarray:
-    held = np.sort(d[f"{key}.held"])
-    return -np.log1p(-np.searchsorted(held, d[f"{key}.{part}"], side="right") / (len(held) + 1))
+def _tail(score: dict, part: str) -> np.ndarray:
+    held = np.sort(score["held"])
+    return -np.log1p(-np.searchsorted(held, score[part], side="right") / (len(held) + 1))
 
 
 def summarise(folder: Path, out_path: Path) -> None:
@@ -95,11 +109,15 @@ def summarise(folder: Path, out_path: Path) -> None:
         c, seed = (int(v) for v in path.stem[1:].split("_s"))
         parts = [p for p in ("test", "held", "aug", "unseen") if any(k.endswith(f".{p}") for k in d)]
         rows = {k: {p: d[f"{k}.{p}"] for p in parts} for k in sorted({k.rsplit(".", 1)[0] for k in d if k.count(".") == 2})}
+        for size in ENSEMBLES:
+            members = ["adacl.regression"] + [f"adacl-m{k}.regression" for k in range(1, size)]
+            if all(m in rows for m in members):
+                rows[f"adacl-ens{size}.regression"] = {p: np.mean([rows[m][p] for m in members], axis=0) for p in parts}
         present = [k for k in COMBINED if k in rows]
         for r in range(2, len(present) + 1):
             for combo in itertools.combinations(present, r):
                 for tag, fn in (("z", _z), ("p", _tail)):
-                    rows[f"{tag}:" + "+".join(combo)] = {p: sum(fn(d, k, p) for k in combo) for p in parts}
+                    rows[f"{tag}:" + "+".join(combo)] = {p: sum(fn(rows[k], p) for k in combo) for p in parts}
         y_val = np.r_[np.zeros(HELD_OUT), np.ones(HELD_OUT)]
         for name, s in rows.items():
             line = {"dataset": "fashion-mnist", "protocol": "one-vs-rest", "normal_class": c, "seed": seed,

@@ -167,3 +167,18 @@ def test_weight_average_scores_with_the_mean_of_every_epochs_weights(mini):
     buffers = dict(det.net_.named_buffers())
     assert epoch_buffers[0] and all(not torch.allclose(buffers[k], epoch[k]) for epoch in epoch_buffers for k in epoch)
     assert np.isfinite(det.score(x).default).all()
+
+
+def test_members_score_with_the_mean_of_single_adacls_of_their_seeds_and_save(mini, tmp_path):
+    x = mini["x_train"][mini["y_train"] == 7]
+    options = dict(epochs=2, val_size=50, widths=(8, 16), calibration=0.0, precision="fp32")
+    ensemble = oneclass.create("adacl", members=2, seed=3, **options).fit(x)
+    singles = [oneclass.create("adacl", seed=s, **options).fit(x) for s in (3, 1003)]
+    test = mini["x_test"]
+    expected = np.mean([d.score(test).default for d in singles], axis=0)
+    np.testing.assert_allclose(ensemble.score(test).default, expected, rtol=1e-5, atol=1e-6)
+    assert ensemble.fit_info_["member_best_epochs"] == [d.fit_info_["best_epoch"] for d in singles]
+    assert ensemble.fit_info_["member_val_histories"][1] == singles[1].fit_info_["val_history"]
+    ensemble.save(tmp_path / "ensemble")
+    np.testing.assert_allclose(oneclass.load(tmp_path / "ensemble").score(test).default, ensemble.score(test).default,
+                               rtol=1e-6, atol=1e-6)

@@ -22,7 +22,7 @@ from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvEncoder, clip_straight_through
 from oneclass.registry import register
-from oneclass.training import Batch, Validation, fit_epochs, map_batches, to_device
+from oneclass.training import Batch, Validation, fit_epochs, map_batches, module_to_device, to_device
 
 AUGMENTATIONS = ("cut-paste", "puzzle", "rotation", "mix-up")
 #: the 23 orders of four quarters that differ from the original
@@ -41,6 +41,17 @@ class Regressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.squash(self.head(F.leaky_relu(self.features(x), 0.2)).squeeze(1))
+
+
+class MeanOutput(nn.Module):
+    """A seed ensemble: the mean output of regressors trained alike from different seeds (`members` > 1)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
 
 
 # ----------------------------------------------------------------------------------- anomaly creation
@@ -115,6 +126,9 @@ class ADACL(TorchDetector):
     `weight_average` (ours, off by default): score with the mean of the weights at the end of every epoch
     (stochastic weight averaging, Izmailov et al. 2018; the cyclic learning rate ends each epoch at its low point),
     BatchNorm statistics recomputed on training batches, instead of the epoch the validation set selects.
+    `members` (ours, 1 = the paper): train that many regressors, member k exactly as ADACL with seed `seed + 1000·k`
+    (its own initialisation, batches, created anomalies and held-out validation images), and score with the mean of
+    their outputs (a seed ensemble).
     """
 
     name = "adacl"
@@ -128,7 +142,8 @@ class ADACL(TorchDetector):
                    "max_lr": rules.number(0, low_open=True), "weight_decay": rules.number(0), "val_size": rules.integer(0),
                    "min_steps": rules.integer(1), "created_per_normal": rules.integer(1),
                    "augmentation_mix": rules.one_of("image", "batch"), "weight_average": rules.flag(),
-                   "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1)}
+                   "cut_paste_side": rules.numbers(0, 1, length=2, low_open=True), "mix_up_weight": rules.number(0, 1),
+                   "members": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, x_l: float = 0.3, x_h: float = 0.7,
                  labelling: str = "continuous", loss: str = "mse", augmentations: tuple[str, ...] = AUGMENTATIONS,
@@ -136,7 +151,8 @@ class ADACL(TorchDetector):
                  batch_size: int = 64, min_steps: int = 8, created_per_normal: int = 1,
                  augmentation_mix: str = "image", base_lr: float = 1e-4, max_lr: float = 1e-3,
                  weight_decay: float = 0.0, val_size: int = 150, weight_average: bool = False,
-                 cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, seed: int = 0,
+                 cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, members: int = 1,
+                 seed: int = 0,
                  device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
@@ -160,6 +176,7 @@ class ADACL(TorchDetector):
         self.augmentation_mix = augmentation_mix
         self.cut_paste_side = cut_paste_side
         self.mix_up_weight = mix_up_weight
+        self.members = members
 
     @classmethod
     def _check_combinations(cls, p: dict) -> None:
@@ -174,8 +191,13 @@ class ADACL(TorchDetector):
     def epochs_(self) -> int:
         return self.epochs if self.epochs is not None else (10 if self.input_shape[0] == 1 else 15)
 
-    def _build(self) -> nn.Module:
+    def _regressor(self) -> nn.Module:
         return Regressor(self.input_shape, tuple(self.widths), self.hidden, sigmoid=self.loss == "bce")
+
+    def _build(self) -> nn.Module:
+        if self.members == 1:
+            return self._regressor()
+        return MeanOutput([self._regressor() for _ in range(self.members)])
 
     def create_anomalies(self, x: torch.Tensor, gen: torch.Generator, mix: str = "image") -> torch.Tensor:
         """One augmented copy of each image, each with one of the enabled augmentations chosen at random
@@ -213,7 +235,21 @@ class ADACL(TorchDetector):
         _, h, w = self.input_shape
         if h != w and ({"rotation", "mix-up"} & set(self.augmentations)):
             raise InputError(f"rotation and mix-up need square images, got {h}×{w}; drop them from augmentations")
-        gen = torch.Generator().manual_seed(self.seed)
+        if self.members == 1:
+            self.fit_info_.update(self._fit_member(x, val, self.seed))
+            return
+        trained, records = [], []
+        for k in range(self.members):
+            torch.manual_seed(self.seed + 1000 * k)  # as `fit` seeds a single ADACL with this seed
+            records.append(self._fit_member(x, val, self.seed + 1000 * k, desc=f"adacl member {k + 1}/{self.members}"))
+            trained.append(self.net_)
+        self.net_ = MeanOutput(trained).eval()
+        self.fit_info_.update(records[0], member_best_epochs=[r["best_epoch"] for r in records],
+                              member_val_histories=[r["val_history"] for r in records])
+
+    def _fit_member(self, x: torch.Tensor, val, seed: int, desc: str | None = None) -> dict:
+        """Train one regressor into `self.net_`, everything drawn from `seed`; returns its training record."""
+        gen = torch.Generator().manual_seed(seed)
         x_train, validation = x, self._validation(val)
         if val is None and 0 < self.val_size < len(x) // 2:  # the paper's validation set
             order = torch.randperm(len(x), generator=gen)
@@ -221,7 +257,7 @@ class ADACL(TorchDetector):
             val_images = torch.cat([x_val, self.create_anomalies(x_val, gen)])
             validation = Validation("val-normal-aug", np.r_[np.zeros(self.val_size, np.int64), np.ones(self.val_size, np.int64)],
                                     lambda: self._score(val_images)["regression"])
-        net = self._new_net()
+        self.net_ = net = module_to_device(self._regressor(), self.torch_device)
         opt = (torch.optim.AdamW(net.parameters(), lr=self.max_lr, weight_decay=self.weight_decay) if self.weight_decay
                else torch.optim.Adam(net.parameters(), lr=self.max_lr))
         batch_size = min(self.batch_size, -(-len(x_train) // self.min_steps))  # small sets: at least min_steps steps
@@ -246,18 +282,18 @@ class ADACL(TorchDetector):
         if self.weight_average:
             stateful["average"] = average = AveragedModel(net, use_buffers=False)
         record = fit_epochs(self, step, x_train, epochs=self.epochs_, batch_size=batch_size, generator=gen,
-                            validation=validation, stateful=stateful,
+                            validation=validation, stateful=stateful, desc=desc,
                             end_epoch=None if average is None else lambda epoch, history: average.update_parameters(net))
         if average is not None:
-            self._use_average(average, x_train, batch_size)
+            self._use_average(average, x_train, batch_size, seed)
             record.update(selection="weight-average", best_epoch=None)
-        self.fit_info_.update(record, n_train_used=len(x_train), batch_size_used=batch_size)
+        return {**record, "n_train_used": len(x_train), "batch_size_used": batch_size}
 
-    def _use_average(self, average: AveragedModel, x_train: torch.Tensor, batch_size: int) -> None:
+    def _use_average(self, average: AveragedModel, x_train: torch.Tensor, batch_size: int, seed: int) -> None:
         """Load the epochs' mean weights into the network and recompute its BatchNorm statistics on batches like
         training's: normal images and as many created anomalies."""
         self.net_.load_state_dict(average.module.state_dict())
-        gen = torch.Generator().manual_seed(self.seed + 1)
+        gen = torch.Generator().manual_seed(seed + 1)
         batches = (to_device(b, self.torch_device) for b in x_train.split(batch_size))
         update_bn((torch.cat([b, self.create_anomalies(b, gen, self.augmentation_mix)]) for b in batches), self.net_)
         self.net_.eval()
