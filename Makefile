@@ -61,11 +61,11 @@ bench-fashion-mnist: $(BIN)/oneclass
 # ADACL (paper defaults) on full Fashion-MNIST and on MNIST (first 10,000 training images), three seeds; MNIST with 60
 # epochs; the dropped alternatives (learning-rate range, cut-paste size) redone at the defaults (issue 26); the
 # ablations (labelling, loss, one augmentation at a time); batch 64 and 512, one augmentation per batch and two
-# created anomalies per normal image, averaging the epochs and validating on unseen kinds (issue 26); then a
-# report. The ledgers after the first three lines were made while the default batch was 256 (before issue 26 chose
-# 64 on validation): their lines record batch_size 256 in "params", and a rerun skips their cells; remove a ledger
-# to remake it (adacl_augmentations.py appends: it is given that batch size).
-# (roughly 2.3 h on 2 cores, estimated from the ledgers' wall times)
+# created anomalies per normal image, averaging the epochs and validating on unseen kinds, seed ensembles (issue 26);
+# then a report. The ledgers after the first three lines were made while the default batch was 256 (before issue 26
+# chose 64 on validation): their lines record batch_size 256 in "params", and a rerun skips their cells; remove a
+# ledger to remake it (adacl_augmentations.py appends: it is given that batch size).
+# (roughly 3.5 h on 2 cores, estimated from the ledgers' wall times)
 # `oneclass serve` under load: 8 clients, 1,000 single-image requests to an ae and an adacl (issue 27)
 bench-serve: $(BIN)/oneclass
 	$(BIN)/python benchmarks/serve_load.py --clients 8 --requests 1000 --out results/serve-load.jsonl
@@ -77,6 +77,13 @@ bench-adacl: $(BIN)/oneclass
 		--data-root ../shared/data --dir runs/score-combinations-unseen || exit 1; done
 	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-combinations-unseen \
 		--out results/score-combinations-unseen.jsonl
+	for seed in 0 1; do $(BIN)/python benchmarks/score_combinations.py train --seed $$seed --data-root ../shared/data \
+		--methods adacl,adacl-m1,adacl-m2,adacl-m3,adacl-m4,ae --dir runs/score-ensembles || exit 1; done
+	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --out results/score-ensembles.jsonl
+	$(BENCH) --methods adacl --set members=5 --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
+		--out results/adacl-fmnist-members.jsonl
+	$(BENCH) --methods adacl --set members=5 --dataset mnist --seeds 0,1,2 --data-root ../shared/data \
+		--out results/adacl-mnist-members.jsonl
 	$(BENCH) --methods adacl --set weight_average=true --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-weight-average.jsonl
 	$(BENCH) --methods adacl --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
