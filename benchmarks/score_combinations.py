@@ -12,12 +12,12 @@ tail among them (`p:`), and sums. One JSON line per (score or combination, class
 `adacl-swa` is ADACL with `weight_average=True` (the mean of its epochs' weights); `adacl-m1`, `adacl-m2`, ... are
 ADACL again with other seeds (`seed + 1000·k`: another initialisation, batch order and 150 internal validation
 images), and `summarise` adds `adacl-ens3` and `adacl-ens5`, the mean output of `adacl` and its first two or four
-members (a seed ensemble). Because ADACL's own validation
-anomalies favour ADACL (it trains on their kinds), the held-out normals also get anomalies of kinds that no
-detector here trains on (`reshaped` from `adacl_epochs.py`: stretched, squashed or thickened), and each line
-carries their AUROC too (`val_unseen_auroc`) and that of the held-out normals against both kinds together
-(`val_all_auroc`: every anomaly we can make without labels). The rule, fixed before the full run: the library's
-best score is the one with the highest mean `val_all_auroc` over the runs; `summarise` prints which it is.
+members (a seed ensemble, as `members` in ADACL). Because ADACL's own validation anomalies favour ADACL (it trains
+on their kinds), the held-out normals also get anomalies of kinds that no detector here trains on (`reshaped` from
+`adacl_epochs.py`: stretched, squashed or thickened), and each line carries their AUROC too (`val_unseen_auroc`)
+and that of the held-out normals against both kinds together (`val_all_auroc`: every anomaly we can make without
+labels). The rule, fixed before the full run: the library's best score is the one with the highest mean
+`val_all_auroc` over the runs; `summarise` prints which it is.
 
     python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
     python benchmarks/score_combinations.py summarise --dir runs/score-combinations \
@@ -26,6 +26,9 @@ best score is the one with the highest mean `val_all_auroc` over the runs; `summ
         --dir runs/score-combinations-unseen
     python benchmarks/score_combinations.py summarise --dir runs/score-combinations-unseen \
         --out results/score-combinations-unseen.jsonl
+    python benchmarks/score_combinations.py train --methods adacl,adacl-m1,adacl-m2,adacl-m3,adacl-m4,ae \
+        --data-root ../shared/data --dir runs/score-ensembles
+    python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --out results/score-ensembles.jsonl
 """
 
 from __future__ import annotations

@@ -152,9 +152,8 @@ class ADACL(TorchDetector):
                  augmentation_mix: str = "image", base_lr: float = 1e-4, max_lr: float = 1e-3,
                  weight_decay: float = 0.0, val_size: int = 150, weight_average: bool = False,
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, members: int = 1,
-                 seed: int = 0,
-                 device: str = "auto",
-                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+                 seed: int = 0, device: str = "auto", precision: str = "auto", threshold_fpr: float = 0.05,
+                 calibration: float = 0.1):
         super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
                          threshold_fpr=threshold_fpr, calibration=calibration)
         self.x_l = x_l
