@@ -84,7 +84,7 @@ bench-adacl: $(BIN)/oneclass
 		--out results/adacl-fmnist-members.jsonl
 	$(BENCH) --methods adacl --set members=5 --dataset mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-mnist-members.jsonl
-	$(BENCH) --methods adacl --set members=5 --dataset mnist --epochs 60 --data-root ../shared/data \
+	$(BENCH) --methods adacl --set members=5 --dataset mnist --epochs 60 --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-mnist-members.jsonl
 	$(BENCH) --methods adacl --set weight_average=true --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-weight-average.jsonl
