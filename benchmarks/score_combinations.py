@@ -48,6 +48,7 @@ import oneclass
 from oneclass.bench.grid import Cell
 from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
+from oneclass.methods.adacl import member_seed
 from oneclass.metrics import auroc
 
 HELD_OUT = 600
@@ -61,7 +62,7 @@ def variant(name: str, seed: int) -> tuple[str, dict]:
     """The method and options a name in `--methods` trains: a method, a VARIANTS entry or a seed member `adacl-m<k>`."""
     member = re.fullmatch(r"adacl-m(\d+)", name)
     if member:
-        return "adacl", {"seed": seed + 1000 * int(member[1])}
+        return "adacl", {"seed": member_seed(seed, int(member[1]))}
     return VARIANTS.get(name, (name, {}))
 
 

@@ -43,6 +43,11 @@ class Regressor(nn.Module):
         return self.squash(self.head(F.leaky_relu(self.features(x), 0.2)).squeeze(1))
 
 
+def member_seed(seed: int, k: int) -> int:
+    """The seed member k of an ensemble (`members` > 1) trains with: member 0 is the single ADACL of `seed`."""
+    return seed + 1000 * k
+
+
 class MeanOutput(nn.Module):
     """A seed ensemble: the mean output of regressors trained alike from different seeds (`members` > 1)."""
 
@@ -239,8 +244,9 @@ class ADACL(TorchDetector):
             return
         trained, records = [], []
         for k in range(self.members):
-            torch.manual_seed(self.seed + 1000 * k)  # as `fit` seeds a single ADACL with this seed
-            records.append(self._fit_member(x, val, self.seed + 1000 * k, desc=f"adacl member {k + 1}/{self.members}"))
+            seed = member_seed(self.seed, k)
+            torch.manual_seed(seed)  # as `fit` seeds a single ADACL with this seed
+            records.append(self._fit_member(x, val, seed, desc=f"adacl member {k + 1}/{self.members}"))
             trained.append(self.net_)
         self.net_ = MeanOutput(trained).eval()
         self.fit_info_.update(records[0], member_best_epochs=[r["best_epoch"] for r in records],
