@@ -207,6 +207,13 @@ def test_bad_hyper_parameters_on_the_command_line(tmp_path, capsys, extra, messa
     assert not (tmp_path / "m").exists()
 
 
+def test_ocsvm_refuses_nu_of_one_before_training(tmp_path, capsys):
+    """scikit-learn accepts nu = 1 and then fails with non-finite coefficients; we refuse it up front."""
+    refused(["train", "--method", "ocsvm", "--dataset", "fashion-mnist-mini", "--normal-class", "0", "--out",
+             tmp_path / "m", "--set", "nu=1"], capsys, "nu must be a finite number in (0, 1), got 1")
+    assert not (tmp_path / "m").exists()
+
+
 def test_bench_checks_every_method_before_any_cell_runs(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     refused(["bench", "--methods", "ae,vae", "--dataset", "fashion-mnist-mini", "--set", "epochs=0", "--out", out],

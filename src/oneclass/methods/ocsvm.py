@@ -26,7 +26,7 @@ class OCSVM(Detector):
     name = "ocsvm"
     score_names = ("svm",)
     default_score = "svm"
-    param_rules = {"nu": rules.number(0, 1, low_open=True),
+    param_rules = {"nu": rules.number(0, 1, low_open=True, high_open=True),  # scikit-learn fails at 1
                    "gamma": rules.Rule("'scale', 'auto' or a number > 0", lambda v: v in ("scale", "auto")
                                        if isinstance(v, str) else rules.number(0, low_open=True).test(v)),
                    "max_train": rules.integer(1)}
