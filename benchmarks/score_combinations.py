@@ -19,6 +19,11 @@ and that of the held-out normals against both kinds together (`val_all_auroc`: e
 labels). The rule, fixed before the full run: the library's best score is the one with the highest mean
 `val_all_auroc` over the runs; `summarise` prints which it is.
 
+`ocsvm-g<k>` is `ocsvm` with the RBF kernel's γ = 2^-k (k = -2 ... 10; `ocsvm` itself uses scikit-learn's
+"scale"). Its width is chosen in two steps, both on validation data: the `ocsvm-g<k>` alone with
+the highest mean `val_all_auroc` (γ = 1, `ocsvm-g0`) is the one that enters the combinations (COMBINED); the rule
+above then picks among those.
+
     python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
     python benchmarks/score_combinations.py summarise --dir runs/score-combinations \
         --out results/score-combinations.jsonl
@@ -28,6 +33,8 @@ labels). The rule, fixed before the full run: the library's best score is the on
         --out results/score-combinations-unseen.jsonl
     python benchmarks/score_combinations.py train --methods adacl,adacl-m1,adacl-m2,adacl-m3,adacl-m4,ae \
         --data-root ../shared/data --dir runs/score-ensembles
+    python benchmarks/score_combinations.py train --methods ocsvm,ocsvm-g-2,ocsvm-g-1,ocsvm-g0,...,ocsvm-g10 \
+        --data-root ../shared/data --dir runs/score-ensembles  # adds to the scores already there
     python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --out results/score-ensembles.jsonl
 """
 
@@ -53,8 +60,9 @@ from oneclass.metrics import auroc
 
 HELD_OUT = 600
 COMBINED = ("adacl.regression", "adacl-swa.regression", "adacl-ens3.regression", "adacl-ens5.regression", "ae.rec",
-            "ae.rec_norm", "dsvdd.distance")
-VARIANTS = {"adacl-swa": ("adacl", {"weight_average": True})}  # name: (method, options)
+            "ae.rec_norm", "dsvdd.distance", "ocsvm-g0.svm")
+VARIANTS = {"adacl-swa": ("adacl", {"weight_average": True}),  # name: (method, options)
+            **{f"ocsvm-g{k}": ("ocsvm", {"gamma": 2.0 ** -k}) for k in range(-2, 11)}}
 ENSEMBLES = (3, 5)
 
 
@@ -76,7 +84,8 @@ def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: 
         held_01 = torch.from_numpy(held).float().div(255)[:, None]
         created = _as_images(oneclass.create("adacl").create_anomalies(held_01, torch.Generator().manual_seed(seed)))
         unseen = _as_images(reshaped(held_01, torch.Generator().manual_seed(seed + 3)))
-        out = {"y_test": split.y_test}
+        path = folder / f"c{c}_s{seed}.npz"
+        out = {**(dict(np.load(path)) if path.exists() else {}), "y_test": split.y_test}  # add to earlier methods
         for m in methods:
             method, options = variant(m, seed)
             params, _ = Cell(method, "fashion-mnist", "one-vs-rest", c, seed, "fast" if m == "dsvdd" else "paper",
@@ -88,7 +97,7 @@ def train(data_root: str, folder: Path, seed: int, classes: list[int], methods: 
                 for k, v in det.score(x).items():
                     out[f"{m}.{k}.{name}"] = np.asarray(v)
             print(c, m, f"fit {time.time() - t:.0f} s", flush=True)
-        np.savez_compressed(folder / f"c{c}_s{seed}.npz", **out)
+        np.savez_compressed(path, **out)
 
 
 def _as_images(x: torch.Tensor) -> np.ndarray:
