@@ -75,7 +75,7 @@ BAD_VALUES = [("epochs", 0, "epochs must be an integer >="), ("epochs", -3, "epo
               ("kernel", True, "kernel must be an odd integer"), ("seed", -1, "seed must be an integer >= 0"),
               ("device", "gpu", "device must be 'auto', 'cpu'"),
               ("input_shape", (1, 100000, 100000), "input_shape must be (channels, height, width)"),
-              ("input_shape", (2, 28, 28), "input_shape must be"), ("nu", 0, "nu must be a finite number in (0, 1]"),
+              ("input_shape", (2, 28, 28), "input_shape must be"), ("nu", 0, "nu must be a finite number in (0, 1"),
               ("gamma", "fast", "gamma must be"), ("max_train", 0, "max_train must be")]
 
 
