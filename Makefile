@@ -217,6 +217,7 @@ bench-ada: $(BIN)/oneclass
 		--classes 0 --seeds 0,1,2,3,4 --set known_class=$$k --data-root ../shared/data \
 		--out results/ada-noisy-mnist-semi.jsonl || exit 1; done
 	$(BIN)/python benchmarks/ada_semi_probe.py --data-root ../shared/data --out results/ada-semi-probe.jsonl
+	$(BIN)/python benchmarks/ada_semi_probe.py --size-range 56,84 --data-root ../shared/data --out results/ada-semi-probe.jsonl
 	set -f; for size in [28,28] [14,84] [28,84] [56,84]; do $(BENCH) --methods vae --preset fast --set latent_dim=128 \
 		--set batch_size=32 --epochs 30 --dataset mnist --protocol noisy-mnist --seeds 0 --set size_range=$$size \
 		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl || exit 1; done

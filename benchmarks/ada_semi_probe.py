@@ -11,6 +11,7 @@ For each known digit and seed (normal digit 0, the noisy-mnist protocol, fast pr
 One JSON line per (known digit, seed, model).
 
     python benchmarks/ada_semi_probe.py --data-root ../shared/data --out results/ada-semi-probe.jsonl
+    python benchmarks/ada_semi_probe.py --size-range 56,84 --data-root ../shared/data --out results/ada-semi-probe.jsonl
 """
 
 from __future__ import annotations
@@ -78,15 +79,18 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--known", default="1,3")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--size-range", help="the protocol's digit sizes in px, e.g. 56,84 (default: the protocol's)")
     args = parser.parse_args()
+    protocol_options = {"size_range": [int(v) for v in args.size_range.split(",")]} if args.size_range else {}
     data = load_dataset("mnist", args.data_root, download=False)
     with open(args.out, "a") as out:
         for known in [int(k) for k in args.known.split(",")]:
             for seed in [int(s) for s in args.seeds.split(",")]:
-                params, options = Cell("ada", "mnist", "noisy-mnist", 0, seed, "fast", {"known_class": known}).settings()
+                params, options = Cell("ada", "mnist", "noisy-mnist", 0, seed, "fast",
+                                       {"known_class": known, **protocol_options}).settings()
                 split = make_split("noisy-mnist", data, 0, seed=seed, **options)
                 digits = np.repeat(np.arange(10), options.get("test_per_class", 100))  # the test set, class by class
-                base = {"known_class": known, "seed": seed, "normal_class": 0, "protocol": "noisy-mnist",
+                base = {"known_class": known, "seed": seed, "normal_class": 0, "protocol": "noisy-mnist", **protocol_options,
                         "preset": "fast", "precision": "fp32", "threads": torch.get_num_threads()}
                 t = time.time()
                 det = oneclass.create("ada", **{**params, "precision": "fp32"}).fit(split.x_train, known_anomalies=split.x_known)
