@@ -20,9 +20,9 @@ labels). The rule, fixed before the full run: the library's best score is the on
 `val_all_auroc` over the runs; `summarise` prints which it is.
 
 `ocsvm-g<k>` is `ocsvm` with the RBF kernel's γ = 2^-k (k = -2 ... 10; `ocsvm` itself uses scikit-learn's
-"scale"). Its width is chosen in two steps, both on validation data: the `ocsvm-g<k>` alone with
-the highest mean `val_all_auroc` (γ = 1, `ocsvm-g0`) is the one that enters the combinations (COMBINED); the rule
-above then picks among those.
+"scale"). Its width is chosen in two steps, both on validation data: the `ocsvm-g<k>` alone with the highest mean
+`val_all_auroc` (γ = 1, `ocsvm-g0`) is the one that enters the combinations (COMBINED); the rule above then picks
+among those.
 
     python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
     python benchmarks/score_combinations.py summarise --dir runs/score-combinations \
