@@ -85,6 +85,8 @@ bench-adacl: $(BIN)/oneclass
 	for seed in 0 1 2; do $(BIN)/python benchmarks/score_combinations.py train --seed $$seed --data-root ../shared/data \
 		--methods ocsvm,$$(seq -s, -f ocsvm-g%g -2 10) --dir runs/score-ensembles || exit 1; done
 	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --out results/score-ensembles.jsonl
+	$(BIN)/python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --ocsvm-width per-run \
+		--out results/score-ensembles-per-run-width.jsonl
 	$(BENCH) --methods adacl --set members=5 --dataset fashion-mnist --seeds 0,1,2 --data-root ../shared/data \
 		--out results/adacl-fmnist-members.jsonl
 	$(BENCH) --methods adacl --set members=5 --dataset mnist --seeds 0,1,2 --data-root ../shared/data \

@@ -22,7 +22,8 @@ labels). The rule, fixed before the full run: the library's best score is the on
 `ocsvm-g<k>` is `ocsvm` with the RBF kernel's γ = 2^-k (k = -2 ... 10; `ocsvm` itself uses scikit-learn's
 "scale"). Its width is chosen in two steps, both on validation data, and `summarise` makes both: the `ocsvm-g<k>`
 alone with the highest mean `val_all_auroc` (γ = 1, `ocsvm-g0`, in the committed runs) joins the scores that are
-combined (COMBINED); the rule above then picks among all scores and combinations.
+combined (COMBINED); the rule above then picks among all scores and combinations. With `--ocsvm-width per-run`,
+step 1 chooses for each class and seed on its own validation data (the score `ocsvm-gsel`), fixed before it ran.
 
     python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
     python benchmarks/score_combinations.py summarise --dir runs/score-combinations \
@@ -36,6 +37,8 @@ combined (COMBINED); the rule above then picks among all scores and combinations
     python benchmarks/score_combinations.py train --methods ocsvm,ocsvm-g-2,ocsvm-g-1,ocsvm-g0,...,ocsvm-g10 \
         --data-root ../shared/data --dir runs/score-ensembles  # adds to the scores already there
     python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --out results/score-ensembles.jsonl
+    python benchmarks/score_combinations.py summarise --dir runs/score-ensembles --ocsvm-width per-run \
+        --out results/score-ensembles-per-run-width.jsonl
 """
 
 from __future__ import annotations
@@ -120,7 +123,7 @@ def _val_all(score: dict) -> float:
     return auroc(np.r_[np.zeros(HELD_OUT), np.ones(2 * HELD_OUT)], np.r_[score["held"], score["aug"], score["unseen"]])
 
 
-def summarise(folder: Path, out_path: Path) -> None:
+def summarise(folder: Path, out_path: Path, width_rule: str = "global") -> None:
     lines = []
     runs = []
     for path in sorted(folder.glob("c*_s*.npz")):
@@ -134,9 +137,17 @@ def summarise(folder: Path, out_path: Path) -> None:
                 rows[f"adacl-ens{size}.regression"] = {p: np.mean([rows[m][p] for m in members], axis=0) for p in parts}
         runs.append((c, seed, d["y_test"], parts, rows))
     widths = sorted({k for *_, rows in runs for k in rows if k.startswith("ocsvm-g")})
-    width = max(widths, key=lambda k: np.mean([_val_all(rows[k]) for *_, rows in runs]), default=None)  # step 1
-    if width:
-        print(f"ocsvm width chosen by val_all_auroc: {width}")
+    if width_rule == "per-run" and widths:  # step 1, per class and seed
+        width = "ocsvm-gsel"
+        chosen = [max(widths, key=lambda k: _val_all(rows[k])) for *_, rows in runs]
+        for (*_, rows), k in zip(runs, chosen, strict=True):
+            rows[width] = rows[k]
+        print("ocsvm width chosen by val_all_auroc, per run:",
+              " ".join(f"c{c}s{seed}:{k}" for (c, seed, *_), k in zip(runs, chosen, strict=True)))
+    else:  # step 1, one width for all runs
+        width = max(widths, key=lambda k: np.mean([_val_all(rows[k]) for *_, rows in runs]), default=None)
+        if width:
+            print(f"ocsvm width chosen by val_all_auroc: {width}")
     y_val = np.r_[np.zeros(HELD_OUT), np.ones(HELD_OUT)]
     for c, seed, y_test, parts, rows in runs:
         present = [k for k in (*COMBINED, width) if k in rows]
@@ -173,11 +184,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--methods", default="adacl,ae,dsvdd")
+    parser.add_argument("--ocsvm-width", choices=("global", "per-run"), default="global",
+                        help="step 1: one width for all runs, or each run's own (summarise)")
     args = parser.parse_args()
     if args.action == "train":
         train(args.data_root, args.dir, args.seed, [int(c) for c in args.classes.split(",")], args.methods.split(","))
     else:
-        summarise(args.dir, args.out)
+        summarise(args.dir, args.out, args.ocsvm_width)
 
 
 if __name__ == "__main__":
