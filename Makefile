@@ -227,7 +227,7 @@ bench-ada: $(BIN)/oneclass
 		--seeds 0 --set size_range=$$size --data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl \
 		|| exit 1; done
 	set -f; for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --classes 0 \
-		--seeds 0,1 --set known_class=$$k --set size_range=[56,84] --data-root ../shared/data \
+		--seeds 0,1,2,3,4 --set known_class=$$k --set size_range=[56,84] --data-root ../shared/data \
 		--out results/ada-protocol-sensitivity.jsonl || exit 1; done
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --out results/ada-attention
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --known-class 1 --out results/ada-attention-semi
