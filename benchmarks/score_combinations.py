@@ -23,7 +23,7 @@ labels). The rule, fixed before the full run: the library's best score is the on
 "scale"). Its width is chosen in two steps, both on validation data, and `summarise` makes both: the `ocsvm-g<k>`
 alone with the highest mean `val_all_auroc` (γ = 1, `ocsvm-g0`, in the committed runs) joins the scores that are
 combined (COMBINED); the rule above then picks among all scores and combinations. With `--ocsvm-width per-run`,
-step 1 chooses for each class and seed on its own validation data (the score `ocsvm-gsel`), fixed before it ran.
+step 1 chooses for each class and seed on its own validation data (the score `ocsvm-gsel.svm`), fixed before it ran.
 
     python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations
     python benchmarks/score_combinations.py summarise --dir runs/score-combinations \
@@ -138,7 +138,7 @@ def summarise(folder: Path, out_path: Path, width_rule: str = "global") -> None:
         runs.append((c, seed, d["y_test"], parts, rows))
     widths = sorted({k for *_, rows in runs for k in rows if k.startswith("ocsvm-g")})
     if width_rule == "per-run" and widths:  # step 1, per class and seed
-        width = "ocsvm-gsel"
+        width = "ocsvm-gsel.svm"
         chosen = [max(widths, key=lambda k: _val_all(rows[k])) for *_, rows in runs]
         for (*_, rows), k in zip(runs, chosen, strict=True):
             rows[width] = rows[k]
