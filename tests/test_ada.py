@@ -218,6 +218,18 @@ def test_known_anomalies_add_d_ano_to_maps_and_scores_and_survive_save_load(trou
         np.testing.assert_allclose(values, s[name], rtol=1e-5, atol=1e-8, err_msg=name)
 
 
+def test_d_ano_learns_the_known_anomaly_class_and_ranks_unseen_images_of_it(mini, trousers):
+    """Eq. 4: D_ano learns known anomalies (dresses) as negatives, so it ranks unseen dresses of the test split below
+    unseen trousers. Measured over seeds 0-4 (one and two threads): AUROC 0.945-0.986; without eq. 4's known-anomaly
+    term (D_ano then learns only real against generated, as D_G) 0.748-0.905, with its label flipped 0.510-0.768."""
+    known = mini["x_train"][mini["y_train"] == 3][:60]
+    semi = oneclass.create("ada", **TINY).fit(trousers.x_train, known_anomalies=known)
+    normal, dresses = mini["x_test"][mini["y_test"] == 1], mini["x_test"][mini["y_test"] == 3]
+    with torch.no_grad():
+        d_ano = semi.net_.anomaly_discriminator(semi._prepare(np.concatenate([normal, dresses]))).double().numpy()
+    assert auroc(np.r_[np.zeros(len(normal)), np.ones(len(dresses))], -d_ano.ravel()) > 0.93
+
+
 def test_known_anomalies_are_checked(trousers):
     with pytest.raises(InputError, match="ae trains on normal images only"):
         oneclass.create("ae", epochs=1).fit(trousers.x_train[:20], known_anomalies=trousers.x_test[:5])
