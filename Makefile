@@ -226,6 +226,8 @@ bench-ada: $(BIN)/oneclass
 	set -f; for size in [28,84] [56,84]; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
 		--seeds 0 --set size_range=$$size --data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl \
 		|| exit 1; done
+	$(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 1,2,3,4 --set size_range=[56,84] \
+		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl
 	set -f; for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --classes 0 \
 		--seeds 0,1,2,3,4 --set known_class=$$k --set size_range=[56,84] --data-root ../shared/data \
 		--out results/ada-protocol-sensitivity.jsonl || exit 1; done
