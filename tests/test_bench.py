@@ -19,6 +19,7 @@ from oneclass.bench.grid import threads_per_worker
 from oneclass.bench.report import paper_tables, write_report
 from oneclass.cli import main
 from oneclass.errors import OneClassError
+from oneclass.evaluation import git_commit
 
 TINY = {"epochs": 1, "widths": [4, 8], "latent_dim": 4}  # an ae that trains on 250 images in well under a second
 
@@ -60,6 +61,28 @@ def test_results_file_skips_duplicates_and_cuts_a_half_written_line(tmp_path):
     assert out.append({**row, "seed": 1})
     lines = path.read_text().splitlines()
     assert [json.loads(line)["seed"] for line in lines] == [0, 1]
+
+
+def test_a_results_line_is_dirty_for_changed_code_but_not_for_a_ledger_being_appended_to(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "results" / "ledger.jsonl").write_text("{}\n")
+    (tmp_path / "src" / "method.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    with open(tmp_path / "results" / "ledger.jsonl", "a") as f:
+        f.write("{}\n")
+    assert git_commit(tmp_path / "src") == head
+    (tmp_path / "src" / "method.py").write_text("x = 2\n")
+    git_commit.cache_clear()
+    assert git_commit(tmp_path / "src") == head + "-dirty"
+    git_commit.cache_clear()
 
 
 def test_grid_runs_each_cell_once_and_records_everything(tmp_path):

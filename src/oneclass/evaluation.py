@@ -186,15 +186,21 @@ def curves(labels: np.ndarray, scores: np.ndarray, points: int = 101, bins: int 
             "hist_anomalous": np.histogram(scores[labels == 1], edges)[0].tolist()}
 
 
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """The commit of the checkout the package runs from, if it runs from one ("-dirty" when it has changes)."""
+@functools.lru_cache(maxsize=4)
+def git_commit(where: Path = Path(__file__).parent) -> str | None:
+    """The commit of the git checkout `where` lies in (by default the package's own), if it is in one; "-dirty"
+    when tracked files outside the checkout's top-level `results/` have changes, so that a ledger being appended
+    to (by this run or another) does not mark its own lines dirty."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=5)
+
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=5)
+        head, changes = git("rev-parse", "HEAD"), git("status", "--porcelain", "-uno", "--", ":(top,exclude)results")
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 else None
+    if head.returncode != 0 or changes.returncode != 0:
+        return None
+    return head.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
 
 
 def _threads() -> int:
