@@ -230,6 +230,20 @@ def test_report_puts_paper_numbers_beside_ours(tmp_path):
     assert len(list((tmp_path / "report").glob("*.png"))) == 3
 
 
+def test_report_means_leave_out_a_seed_that_lacks_classes_and_say_so(tmp_path):
+    rows = [_report_row("ae", "mnist", "memae", c, 0, "rec", 0.90 + c / 100) for c in range(10)]
+    rows += [_report_row("ae", "mnist", "memae", c, 1, "rec", 0.50) for c in range(4)]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    md = write_report([path], tmp_path / "report")[0].read_text()
+    note = "(seed 0 only: seed 1 has 4 of 10 classes)"
+    summary = _table(md, "## Summary")
+    assert summary[1][5:7] == ["2", f"0.9450 {note}"]  # two seeds ran; the mean is seed 0's alone
+    per_class = _table(md, "preset fast")
+    assert per_class[1] == ["0", "0.7000 ± 0.2828"] and per_class[5] == ["4", "0.9400"]  # MNIST: "0", not "0 0"
+    assert per_class[-1] == [f"mean {note}", "0.9450"]
+
+
 def _table(md: str, heading: str) -> list[list[str]]:
     """The first Markdown table after `heading`, as rows of cells (header included, separator left out)."""
     lines = md.split(heading, 1)[1].splitlines()

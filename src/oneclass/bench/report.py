@@ -66,7 +66,8 @@ def _fmt(values: list[float]) -> str:
 
 def _class_name(dataset: str, c: int) -> str:
     info = DATASETS.get(dataset)
-    return f"{c} {info.classes[c]}" if info and info.classes and 0 <= c < len(info.classes) else str(c)
+    name = info.classes[c] if info and info.classes and 0 <= c < len(info.classes) else str(c)
+    return str(c) if name == str(c) else f"{c} {name}"
 
 
 def _papers_for(entries: list[dict[str, Any]], key: tuple) -> list[dict[str, Any]]:
@@ -128,6 +129,20 @@ def _seed_means(g: list[dict[str, Any]], score: str, n_classes: int) -> list[flo
     return [float(np.mean(v)) for v in per_seed.values() if len(v) == n_classes]
 
 
+def _incomplete_note(g: list[dict[str, Any]], n_classes: int) -> str:
+    """' (seeds 0, 2 only: seed 1 has 5 of 10 classes)' when some seed lacks classes and means leave it out."""
+    per_seed: dict[int, int] = defaultdict(int)
+    for r in g:
+        per_seed[r["seed"]] += 1
+    partial = {s: n for s, n in sorted(per_seed.items()) if n < n_classes}
+    if not partial:
+        return ""
+    complete = [str(s) for s, n in sorted(per_seed.items()) if n == n_classes]
+    counted = f"seed{'s' if len(complete) > 1 else ''} {', '.join(complete)} only" if complete else "no seed"
+    lacking = "; ".join(f"seed {s} has {n} of {n_classes} classes" for s, n in partial.items())
+    return f" ({counted}: {lacking})"
+
+
 def _wall_minutes(g: list[dict[str, Any]]) -> float:
     return sum(r["fit_seconds"] + r["score_seconds"] for r in g) / 60
 
@@ -158,7 +173,8 @@ def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
         paper = next((p for p in _papers_for(entries, key) if p["score"] in (None, score)), None)
         published = None if paper is None else _paper_mean(paper, classes, dataset)
         summary.append([method, dataset, protocol, preset + ("" if overrides == "{}" else f" {overrides}"),
-                        len(classes), len({r["seed"] for r in g}), _fmt(means) + _subset_note(classes, dataset),
+                        len(classes), len({r["seed"] for r in g}),
+                        _fmt(means) + _subset_note(classes, dataset) + _incomplete_note(g, len(classes)),
                         "" if published is None else f"{published[0]:.4f} ({paper['paper']} {paper['table']}){published[1]}",
                         "" if published is None or not means else f"{np.mean(means) - published[0]:+.4f}",
                         f"{_wall_minutes(g):.1f}"])
@@ -277,7 +293,7 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
                     theirs = _published(p, c)
                     row += [_fmt_published(theirs), "" if theirs is None else f"{ours - theirs:+.4f}"]
         rows.append(row)
-    means = ["mean" + _subset_note(classes, dataset)]
+    means = ["mean" + _subset_note(classes, dataset) + _incomplete_note(g, len(classes))]
     for s in scores:
         ours_means = _seed_means(g, s, len(classes))
         means.append(_fmt(ours_means))
