@@ -147,7 +147,10 @@ bench-oled: $(BIN)/oneclass
 	$(BENCH) --methods oled --preset fast --epochs 10 --dataset fashion-mnist --data-root ../shared/data \
 		--out results/oled-fmnist.jsonl
 	$(BIN)/oneclass bench --precision bf16 --methods oled --preset paper --dataset mnist --protocol memae \
-		--classes 0-9 --data-root ../shared/data --out results/oled-mnist-paper-bf16.jsonl
+		--classes 0-9 --seeds 0,1 --workers 2 --data-root ../shared/data --out results/oled-mnist-paper-bf16.jsonl
+	$(BIN)/python benchmarks/oled_score_selection.py --data-root ../shared/data --precision bf16 --classes 0-9 \
+		--seed 0 --out results/oled-score-selection.jsonl
+	$(BIN)/python benchmarks/oled_score_selection.py --summary --out results/oled-score-selection.jsonl
 	for size in "--set train_per_class=1333" ""; do $(BIN)/oneclass bench --precision bf16 --methods oled --preset fast \
 		--dataset fashion-mnist --protocol memae $$size --data-root ../shared/data \
 		--out results/oled-fmnist-memae-datasize.jsonl || exit 1; done
