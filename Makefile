@@ -151,6 +151,8 @@ bench-oled: $(BIN)/oneclass
 	$(BIN)/python benchmarks/oled_score_selection.py --data-root ../shared/data --precision bf16 --classes 0-9 \
 		--seed 0 --out results/oled-score-selection.jsonl
 	$(BIN)/python benchmarks/oled_score_selection.py --summary --out results/oled-score-selection.jsonl
+	$(BIN)/oneclass bench --precision bf16 --methods oled --preset fast --set gamma=12.5 --dataset mnist \
+		--protocol memae --classes 0-9 --seeds 0 --data-root ../shared/data --out results/oled-mnist-gamma.jsonl
 	for size in "--set train_per_class=1333" ""; do $(BIN)/oneclass bench --precision bf16 --methods oled --preset fast \
 		--dataset fashion-mnist --protocol memae $$size --data-root ../shared/data \
 		--out results/oled-fmnist-memae-datasize.jsonl || exit 1; done
