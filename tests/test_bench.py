@@ -65,8 +65,8 @@ def test_results_file_skips_duplicates_and_cuts_a_half_written_line(tmp_path):
 
 def test_a_results_line_is_dirty_for_changed_code_but_not_for_a_ledger_being_appended_to(tmp_path):
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout.strip()
 
     (tmp_path / "results").mkdir()
     (tmp_path / "src").mkdir()
@@ -75,7 +75,7 @@ def test_a_results_line_is_dirty_for_changed_code_but_not_for_a_ledger_being_app
     git("init", "-q")
     git("add", ".")
     git("commit", "-qm", "first")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "HEAD")
     with open(tmp_path / "results" / "ledger.jsonl", "a") as f:
         f.write("{}\n")
     assert git_commit(tmp_path / "src") == head

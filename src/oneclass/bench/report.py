@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -131,9 +131,7 @@ def _seed_means(g: list[dict[str, Any]], score: str, n_classes: int) -> list[flo
 
 def _incomplete_note(g: list[dict[str, Any]], n_classes: int) -> str:
     """' (seeds 0, 2 only: seed 1 has 5 of 10 classes)' when some seed lacks classes and means leave it out."""
-    per_seed: dict[int, int] = defaultdict(int)
-    for r in g:
-        per_seed[r["seed"]] += 1
+    per_seed = Counter(r["seed"] for r in g)
     partial = {s: n for s, n in sorted(per_seed.items()) if n < n_classes}
     if not partial:
         return ""
