@@ -64,8 +64,15 @@ def run(digit: int, seed: int, preset: str, precision: str, data_root: str | Non
             "history": history, "fit_seconds": round(fit_s, 1)}
 
 
+def read_rows(path: Path) -> list[dict]:
+    """This script's ledger lines (none if the file does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def summary(path: Path) -> None:
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_rows(path)
     for seed in sorted({r["seed"] for r in rows}):
         runs = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["digit"])
         print(f"seed {seed}, digits {[r['digit'] for r in runs]}, {runs[0]['preset']} preset, {runs[0]['precision']}, "
@@ -94,9 +101,7 @@ def main() -> None:
     if args.summary:
         summary(out)
         return
-    done = set()
-    if out.exists():
-        done = {(r["digit"], r["seed"], r["preset"]) for r in map(json.loads, out.read_text().splitlines()) if r}
+    done = {(r["digit"], r["seed"], r["preset"]) for r in read_rows(out)}
     for digit in parse_classes(args.classes):
         if (digit, args.seed, args.preset) in done:
             continue
