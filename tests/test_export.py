@@ -22,6 +22,7 @@ SMALL = {
     "oled": {"epochs": 2, "widths": (16, 16, 16), "mask_widths": (8, 8), "kernel": 3},
     "alocc": {"epochs": 2, "widths": (8, 8, 16, 16)},
     "g2d": {"epochs": 3, "h": 1, "widths": (8, 8, 16), "detector_epochs": 1},
+    "knn_geom": {"epochs": 1, "widths": (8, 8, 16)},
 }
 
 

@@ -18,6 +18,7 @@ FAST = {
     "vae": {"epochs": 2},
     "dsvdd": {"epochs": 2, "ae_epochs": 2},
     "g2d": {"epochs": 3, "h": 1, "widths": (8, 8, 16), "detector_epochs": 1},
+    "knn_geom": {"epochs": 1, "widths": (8, 8, 16)},
     "ocsvm": {},
     "oled": {"epochs": 2, "widths": (16, 16, 16), "mask_widths": (8, 8), "kernel": 3, "batch_size": 64},
 }
@@ -43,7 +44,7 @@ def test_fit_score_save_load_identical(method, split, tmp_path):
         np.testing.assert_allclose(again[name], scores[name], rtol=1e-6, atol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize("method", ["ada", "adacl", "alocc", "ae", "cae", "vae", "dsvdd", "g2d", "oled"])
+@pytest.mark.parametrize("method", ["ada", "adacl", "alocc", "ae", "cae", "vae", "dsvdd", "g2d", "knn_geom", "oled"])
 def test_training_is_reproducible_for_a_seed(method, split):
     a = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])
     b = oneclass.create(method, seed=3, **FAST[method]).fit(split.x_train[:64]).score(split.x_test[:50])

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 #: method name -> the module that defines it (one file per method)
 METHODS = {name: f"oneclass.methods.{name}"
-           for name in ("ada", "adacl", "ae", "alocc", "cae", "dsvdd", "g2d", "ocsvm", "oled", "vae")}
+           for name in ("ada", "adacl", "ae", "alocc", "cae", "dsvdd", "g2d", "knn_geom", "ocsvm", "oled", "vae")}
 
 _CLASSES: dict[str, type[Detector]] = {}
 
