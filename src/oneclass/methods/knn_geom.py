@@ -26,7 +26,7 @@ from oneclass import params as rules
 from oneclass.detector import TorchDetector
 from oneclass.errors import InputError
 from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches, module_to_device
+from oneclass.training import Batch, fit_epochs, map_batches
 
 #: the score names, in the order `KnnGeomScorer` returns them
 SCORES = ("combined", "knn", "transforms")
