@@ -12,7 +12,7 @@ PRECISION ?= fp32
 SCRIPT_FLAGS = --data-root ../shared/data --precision $(PRECISION)
 BENCH = $(BIN)/oneclass bench --precision $(PRECISION)
 
-.PHONY: run test test-realdata bench-serve bench-speed bench-regression bench-fashion-mnist bench-adacl bench-oled bench-alocc bench-g2d bench-ada bench-video lint clean
+.PHONY: run test test-realdata bench-best bench-serve bench-speed bench-regression bench-fashion-mnist bench-adacl bench-oled bench-alocc bench-g2d bench-ada bench-video lint clean
 
 $(BIN)/oneclass: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ test: $(BIN)/oneclass
 # slower checks on the full datasets in ../shared/data (skipped when it is absent)
 test-realdata: $(BIN)/oneclass
 	$(BIN)/pytest -q -m realdata
+
+# the recommended detector, `knn_geom`, at its defaults: Fashion-MNIST and MNIST one-vs-rest, seeds 0-2, two workers of
+# one thread (about 2.5 min per seed and dataset on 2 cores); its settings against the alternatives on validation
+# anomalies, no test labels (benchmarks/knn_geom_choices.py, about 30 min); the nearest training image in raw pixels
+# (scikit-learn, 1 min); scoring speed (1 min)
+bench-best: $(BIN)/oneclass
+	for seed in 0 1 2; do for dataset in fashion-mnist mnist; do start=$$(date +%s); \
+		$(BENCH) --methods knn_geom --dataset $$dataset --protocol one-vs-rest --seeds $$seed --workers 2 \
+		--data-root ../shared/data --out results/knn-geom-$$dataset.jsonl || exit 1; \
+		echo "$$dataset seed $$seed wall $$(( $$(date +%s) - start ))" >> results/knn-geom-walls.txt; done; done
+	$(BIN)/python benchmarks/knn_geom_choices.py --data-root ../shared/data --out results/knn-geom-choices.jsonl
+	$(BIN)/python benchmarks/pixel_knn.py --data-root ../shared/data --out results/pixel-knn.jsonl
+	$(BIN)/python benchmarks/scoring_speed.py --data-root ../shared/data --out results/scoring-speed.jsonl
 
 # training images/s of every torch method in fp32 and bf16, channels-last and contiguous, against the machine's
 # matmul peak; then torch.compile on two of them; appends to results/speed.jsonl (about 15 min; run it on an idle machine)

@@ -58,14 +58,16 @@ def test_refuses_non_square_and_too_few_images_before_training():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_learns_trousers_against_the_other_classes(seed, trousers, mini):
-    """Measured over seeds 0-4 with one thread: combined 0.992-0.994, knn 0.990, transforms 0.975-0.983 (the
-    defaults, 250 trousers); with the classifier broken (lr 1e-9, it learns nothing) transforms falls to 0.44-0.56
-    and combined to 0.96-0.98, so the floors fail a broken member."""
+    """Measured over seeds 0-4 with one thread (the defaults, all 250 trousers): combined 0.9853-0.9869, knn
+    0.9847-0.9866, transforms 0.9758-0.9796. Broken versions fail a floor: a classifier that learns nothing (lr 1e-9)
+    gives transforms 0.28-0.73 (combined 0.977-0.986); a kNN member whose bank was never filled gives knn 0.603
+    and combined 0.747 (seed 0)."""
     det = oneclass.create("knn_geom", seed=seed, calibration=0.0).fit(trousers)
     scores = det.score(mini["x_test"])
     labels = (mini["y_test"] != 1).astype(int)
-    assert auroc(labels, scores["transforms"]) > 0.93
-    assert auroc(labels, scores["combined"]) > 0.985
+    assert auroc(labels, scores["knn"]) > 0.97
+    assert auroc(labels, scores["transforms"]) > 0.95
+    assert auroc(labels, scores["combined"]) > 0.98
 
 
 def test_onnx_scores_and_maps_match_the_saved_model_on_real_and_unlike_images(fitted, mini, tmp_path):

@@ -26,8 +26,9 @@ REPORT_FILES = ("report.md", "report.html", "*.png")
 #: the header of `oneclass score --csv`: a file that starts with it may be replaced by the next run
 CSV_HEADER = "path,score,normalised,anomalous"
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
-#: the methods `oneclass demo` trains unless told otherwise: two of the papers' methods beside the baselines
-DEMO_METHODS = ("adacl", "oled", "ae", "cae", "vae", "dsvdd", "ocsvm")
+#: the methods `oneclass demo` trains unless told otherwise: the recommended detector, two of the papers' methods and
+#: the baselines
+DEMO_METHODS = ("knn_geom", "adacl", "oled", "ae", "cae", "vae", "dsvdd", "ocsvm")
 #: the protocol options `train-video` has flags for
 VIDEO_OPTIONS = ("patch_size", "stride", "train_patches", "min_motion", "max_train_patches")
 
@@ -450,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     methods = oneclass.available()
 
-    p = sub.add_parser("demo", help="train ADACL, OLED and the baselines on the embedded Fashion-MNIST subset; report",
+    p = sub.add_parser("demo", help="train knn_geom, ADACL, OLED and the baselines on the embedded Fashion-MNIST subset; report",
                        description=cmd_demo.__doc__)
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
     p.add_argument("--methods", default=",".join(DEMO_METHODS), help="comma-separated methods (default: %(default)s)")
