@@ -43,6 +43,8 @@ bench-best: $(BIN)/oneclass
 	$(BIN)/python benchmarks/knn_geom_choices.py --data-root ../shared/data --out results/knn-geom-choices.jsonl
 	$(BIN)/python benchmarks/pixel_knn.py --data-root ../shared/data --out results/pixel-knn.jsonl
 	$(BIN)/python benchmarks/scoring_speed.py --data-root ../shared/data --out results/scoring-speed.jsonl
+	$(BIN)/python benchmarks/scoring_speed.py --data-root ../shared/data --params '{"widths": [32, 64, 128]}' \
+		--out results/scoring-speed.jsonl
 
 # training images/s of every torch method in fp32 and bf16, channels-last and contiguous, against the machine's
 # matmul peak; then torch.compile on two of them; appends to results/speed.jsonl (about 15 min; run it on an idle machine)

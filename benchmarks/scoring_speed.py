@@ -2,6 +2,8 @@
 fitting on class 0, with 1 and 2 threads (best of three runs each). One JSON line per thread count.
 
     python benchmarks/scoring_speed.py --data-root ../shared/data --out results/scoring-speed.jsonl
+    python benchmarks/scoring_speed.py --data-root ../shared/data --params '{"widths": [32, 64, 128]}' \
+        --out results/scoring-speed.jsonl
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ def main() -> None:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--method", default="knn_geom")
+    parser.add_argument("--params", default="{}", help="hyper-parameters over the defaults, as JSON")
     args = parser.parse_args()
     split = make_split("one-vs-rest", load_dataset("fashion-mnist", args.data_root, download=False), 0, seed=0)
-    det = oneclass.create(args.method, seed=0).fit(split.x_train)
+    params = json.loads(args.params)
+    det = oneclass.create(args.method, seed=0, **params).fit(split.x_train)
     for threads in (1, 2):
         torch.set_num_threads(threads)
         det.score(split.x_test[:512])  # warm up
         best = min(_timed(det, split.x_test) for _ in range(3))
-        line = {"method": args.method, "images": len(split.x_test), "threads": threads, "seconds": round(best, 3),
-                "images_per_second": round(len(split.x_test) / best), "cpus": os.cpu_count(),
+        line = {"method": args.method, "params": params, "images": len(split.x_test), "threads": threads,
+                "seconds": round(best, 3), "images_per_second": round(len(split.x_test) / best), "cpus": os.cpu_count(),
                 "precision": det.fit_info_.get("precision")}
         print(line, flush=True)
         with args.out.open("a") as f:
