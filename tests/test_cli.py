@@ -137,7 +137,7 @@ def test_the_default_demo_shows_adacl_and_oled_with_masks_and_decisions(tmp_path
     assert f"oneclass serve --model {saved / 'adacl'} --model {saved / 'oled'} --model {saved / 'ae'}" in out
     from oneclass.cli import DEMO_METHODS
 
-    assert DEMO_METHODS[:2] == ("adacl", "oled")
+    assert DEMO_METHODS[:3] == ("knn_geom", "adacl", "oled")  # the recommended detector first, then the papers
 
 
 def test_train_takes_protocol_options_preset_and_device_like_bench(tmp_path, capsys):

@@ -126,16 +126,17 @@ class KnnGeomScorer(nn.Module):
 
     def raw_scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(kNN distance (n,), transformation score (n,), map (n, H, W)), before standardisation."""
-        feats = self.knn_features(x)
-        flat = feats.flatten(1)
-        sq = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.bank.T + self.bank_sq).clamp_min(0)
-        nearest = sq.topk(self.k, dim=1, largest=False)
-        knn = nearest.values.sqrt().mean(1)
-        closest = self.bank.index_select(0, nearest.indices[:, 0]).view_as(feats)
-        maps = (feats - closest).pow(2).mean(1, keepdim=True)
-        if self.knn_pool > 1:
-            maps = F.interpolate(maps, size=self.input_hw, mode="nearest")
-        logits = self.classifier(torch.cat(transformed(self.classifier_input(x), self.shift)))
+        with torch.autocast(x.device.type, enabled=False):  # |a|² − 2ab + |b|² cancels badly in bf16
+            feats = self.knn_features(x.float())
+            flat = feats.flatten(1)
+            sq = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.bank.T + self.bank_sq).clamp_min(0)
+            nearest = sq.topk(self.k, dim=1, largest=False)
+            knn = nearest.values.sqrt().mean(1)
+            closest = self.bank.index_select(0, nearest.indices[:, 0]).view_as(feats)
+            maps = (feats - closest).pow(2).mean(1, keepdim=True)
+            if self.knn_pool > 1:
+                maps = F.interpolate(maps, size=self.input_hw, mode="nearest")
+        logits = self.classifier(torch.cat(transformed(self.classifier_input(x), self.shift))).float()
         log_p = logits.log_softmax(1).view(logits.shape[1], -1, logits.shape[1])  # (transformation, image, class)
         transforms = -torch.diagonal(log_p, dim1=0, dim2=2).sum(1)  # -log p(the right class), summed
         return knn, transforms, maps[:, 0, : self.input_hw[0], : self.input_hw[1]]
@@ -266,13 +267,18 @@ class KnnGeom(TorchDetector):
             opt.step()
             return loss.item()
 
+        def standardise(epoch: int, history: list) -> None:
+            """Each score's median and interquartile range on the held-out normals, after every epoch, so that the
+            model the loop tracks or checkpoints at an epoch is the whole detector of that epoch."""
+            net.eval()
+            raw = map_batches(lambda b: torch.stack(net.raw_scores(b)[:2], 1), held, device)
+            low, centre, high = torch.quantile(raw.double(), torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64), dim=0)
+            net.centre.copy_(centre.float())
+            net.scale.copy_((high - low).clamp_min(1e-6).float())
+
         record = fit_epochs(self, step, train, epochs=epochs, batch_size=batch_size, generator=gen, module=net.classifier,
-                            stateful={"opt": opt}, desc="knn_geom transformation classifier")
+                            end_epoch=standardise, stateful={"opt": opt}, desc="knn_geom transformation classifier")
         net.eval()
-        raw = map_batches(lambda b: torch.stack(net.raw_scores(b)[:2], 1), held, device)
-        low, centre, high = torch.quantile(raw.double(), torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64), dim=0)
-        net.centre.copy_(centre.float())
-        net.scale.copy_((high - low).clamp_min(1e-6).float())
         self.fit_info_.update(record, n_holdout=n_held, bank_size=self.bank_size_, epochs_used=epochs,
                               centre=[round(v, 6) for v in net.centre.tolist()],
                               scale=[round(v, 6) for v in net.scale.tolist()])
