@@ -118,11 +118,10 @@ class KnnGeomScorer(nn.Module):
             x = F.avg_pool2d(x, self.classifier_pool)
         return x * 2 - 1
 
-    def transform_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits of every transformation of every image, stacked as (12 n, 12); their labels (12 n,))."""
-        views = transformed(self.classifier_input(x), self.shift)
-        labels = torch.arange(len(views), device=x.device).repeat_interleave(len(x))
-        return self.classifier(torch.cat(views)), labels
+    def transform_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits for every transformation of every image, (12 n, 12): the n images under
+        transformation 0 first, then under 1, and so on."""
+        return self.classifier(torch.cat(transformed(self.classifier_input(x), self.shift)))
 
     def raw_scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(kNN distance (n,), transformation score (n,), map (n, H, W)), before standardisation."""
@@ -136,7 +135,7 @@ class KnnGeomScorer(nn.Module):
             maps = (feats - closest).pow(2).mean(1, keepdim=True)
             if self.knn_pool > 1:
                 maps = F.interpolate(maps, size=self.input_hw, mode="nearest")
-        logits = self.classifier(torch.cat(transformed(self.classifier_input(x), self.shift))).float()
+        logits = self.transform_logits(x).float()
         log_p = logits.log_softmax(1).view(logits.shape[1], -1, logits.shape[1])  # (transformation, image, class)
         transforms = -torch.diagonal(log_p, dim1=0, dim2=2).sum(1)  # -log p(the right class), summed
         return knn, transforms, maps[:, 0, : self.input_hw[0], : self.input_hw[1]]
@@ -260,7 +259,8 @@ class KnnGeom(TorchDetector):
         opt = torch.optim.Adam(net.classifier.parameters(), lr=self.lr)
 
         def step(batch: Batch) -> float:
-            logits, labels = net.transform_logits(batch.images)
+            logits = net.transform_logits(batch.images)
+            labels = torch.arange(logits.shape[1], device=logits.device).repeat_interleave(len(batch.images))
             loss = F.cross_entropy(logits, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()
