@@ -77,9 +77,11 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
             parts = det.inpaint(x)
             rows_img += [(f"{m} mask", parts["mask"]), (f"{m} masked", parts["masked"][:, 0]),
                          (f"{m} output", parts["reconstruction"][:, 0]), (f"{m} map", det.anomaly_maps(x))]
+        elif det.has_anomaly_maps:  # knn_geom: where each image differs from its nearest training image
+            rows_img.append((f"{m} map", det.anomaly_maps(x)))
     titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
     report.figure("reconstructions", image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
-                  f"Four least and four most anomalous test images by {first}: reconstructions, OLED's masks, error maps")
+                  f"Four least and four most anomalous test images by {first}: reconstructions, OLED's masks, maps")
     served = " ".join(f"--model {Path(out) / 'models' / m}" for m in detectors)
     report.paragraph(f"The trained models are in `models/`; to score new images with them from a browser or another "
                      f"program: `oneclass serve {served}` (needs `pip install 'oneclass[serve]'`).")
