@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from adacl_epochs import reshaped  # benchmarks/, the script folder, is on sys.path
+from score_combinations import _as_images
 
 import oneclass
 from oneclass.data.catalog import load_dataset
@@ -37,10 +38,6 @@ VARIANTS = {
     "blur-0": {"blur": 0.0, "k": 5},
     "k-1": {"k": 1},
 }
-
-
-def as_uint8(x: torch.Tensor) -> np.ndarray:
-    return x.mul(255).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
 
 
 def main() -> None:
@@ -61,8 +58,8 @@ def main() -> None:
         held, rest = split.x_train[order[:HELD_OUT]], split.x_train[order[HELD_OUT:]]
         held_01 = torch.from_numpy(held).float().div(255)[:, None]
         creator = oneclass.create("adacl", augmentations=("cut-paste", "puzzle", "mix-up"))
-        created = as_uint8(creator.create_anomalies(held_01, torch.Generator().manual_seed(seed)))
-        unseen = as_uint8(reshaped(held_01, torch.Generator().manual_seed(seed + 3)))
+        created = _as_images(creator.create_anomalies(held_01, torch.Generator().manual_seed(seed)))
+        unseen = _as_images(reshaped(held_01, torch.Generator().manual_seed(seed + 3)))
         val_x = np.concatenate([held, created, unseen])
         val_y = np.r_[np.zeros(len(held)), np.ones(len(created) + len(unseen))]
         for name in args.variants.split(","):
