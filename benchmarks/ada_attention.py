@@ -28,7 +28,7 @@ from oneclass.data.protocols import make_split  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
-from oneclass.training import PRECISIONS  # noqa: E402
+from oneclass.runtime import PRECISIONS  # noqa: E402
 
 
 def overlay_grid(images: np.ndarray, maps: dict[int, np.ndarray], titles: list[str]) -> plt.Figure:

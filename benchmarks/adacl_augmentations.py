@@ -25,7 +25,7 @@ from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
 from oneclass.methods.adacl import AUGMENTATIONS, cut_paste, mix_up, puzzle, rotate
 from oneclass.metrics import auroc
-from oneclass.training import PRECISIONS
+from oneclass.runtime import PRECISIONS
 
 VARIANTS = {"all": list(AUGMENTATIONS), "no-cut-paste": ["puzzle", "rotation", "mix-up"], "cut-paste": ["cut-paste"]}
 

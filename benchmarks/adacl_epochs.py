@@ -43,7 +43,7 @@ import oneclass
 from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc
-from oneclass.training import map_batches, to_device
+from oneclass.runtime import map_batches, to_device
 
 HELD_OUT = 150
 

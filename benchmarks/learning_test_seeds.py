@@ -20,7 +20,7 @@ import oneclass  # noqa: E402
 from oneclass.data import load_dataset  # noqa: E402
 from oneclass.data.protocols import one_vs_rest  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
-from oneclass.training import PRECISIONS  # noqa: E402
+from oneclass.runtime import PRECISIONS  # noqa: E402
 from test_ada import TINY as ADA_TINY  # noqa: E402  (the tests' own settings)
 from test_oled import SMALL as OLED_SMALL  # noqa: E402
 from test_oled import _blobs  # noqa: E402

@@ -25,7 +25,7 @@ from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc, pixel_auroc
 from oneclass.report.figures import image_grid
 from oneclass.report.write import Report
-from oneclass.training import PRECISIONS
+from oneclass.runtime import PRECISIONS
 
 PAPER = {"inlier": 0.8499, "outlier": 0.8472}
 

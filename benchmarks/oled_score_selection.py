@@ -30,7 +30,7 @@ from oneclass.bench.grid import Cell
 from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc
-from oneclass.training import PRECISIONS
+from oneclass.runtime import PRECISIONS
 
 SCORES = ("mask", "cont", "rec", "avg")
 

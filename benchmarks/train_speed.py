@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import oneclass
-from oneclass import training
+from oneclass import runtime, training
 from oneclass.evaluation import git_commit
 from oneclass.registry import detector_class
 
@@ -111,7 +111,7 @@ def main() -> None:
              for p in args.precisions.split(",")}
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    print(f"device {device} ({torch.get_num_threads()} threads, {cpu}); bf16 native: {training.bf16_native(device)}")
+    print(f"device {device} ({torch.get_num_threads()} threads, {cpu}); bf16 native: {runtime.bf16_native(device)}")
     print("matmul peak (2048×2048): " + ", ".join(f"{p} {g:.1f} GFLOP/s" for p, g in peaks.items()))
     x = np.random.default_rng(0).integers(0, 256, (args.images, 28, 28), dtype=np.uint8)
     lines = compiled_runs(args, x, cpu, device) if args.compile else eager_runs(args, x, peaks, cpu, device)
@@ -126,7 +126,7 @@ def eager_runs(args: argparse.Namespace, x: np.ndarray, peaks: dict, cpu: str, d
     for method in args.methods.split(","):
         flops = flops_per_image(method, args.device)
         for layout in args.layouts.split(","):
-            training.MEMORY_FORMAT = LAYOUTS[layout]
+            runtime.MEMORY_FORMAT = LAYOUTS[layout]
             for precision in args.precisions.split(","):
                 make(method, precision, args.device).fit(x[:256])  # warm-up: kernels, allocator
                 det = make(method, precision, args.device)
@@ -145,7 +145,7 @@ def eager_runs(args: argparse.Namespace, x: np.ndarray, peaks: dict, cpu: str, d
                 lines.append(line)
                 print(f"{method:6s} {precision} {layout:13s} {images_per_s:8.0f} images/s  {flops / 1e6:7.1f} MFLOP/image  "
                       f"{achieved:6.1f} GFLOP/s = {achieved / peaks[precision]:6.1%} of the {precision} matmul peak", flush=True)
-    training.MEMORY_FORMAT = torch.channels_last
+    runtime.MEMORY_FORMAT = torch.channels_last
     return lines
 
 

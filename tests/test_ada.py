@@ -233,7 +233,7 @@ def test_d_ano_learns_the_known_anomaly_class_and_ranks_unseen_images_of_it(mini
 def test_known_anomalies_are_checked(trousers):
     with pytest.raises(InputError, match="ae trains on normal images only"):
         oneclass.create("ae", epochs=1).fit(trousers.x_train[:20], known_anomalies=trousers.x_test[:5])
-    with pytest.raises(InputError, match="known_anomalies: shape"):
+    with pytest.raises(InputError, match="known_anomalies: images have shape"):
         oneclass.create("ada", **TINY).fit(trousers.x_train[:20], known_anomalies=np.zeros((5, 32, 32), np.uint8))
 
 

@@ -126,7 +126,7 @@ def test_16_bit_and_float_images_score_as_their_8_bit_twins(model, tmp_path, cap
         Image.fromarray(img.astype(np.uint16) * 257).save(tmp_path / f"{i}-16bit.png")
         Image.fromarray(img.astype(np.float32) / 255).save(tmp_path / f"{i}-float.tif")
     assert main(["score", "--model", str(model), "--json", str(tmp_path)]) == 0
-    scores = {Path(r["path"]).name: r["scores"]["rec"] for r in json.loads(capsys.readouterr().out)["images"]}
+    scores = {Path(r["name"]).name: r["scores"]["rec"] for r in json.loads(capsys.readouterr().out)["images"]}
     for i in range(2):
         assert scores[f"{i}-16bit.png"] == pytest.approx(scores[f"{i}-8bit.png"], rel=1e-6)
         assert scores[f"{i}-float.tif"] == pytest.approx(scores[f"{i}-8bit.png"], rel=1e-6)
@@ -298,8 +298,8 @@ def test_nan_weights_are_refused(model_copy, tmp_path, capsys):
     (lambda c: c.pop("normalisation"), "field 'normalisation' must be a dict, found missing"),
     (lambda c: c.update(params="ae"), "field 'params' must be a dict, found a str"),
     (lambda c: c["params"].update(epochs="many"), "epochs must be an integer >= 1, got 'many'"),
-    (lambda c: c["params"].update(input_shape=[1, 100000, 100000]), "input_shape must be (channels, height, width)"),
-    (lambda c: c["params"].pop("input_shape"), "no input_shape in params"),
+    (lambda c: c.update(input_shape=[1, 100000, 100000]), "input_shape must be (channels, height, width)"),
+    (lambda c: c.pop("input_shape"), "no input_shape"),
     (lambda c: c["normalisation"].update(range="wide"), "weights do not match method 'ae'"),
     (lambda c: c.update(method="nope"), "unknown method 'nope'"),
 ])

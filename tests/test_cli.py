@@ -133,7 +133,7 @@ def test_the_default_demo_shows_adacl_and_oled_with_masks_and_decisions(tmp_path
     md = (tmp_path / "r" / "report.md").read_text()
     assert "OLED's masks" in md and "false-positive rate" in md
     saved = tmp_path / "r" / "models"
-    assert oneclass.load(saved / "adacl").decision_["source"] == "held-out"
+    assert oneclass.load(saved / "adacl").decision_.source == "held-out"
     assert f"oneclass serve --model {saved / 'adacl'} --model {saved / 'oled'} --model {saved / 'ae'}" in out
     from oneclass.cli import DEMO_METHODS
 

@@ -14,7 +14,9 @@ from PIL import Image
 
 import oneclass
 from oneclass.bench.grid import Cell
-from oneclass.cli import CSV_HEADER, main
+from oneclass.cli import main
+from oneclass.core import Decision
+from oneclass.core.results import CSV_COLUMNS
 from oneclass.data.images import read_images
 from oneclass.errors import ModelFileError, OneClassError
 from tests.test_bad_inputs import refused
@@ -35,19 +37,19 @@ def fitted(trousers):
 def test_fit_holds_out_a_tenth_of_the_normals_and_sets_the_threshold_on_them(fitted, trousers):
     assert fitted.fit_info_["n_train"] == 225
     d = fitted.decision_
-    assert (d["source"], d["n"], d["fpr"], d["score"]) == ("held-out", 25, 0.05, "rec")
+    assert (d.source, d.n, d.fpr, d.score) == ("held-out", 25, 0.05, "rec")
     held = torch.randperm(250, generator=torch.Generator().manual_seed(0))[:25].numpy()  # the draw `fit` makes
     held_scores = fitted.score(trousers[held]).default
-    assert d["threshold"] == pytest.approx(np.sort(held_scores)[23], rel=1e-6)  # the 24th of 25: 1 above, 4 %
-    assert d["low"] == pytest.approx(held_scores.min(), rel=1e-6)
+    assert d.threshold == pytest.approx(np.sort(held_scores)[23], rel=1e-6)  # the 24th of 25: 1 above, 4 %
+    assert d.low == pytest.approx(held_scores.min(), rel=1e-6)
 
 
 def test_the_threshold_is_the_quantile_that_keeps_the_false_positive_rate_at_most_the_target():
     det = oneclass.create("ae", threshold_fpr=0.05)
     scores = np.arange(1.0, 101.0)
-    d = det._decision(scores, "held-out")
-    assert d["threshold"] == 96.0 and d["low"] == 1.0
-    det.decision_ = d
+    d = Decision.from_scores(scores, fpr=det.threshold_fpr, score="rec", source="held-out")
+    assert d.threshold == 96.0 and d.low == 1.0
+    det.decision_, det.normalisation_ = d, {"kind": "linear", "range": [-1, 1]}
     assert det.decide(scores).sum() == 4  # 97..100: 4 % of these normals flagged
     assert det.decide(np.array([96.0, 96.5])).tolist() == [0, 1]
     np.testing.assert_allclose(det.normalised(np.array([0.0, 1.0, 48.5, 96.0, 191.0, 500.0])),
@@ -58,18 +60,18 @@ def test_validation_normals_set_the_threshold_and_nothing_more_is_held_out(trous
     val_x = np.concatenate([trousers[:30], mini["x_train"][mini["y_train"] == 5][:10]])
     val_y = np.r_[np.zeros(30, int), np.ones(10, int)]
     det = oneclass.create("ae", **TINY_AE).fit(trousers[30:], val=(val_x, val_y))
-    assert det.fit_info_["n_train"] == 220 and (det.decision_["source"], det.decision_["n"]) == ("val", 30)
+    assert det.fit_info_["n_train"] == 220 and (det.decision_.source, det.decision_.n) == ("val", 30)
 
 
 @pytest.mark.parametrize("n, calibration", [(150, 0.1), (250, 0.0)])
 def test_too_few_normals_to_hold_out_or_calibration_0_train_on_all_and_say_so(trousers, n, calibration):
     det = oneclass.create("ae", **TINY_AE, calibration=calibration).fit(trousers[:n])
-    assert det.fit_info_["n_train"] == n and (det.decision_["source"], det.decision_["n"]) == ("training", n)
+    assert det.fit_info_["n_train"] == n and (det.decision_.source, det.decision_.n) == ("training", n)
 
 
 def test_predict_decides_with_the_default_score(fitted, mini):
     x = mini["x_test"][:50]
-    expected = (fitted.score(x).default > fitted.decision_["threshold"]).astype(int)
+    expected = (fitted.score(x).default > fitted.decision_.threshold).astype(int)
     np.testing.assert_array_equal(fitted.predict(x), expected)
     assert 0 < expected.sum() < 50
 
@@ -134,7 +136,7 @@ def test_score_prints_the_decision_and_writes_the_csv(saved, folder, tmp_path, c
     assert "threshold rec >" in printed and "5%" in printed
     with out.open() as f:
         rows = list(csv.reader(f))
-    assert ",".join(rows[0]) == CSV_HEADER and len(rows) == 7
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 7
     paths = [Path(r[0]) for r in rows[1:]]
     assert all(p.is_file() for p in paths) and paths[0].name == "normal, 0.png"
     expected = fitted.score(read_images(paths, size=(28, 28), channels=1)).default
@@ -178,7 +180,7 @@ def test_score_refuses_heatmaps_for_a_method_without_maps(folder, tmp_path, caps
 def test_oled_scales_its_scores_by_the_held_out_normals_so_an_image_scores_alone(trousers, mini, tmp_path):
     params = {"epochs": 1, "widths": (8, 8, 8), "mask_widths": (4, 4), "kernel": 3, "device": "cpu"}
     det = oneclass.create("oled", **params).fit(trousers)
-    assert det.fit_info_["n_train"] == 225 and det.decision_["source"] == "held-out"
+    assert det.fit_info_["n_train"] == 225 and det.decision_.source == "held-out"
     assert set(det.score_ranges_) == {"mask", "cont", "rec"}
     x = mini["x_test"][:20]
     together = det.score(x).default

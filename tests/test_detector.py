@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import oneclass
-from oneclass.detector import Scores, as_images, detector_class
-from oneclass.errors import InputError, ModelFileError, OneClassError
+from oneclass.core import Scores, as_images, detector_class
+from oneclass.errors import InputError, ModelFileError, NotFittedError, OneClassError
 
 
 def test_as_images_accepts_the_documented_layouts():
@@ -206,3 +206,61 @@ def test_network_shape_state_is_saved_apart_from_the_fit_summary(tmp_path, mini)
     (tmp_path / "g2d" / "config.json").write_text(json.dumps(config))
     again = oneclass.load(tmp_path / "g2d")
     np.testing.assert_allclose(again.score(x[:8]).default, det.score(x[:8]).default, rtol=1e-6)
+
+
+def test_fit_keeps_input_shape_as_given_and_records_the_fitted_one(mini):
+    det = oneclass.create("ocsvm")
+    det.fit(mini["x_train"][:40])
+    assert det.input_shape is None and det.input_shape_ == (1, 28, 28) and det.get_params()["input_shape"] is None
+
+
+def test_set_params_checks_and_clone_copies_unfitted(mini):
+    det = oneclass.create("ae", latent_dim=8)
+    assert det.set_params(epochs=2) is det and det.epochs == 2
+    with pytest.raises(InputError, match="epochs must be"):
+        det.set_params(epochs=0)
+    with pytest.raises(InputError, match="unknown hyper-parameter"):
+        det.set_params(latent=3)
+    det = oneclass.create("ocsvm", nu=0.2).fit(mini["x_train"][:40])
+    copy = oneclass.clone(det)
+    assert copy.get_params() == det.get_params() and not copy.fitted and det.fitted
+
+
+def test_decision_function_is_the_default_score(mini):
+    det = oneclass.create("ocsvm").fit(mini["x_train"][:40])
+    x = mini["x_test"][:10]
+    np.testing.assert_array_equal(det.decision_function(x), det.score(x).default)
+
+
+def test_scoring_or_saving_before_fit_raises_not_fitted(tmp_path):
+    det = oneclass.create("ae")
+    for call in (lambda: det.score(np.zeros((1, 28, 28), np.uint8)), lambda: det.save(tmp_path / "m"),
+                 lambda: det.predict(np.zeros((1, 28, 28), np.uint8))):
+        with pytest.raises(NotFittedError, match="call fit"):
+            call()
+    assert not (tmp_path / "m").exists()
+
+
+def test_fit_leaves_the_callers_random_streams_as_they_were(mini):
+    torch.manual_seed(123)
+    np.random.seed(123)
+    expected = torch.rand(3), np.random.rand(3)
+    torch.manual_seed(123)
+    np.random.seed(123)
+    oneclass.create("ae", epochs=1, widths=(4, 8), latent_dim=4).fit(mini["x_train"][:40])
+    np.testing.assert_array_equal(torch.rand(3), expected[0])
+    np.testing.assert_array_equal(np.random.rand(3), expected[1])
+
+
+def test_a_model_of_format_1_loads_with_its_input_shape_in_params(tmp_path, saved, mini):
+    """Format 1 kept the fitted input shape in params; migration step 1 moves it, and the model scores as saved."""
+    old = tmp_path / "old"
+    old.mkdir()
+    config = json.loads((saved / "config.json").read_text())
+    config["format_version"] = 1
+    config["params"]["input_shape"] = config.pop("input_shape")
+    (old / "config.json").write_text(json.dumps(config))
+    (old / "weights.safetensors").write_bytes((saved / "weights.safetensors").read_bytes())
+    x = mini["x_test"][:5]
+    np.testing.assert_array_equal(oneclass.load(old).score(x).default, oneclass.load(saved).score(x).default)
+    assert oneclass.load(old).input_shape_ == (1, 28, 28)

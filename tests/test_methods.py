@@ -6,6 +6,7 @@ import torch
 
 import oneclass
 from oneclass.data.protocols import one_vs_rest
+from oneclass.errors import InputError
 from oneclass.metrics import auroc
 
 FAST = {
@@ -56,7 +57,7 @@ def test_cuda_training_runs_deterministic_kernels_and_gives_the_callers_settings
     test above when the suite runs there (benchmarks/cuda_runs.sh)."""
     import torch
 
-    from oneclass.training import deterministic
+    from oneclass.runtime import deterministic
 
     before = torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled()
     with deterministic(torch.device("cuda")):
@@ -77,7 +78,7 @@ def test_anomaly_maps_are_per_pixel_and_match_the_score(method, split):
 
 def test_methods_without_maps_say_so(split):
     det = oneclass.create("ocsvm").fit(split.x_train)
-    with pytest.raises(NotImplementedError, match="ocsvm"):
+    with pytest.raises(InputError, match="ocsvm does not produce anomaly maps"):
         det.anomaly_maps(split.x_test[:2])
 
 

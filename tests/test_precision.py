@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import oneclass
-from oneclass import training
+from oneclass import runtime
 from oneclass.cli import main
-from oneclass.training import bf16_native, compute_dtype
+from oneclass.runtime import bf16_native, compute_dtype
 from tests.test_methods import FAST
 
 #: scores of a model scored under bf16 autocast stay within this share of the largest fp32 score (measured on
@@ -20,7 +20,7 @@ BF16_SCORE_TOLERANCE = 0.1
 @pytest.mark.parametrize("flags, native", [({"avx512f", "avx512_bf16"}, True), ({"amx_tile", "amx_bf16"}, True),
                                            ({"avx2", "avx512f", "avx512bw"}, False)])
 def test_auto_means_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, flags, native):
-    monkeypatch.setattr(training, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset(flags))
     cpu = torch.device("cpu")
     assert bf16_native(cpu) is native
     assert compute_dtype("auto", cpu) == (torch.bfloat16 if native else torch.float32)

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import oneclass
-from oneclass.detector import Detector
+from oneclass.core import Detector
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -69,8 +69,8 @@ def test_score_batches_the_request_and_matches_the_library(client, uploads, mode
     images = np.stack([mini["x_test"][mini["y_test"] == 1][0], mini["x_test"][mini["y_test"] == 8][0]])
     expected = det.score(images).default
     calls = []
-    original = Detector.score
-    monkeypatch.setattr(Detector, "score", lambda self, x: calls.append(len(x)) or original(self, x))
+    original = Detector.score_with_maps
+    monkeypatch.setattr(Detector, "score_with_maps", lambda self, x: calls.append(len(x)) or original(self, x))
     answer = client.post("/score", files=uploads)
     assert answer.status_code == 200
     assert calls == [2]  # one pass through the network for both images
@@ -209,8 +209,8 @@ def test_requests_waiting_for_the_network_share_its_next_pass(model_dirs, mini, 
     images = [mini["x_test"][i * 3:(i + 1) * 3] for i in range(6)]  # six requests of three images
     expected = [served.detector.score(x).default for x in images]
     calls = []
-    original = Detector.score
-    monkeypatch.setattr(Detector, "score", lambda self, x: calls.append(len(x)) or original(self, x))
+    original = Detector.score_with_maps
+    monkeypatch.setattr(Detector, "score_with_maps", lambda self, x: calls.append(len(x)) or original(self, x))
     results = [None] * 6
     threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, served.score(images[i], ["x"] * 3)))
                for i in range(6)]

@@ -15,14 +15,14 @@ from typing import Any
 from oneclass.registry import available
 
 __version__ = "0.1.0"
-__all__ = ["Detector", "Scores", "available", "create", "load", "__version__"]
+__all__ = ["Decision", "Detector", "Scores", "available", "clone", "create", "load", "__version__"]
 
-_FROM_DETECTOR = ("Detector", "Scores", "create", "load")
+_FROM_CORE = ("Decision", "Detector", "Scores", "clone", "create", "load")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_DETECTOR:
-        from oneclass import detector
+    if name in _FROM_CORE:
+        from oneclass import core
 
-        return getattr(detector, name)
+        return getattr(core, name)
     raise AttributeError(f"module 'oneclass' has no attribute {name!r}")

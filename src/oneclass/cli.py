@@ -13,18 +13,22 @@ from pathlib import Path
 import numpy as np
 
 import oneclass
+from oneclass.core.results import CSV_COLUMNS, ImageResult, image_results, results_csv
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
-from oneclass.data.protocols import PROTOCOLS, make_split
+from oneclass.data.protocols import PROTOCOLS, make_split, protocol_options
 from oneclass.errors import OneClassError
 from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic
 from oneclass.params import integer, number
 from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB, PRESETS, SPLIT_OPTIONS, overrides_from, resolve
 
+#: `--protocol`'s help: each protocol with the options `--set` gives it
+PROTOCOL_HELP = "the split of the data; its options, set with --set KEY=VALUE: " + "; ".join(
+    f"{name}: {', '.join(protocol_options(name))}" for name in PROTOCOLS)
 #: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
 MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
 REPORT_FILES = ("report.md", "report.html", "*.png")
-#: the header of `oneclass score --csv`: a file that starts with it may be replaced by the next run
-CSV_HEADER = "path,score,normalised,anomalous"
+#: the header of `score --csv` files, now and before 0.2 (a file with either is ours to replace)
+CSV_HEADERS = (",".join(CSV_COLUMNS), "path,score,normalised,anomalous")
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
 #: the methods `oneclass demo` trains unless told otherwise: the recommended detector, two of the papers' methods and
 #: the baselines
@@ -69,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train one method on one dataset/protocol/normal class, evaluate it, save the model and its metrics."""
-    from oneclass.detector import create
+    from oneclass.core import create
     from oneclass.evaluation import evaluate
 
     _check_normal_class(args.dataset, args.normal_class)
@@ -118,7 +122,6 @@ def cmd_score(args: argparse.Namespace) -> None:
     """Score image files or folders with a saved model: per image its scores, the normalised score in [0, 1] and the
     decision (anomalous above the threshold `train` set at a false-positive rate); optionally a CSV and heatmaps."""
     from oneclass.data.images import read_images
-    from oneclass.metrics import auroc
     from oneclass.overlay import heatmap_overlay
 
     det = _load_for_scoring(args)
@@ -127,48 +130,47 @@ def cmd_score(args: argparse.Namespace) -> None:
         raise OneClassError(f"--heatmaps: {det.name} has no anomaly maps; leave --heatmaps out")
     csv_file = _check_csv_out(args.csv) if args.csv is not None else None
     heat_dir = prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True) if args.heatmaps else None
-    c, h, w = det.input_shape
+    c, h, w = det.input_shape_
     images = read_images(paths, size=(h, w), channels=c)
-    scores = det.score(images)
-    decision = getattr(det, "decision_", None)
-    normalised = det.normalised(scores.default) if decision else None
-    anomalous = det.decide(scores.default) if decision else None
+    results = image_results(det, images, [str(p) for p in paths], maps=heat_dir is not None)
     if csv_file is not None:
-        rows = [CSV_HEADER] + [f"{_csv_field(str(p))},{scores.default[i]:.6g},"
-                               + (f"{normalised[i]:.4f},{anomalous[i]}" if decision else ",")
-                               for i, p in enumerate(paths)]
-        write_atomic(csv_file, "\n".join(rows) + "\n")
+        write_atomic(csv_file, results_csv(results))
     if heat_dir is not None:
-        maps = det.anomaly_maps(images)
         heat_dir.mkdir(parents=True, exist_ok=True)
-        for i, p in enumerate(paths):
-            heatmap_overlay(images[i], maps[i]).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
+        for i, (p, r) in enumerate(zip(paths, results, strict=True)):
+            heatmap_overlay(images[i], r.map).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
     if args.json:
-        out = {"model": str(args.model), "method": det.name, "default_score": scores.default_name,
-               "decision": decision,
-               "images": [{"path": str(p), "scores": {k: float(v[i]) for k, v in scores.items()},
-                           "normalised": None if normalised is None else float(normalised[i]),
-                           "anomalous": None if anomalous is None else bool(anomalous[i])}
-                          for i, p in enumerate(paths)]}
-        print(json.dumps(out, indent=2))
+        print(json.dumps({"model": str(args.model), "method": det.name, "default_score": results[0].default_name,
+                          "decision": None if det.decision_ is None else det.decision_.to_json(),
+                          "images": [r.to_json() for r in results]}, indent=2))
     else:
-        width = max(len(str(p)) for p in paths)
-        for i, p in enumerate(paths):
-            verdict = f"  normalised={normalised[i]:.3f}  {'ANOMALOUS' if anomalous[i] else 'normal'}" if decision else ""
-            others = "  ".join(f"{k}={v[i]:.6g}" for k, v in scores.items() if k != scores.default_name)
-            print(f"{str(p):{width}s}  {scores.default_name}={scores.default[i]:.6g}{verdict}  {others}".rstrip())
-        if decision:
-            print(f"threshold {scores.default_name} > {decision['threshold']:.6g} (false-positive rate "
-                  f"{decision['fpr']:.0%} on {decision['n']} {decision['source']} normal images): "
-                  f"{int(anomalous.sum())} of {len(paths)} anomalous")
-        else:
-            print(f"no decisions: {det.no_decision_reason()}")
-        labels = np.array([1 if p.parent.name == "abnormal" else 0 if p.parent.name == "normal" else -1 for p in paths])
-        if (labels >= 0).all() and 0 < labels.sum() < len(labels):
-            print(f"AUROC ({scores.default_name}, normal/ vs abnormal/): {auroc(labels, scores.default):.4f}")
+        _print_results(det, results)
     for label, target in (("scores", csv_file), ("heatmaps", heat_dir)):
         if target is not None:
             print(f"wrote {label} to {target}", file=sys.stderr if args.json else sys.stdout)
+
+
+def _print_results(det, results: list[ImageResult]) -> None:
+    """One line per image (its default score, verdict and other scores), the threshold, and the AUROC where the
+    images lie in folders named normal/ and abnormal/."""
+    from oneclass.metrics import auroc
+
+    width = max(len(r.name) for r in results)
+    name = results[0].default_name
+    for r in results:
+        verdict = "" if r.anomalous is None else f"  normalised={r.normalised:.3f}  {'ANOMALOUS' if r.anomalous else 'normal'}"
+        others = "  ".join(f"{k}={v:.6g}" for k, v in r.scores.items() if k != name)
+        print(f"{r.name:{width}s}  {name}={r.default_score:.6g}{verdict}  {others}".rstrip())
+    d = det.decision_
+    if d is not None:
+        print(f"threshold {name} > {d.threshold:.6g} (false-positive rate {d.fpr:.0%} on {d.n} {d.source} normal "
+              f"images): {sum(bool(r.anomalous) for r in results)} of {len(results)} anomalous")
+    else:
+        print(f"no decisions: {det.no_decision_reason()}")
+    folders = [Path(r.name).parent.name for r in results]
+    labels = np.array([1 if f == "abnormal" else 0 if f == "normal" else -1 for f in folders])
+    if (labels >= 0).all() and 0 < labels.sum() < len(labels):
+        print(f"AUROC ({name}, normal/ vs abnormal/): {auroc(labels, [r.default_score for r in results]):.4f}")
 
 
 def _load_for_scoring(args: argparse.Namespace):
@@ -213,23 +215,18 @@ def _check_csv_out(path: str) -> Path:
                 first = f.readline().rstrip("\n")
         except (OSError, UnicodeDecodeError):
             first = None
-        if first != CSV_HEADER:
+        if first not in CSV_HEADERS:
             raise OneClassError(f"--csv {out}: exists and is not a scores file of `oneclass score`; the file is left as "
                                 "it is: choose another name")
     check_writable_dir(out.parent, "--csv")
     return out
 
 
-def _csv_field(text: str) -> str:
-    """A CSV field, quoted when it holds a comma, quote or line break."""
-    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n\r') else text
-
-
 def cmd_train_video(args: argparse.Namespace) -> None:
     """Train one method on the patches of normal video (files or folders of frames); save the model with the
     patch settings that `oneclass score-video` reuses."""
+    from oneclass.core import create
     from oneclass.data.video import read_video, training_patches
-    from oneclass.detector import create
 
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     params, split_options = resolve(args.method, args.preset, overrides, args.seed)
@@ -270,7 +267,7 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     integer(1).check("--smooth", args.smooth)
     integer(1, optional=True).check("--stride", args.stride)
     det = oneclass.load(args.model, device=args.device, precision=args.precision)
-    stride = args.stride or _trained_stride(Path(args.model) / "video.json") or det.input_shape[-1]
+    stride = args.stride or _trained_stride(Path(args.model) / "video.json") or det.input_shape_[-1]
     frames = read_video(args.video)
     out = prepare_output_dir(args.out, "--out", VIDEO_SCORE_FILES, replace_ours=True)
     t0 = time.perf_counter()
@@ -280,7 +277,7 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     write_atomic(out / "frame_scores.csv", "\n".join(lines) + "\n")
     segments = np.array_split(np.arange(len(frames)), min(6, len(frames)))
     picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
-    heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape[-1], stride)
+    heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape_[-1], stride)
     fig = video_figure(frames, picks, heat, scores, title=f"{Path(args.video).name}: {det.name}")
     fig.savefig(out / "video.png", dpi=120)
     top = np.argsort(scores)[::-1][:5] + 1
@@ -318,7 +315,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     models = load_models(args.model, device=args.device)
     app = create_app(models, max_upload_mb=args.max_upload_mb, max_images=args.max_images)
     for m in models.values():
-        print(f"model {m.name}: {m.detector.name}, input {tuple(m.detector.input_shape)}", flush=True)
+        print(f"model {m.name}: {m.detector.name}, input {tuple(m.detector.input_shape_)}", flush=True)
     print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
@@ -330,7 +327,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     """
     from oneclass.bench import ResultsFile, changed_settings, make_cells, parse_classes, read_results, run_grid
     from oneclass.bench.results import cell_key
-    from oneclass.training import progress
+    from oneclass.runtime import progress
 
     methods = args.methods.split(",")
     info = dataset_info(args.dataset)
@@ -465,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, choices=methods)
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
     p.add_argument("--normal-class", type=int, required=True)
-    p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
+    p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS), help=PROTOCOL_HELP)
     p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, metrics.json)")
     p.add_argument("--data-root", default=None, help="folder holding DATASET/ (else $ONECLASS_DATA, else the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading a missing dataset")
@@ -535,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description=cmd_bench.__doc__)
     p.add_argument("--methods", required=True, help="comma-separated methods, e.g. ae,dsvdd")
     p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS))
+    p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS), help=PROTOCOL_HELP)
     p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all); they run in numeric order")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     _add_training_flags(p, many=True, seed=False)

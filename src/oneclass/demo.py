@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from oneclass.core import Detector, create
 from oneclass.data.catalog import DATASETS, load_dataset
 from oneclass.data.protocols import make_split
-from oneclass.detector import Detector, create
 from oneclass.evaluation import evaluate
 from oneclass.registry import detector_class
 from oneclass.report import Report, image_grid, roc_figure, score_histograms, video_figure

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from oneclass import __version__
+from oneclass.core import Detector, Scores
+from oneclass.core.persistence import jsonable
 from oneclass.data.protocols import Split
-from oneclass.detector import Detector, Scores, jsonable
 from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
 
 
@@ -136,7 +137,7 @@ def decision_rates(det: Detector, labels: np.ndarray, flagged: np.ndarray | None
     anomalous) give on the test split (empty for a detector that cannot decide, see `Detector.scores_relative_to_set`)."""
     if flagged is None:
         return {}
-    return {**det.decision_, "test_fpr": round(float(flagged[labels == 0].mean()), 5),
+    return {**det.decision_.to_json(), "test_fpr": round(float(flagged[labels == 0].mean()), 5),
             "test_tpr": round(float(flagged[labels == 1].mean()), 5)}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from oneclass.detector import Detector, Scores, as_images
+from oneclass.core import MAP, Decision, Detector, Scores, as_images, check_shape
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.files import write_atomic
 
@@ -27,7 +27,8 @@ OPSET = 17
 
 
 class _ScoringGraph(torch.nn.Module):
-    """uint8 images → the detector's normalisation → `export_forward`."""
+    """uint8 images → the detector's normalisation → its scoring graph, `Detector.forward` (the one `score` runs) →
+    the default score and the maps."""
 
     def __init__(self, det: Detector):
         super().__init__()
@@ -35,21 +36,21 @@ class _ScoringGraph(torch.nn.Module):
         self.det = det
 
     def forward(self, images: torch.Tensor):
-        score, maps = self.det.export_forward(self.det._normalise(images.float() / 255.0))
-        return score if maps is None else (score, maps)
+        out = self.det.forward(self.det._normalise(images.float() / 255.0))
+        score = out[self.det.default_score]
+        return (score, out[MAP]) if self.det.has_anomaly_maps else score
 
 
 def export_onnx(det: Detector, path: str | Path) -> Path:
     """Write `det` as an ONNX graph to `path` (see the module's docstring for its inputs, outputs and metadata)."""
-    if not det.fitted:
-        raise OneClassError(f"{det.name}: fit the detector before exporting it")
+    det._require_fitted()
     if det.export_refusal is not None:
         raise InputError(f"{det.name} cannot be exported to ONNX: {det.export_refusal}")
     import onnx
 
     det.net_.eval()
     graph = _ScoringGraph(det).eval()
-    example = torch.zeros((2, *det.input_shape), dtype=torch.uint8)
+    example = torch.zeros((2, *det.input_shape_), dtype=torch.uint8)
     outputs = ["score", "map"] if det.has_anomaly_maps else ["score"]
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
@@ -57,8 +58,8 @@ def export_onnx(det: Detector, path: str | Path) -> Path:
         torch.onnx.export(graph, (example.to(det.torch_device),), buffer, input_names=["images"], output_names=outputs,
                           opset_version=OPSET, dynamo=False, dynamic_axes={name: {0: "n"} for name in ["images", *outputs]})
     model = onnx.load_from_string(buffer.getvalue())
-    meta = {"method": det.name, "default_score": det.default_score, "input_shape": list(det.input_shape),
-            "input": "uint8 (n, C, H, W), 0-255", "decision": det.decision_,
+    meta = {"method": det.name, "default_score": det.default_score, "input_shape": list(det.input_shape_),
+            "input": "uint8 (n, C, H, W), 0-255", "decision": None if det.decision_ is None else det.decision_.to_json(),
             "outputs": outputs, "version": _version()}
     for key, value in meta.items():
         entry = model.metadata_props.add()
@@ -86,8 +87,8 @@ class OnnxModel:
                     for k, v in self.session.get_modelmeta().custom_metadata_map.items() if k.startswith("oneclass.")}
             self.name = meta["method"]
             self.default_score = meta["default_score"]
-            self.input_shape = tuple(int(v) for v in meta["input_shape"])
-            self.decision_ = meta["decision"]
+            self.input_shape_ = tuple(int(v) for v in meta["input_shape"])
+            self.decision_ = None if meta["decision"] is None else Decision.from_json(meta["decision"], str(self.path))
             self.outputs = list(meta["outputs"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{self.path}: not an ONNX file written by `oneclass export` ({exc})") from None
@@ -101,29 +102,33 @@ class OnnxModel:
 
     def _run(self, x: Any) -> list[np.ndarray]:
         images = as_images(x, "x")
-        if tuple(images.shape[1:]) != self.input_shape:
-            raise InputError(f"x: images have shape {tuple(images.shape[1:])}, the model expects {self.input_shape}")
+        check_shape(images, self.input_shape_)
         raw = (images * 255.0).round().to(torch.uint8).numpy()
         return self.session.run(None, {"images": raw})
 
     def score(self, x: Any) -> Scores:
-        return Scores({self.default_score: self._run(x)[0].astype(np.float64)}, self.default_score)
+        return self.score_with_maps(x)[0]
+
+    def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]:
+        """The default score of images `x` and their maps (None where the method has none), in one run."""
+        out = self._run(x)
+        return Scores({self.default_score: out[0].astype(np.float64)}, self.default_score), (out[1] if len(out) > 1 else None)
 
     def anomaly_maps(self, x: Any) -> np.ndarray:
         if not self.has_anomaly_maps:
-            raise NotImplementedError(f"{self.name} does not produce anomaly maps")
+            raise InputError(f"{self.name} does not produce anomaly maps")
         return self._run(x)[1]
 
     def normalised(self, default_scores: np.ndarray) -> np.ndarray:
-        return Detector.normalised(self, default_scores)
+        return self._require_decision().normalised(default_scores)
 
     def decide(self, default_scores: np.ndarray) -> np.ndarray:
-        return Detector.decide(self, default_scores)
+        return self._require_decision().decide(default_scores)
 
     def predict(self, x: Any) -> np.ndarray:
         return self.decide(self.score(x).default)
 
-    def _require_decision(self) -> dict[str, Any]:
+    def _require_decision(self) -> Decision:
         if self.decision_ is None:
             raise OneClassError(f"{self.path}: {self.no_decision_reason()}")
         return self.decision_

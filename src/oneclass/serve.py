@@ -23,9 +23,10 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from oneclass.core import Detector, Scores, load
+from oneclass.core.results import results_from
 from oneclass.data.images import decode_image
-from oneclass.detector import Detector, load
-from oneclass.errors import DataError, OneClassError
+from oneclass.errors import DataError, ImageTooLargeError, OneClassError, UnreadableImageError
 from oneclass.overlay import heatmap_overlay, png_bytes
 from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
 
@@ -36,7 +37,7 @@ class _Job:
 
     images: np.ndarray
     done: threading.Event = field(default_factory=threading.Event)
-    outputs: tuple[dict[str, np.ndarray], np.ndarray | None] | None = None
+    outputs: tuple[Scores, np.ndarray | None] | None = None
     error: Exception | None = None
 
 
@@ -54,11 +55,11 @@ class ServedModel:
 
     def describe(self) -> dict[str, Any]:
         det = self.detector
-        return {"name": self.name, "method": det.name, "input_shape": list(det.input_shape),
+        return {"name": self.name, "method": det.name, "input_shape": list(det.input_shape_),
                 "default_score": det.default_score, "scores": list(det.score_names),
-                "threshold": det.decision_, "heatmaps": det.has_anomaly_maps}
+                "threshold": None if det.decision_ is None else det.decision_.to_json(), "heatmaps": det.has_anomaly_maps}
 
-    def _outputs(self, images: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    def _outputs(self, images: np.ndarray) -> tuple[Scores, np.ndarray | None]:
         """The scores (and maps, where the method has them) of `images`, computed with other requests' images."""
         job = _Job(images)
         with self.pending_lock:
@@ -69,12 +70,12 @@ class ServedModel:
                     jobs, self.pending = self.pending, []
                 try:
                     batch = np.concatenate([j.images for j in jobs])
-                    scores = self.detector.score(batch)
-                    maps = self.detector.anomaly_maps(batch) if self.detector.has_anomaly_maps else None
+                    scores, maps = self.detector.score_with_maps(batch)
                     start = 0
                     for j in jobs:
                         part = slice(start, start + len(j.images))
-                        j.outputs = ({k: v[part] for k, v in scores.items()}, None if maps is None else maps[part])
+                        j.outputs = (Scores({k: v[part] for k, v in scores.items()}, scores.default_name),
+                                     None if maps is None else maps[part])
                         start = part.stop
                 except Exception as exc:  # every request of the batch gets the error  # noqa: BLE001
                     for j in jobs:
@@ -88,22 +89,14 @@ class ServedModel:
         return job.outputs
 
     def score(self, images: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
-        """Per image its scores, decision and heatmap overlay (base64 PNG, where the method has maps)."""
-        det = self.detector
+        """Per image its result (`ImageResult.to_json`) and heatmap overlay (base64 PNG, where the method has maps)."""
         scores, maps = self._outputs(images)
-        default = scores[det.default_score]
-        decided = det.decision_ is not None
-        normalised = det.normalised(default) if decided else None
-        anomalous = det.decide(default) if decided else None
         out = []
-        for i, name in enumerate(names):
+        for image, result in zip(images, results_from(scores, maps, self.detector.decision_, names), strict=True):
             heatmap = None
-            if maps is not None:
-                heatmap = base64.b64encode(png_bytes(heatmap_overlay(images[i], maps[i]))).decode("ascii")
-            out.append({"name": name, "scores": {k: float(v[i]) for k, v in scores.items()},
-                        "default_score": float(default[i]),
-                        "normalised": None if normalised is None else float(normalised[i]),
-                        "anomalous": None if anomalous is None else bool(anomalous[i]), "heatmap_png": heatmap})
+            if result.map is not None:
+                heatmap = base64.b64encode(png_bytes(heatmap_overlay(image, result.map))).decode("ascii")
+            out.append({**result.to_json(), "heatmap_png": heatmap})
         return out
 
 
@@ -176,16 +169,15 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
         if len(files) > max_images:
             raise RequestError(413, f"{len(files)} images in one request; the limit is {max_images}")
         served = models[name]
-        c, h, w = served.detector.input_shape
+        c, h, w = served.detector.input_shape_
         images, names = [], []
         for i, upload in enumerate(files):
             label = _label(upload.filename, i)
             try:
                 images.append(decode_image(await upload.read(), label, size=(h, w), channels=c))
             except DataError as exc:
-                text = str(exc)
-                status = 415 if "not a readable image" in text else 413 if "pixels" in text else 400
-                raise RequestError(status, text) from None
+                status = {UnreadableImageError: 415, ImageTooLargeError: 413}.get(type(exc), 400)
+                raise RequestError(status, str(exc)) from None
             names.append(label)
         results = await run_in_threadpool(served.score, np.stack(images), names)
         return {"model": name, "images": results}

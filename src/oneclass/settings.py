@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oneclass.data.protocols import PROTOCOLS_WITHOUT_OUTLIERS
+from oneclass.data.protocols import PROTOCOLS_WITHOUT_OUTLIERS, protocol_options
 from oneclass.errors import OneClassError
 from oneclass.registry import detector_class
 
@@ -15,11 +15,9 @@ PRESETS = ("paper", "fast")
 #: the defaults of `oneclass serve`'s limits (here, so that the CLI can show them without importing FastAPI)
 MAX_UPLOAD_MB = 20.0
 MAX_IMAGES = 64
-#: `--set` keys that configure the protocol (the split of the data) rather than the method
-SPLIT_OPTIONS = ("val_normal", "val_outliers", "ratios", "image_size", "per_category", "transductive",
-                 "train_per_class", "test_per_class", "known_class", "canvas", "size_range", "patch_size", "stride",
-                 "train_patches", "motion_delta", "min_motion", "max_train_patches", "smooth")
-
+#: `--set` keys that configure the protocol (the split of the data) rather than the method: every protocol's options,
+#: read from their signatures
+SPLIT_OPTIONS = protocol_options()
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """`--set KEY=VALUE` items as a dict; values are parsed as JSON when they can be (3, 0.5, [1, 2], null)."""

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from oneclass.bench.results import ResultsFile, cell_key
+from oneclass.core import create
 from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
-from oneclass.detector import create
 from oneclass.errors import OneClassError
 from oneclass.evaluation import evaluate
 from oneclass.registry import detector_class

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from oneclass.errors import DataError
+from oneclass.errors import DataError, ImageTooLargeError, UnreadableImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".pgm", ".ppm"}
 
@@ -53,7 +53,7 @@ def _decode(source: Path | BinaryIO, name: str | Path, size: tuple[int, int] | N
     try:
         with Image.open(source) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise DataError(f"{name}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
+                raise ImageTooLargeError(f"{name}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
                                 "one image may have; shrink it first")
             img.load()
             grey = img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;16")
@@ -63,13 +63,13 @@ def _decode(source: Path | BinaryIO, name: str | Path, size: tuple[int, int] | N
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
     except Image.DecompressionBombError:
-        raise DataError(f"{name}: the image claims more than {MAX_IMAGE_PIXELS:,} pixels; shrink it first") from None
+        raise ImageTooLargeError(f"{name}: the image claims more than {MAX_IMAGE_PIXELS:,} pixels; shrink it first") from None
     except (FileNotFoundError, PermissionError):
         raise
     except UnidentifiedImageError:
-        raise DataError(f"{name}: not a readable image (not a format Pillow knows)") from None
+        raise UnreadableImageError(f"{name}: not a readable image (not a format Pillow knows)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{name}: not a readable image ({exc})") from None
+        raise UnreadableImageError(f"{name}: not a readable image ({exc})") from None
 
 
 def _to_8_bits(img: Image.Image, path: str | Path) -> Image.Image:

@@ -339,6 +339,20 @@ PROTOCOLS: dict[str, Callable[..., Split]] = {"one-vs-rest": one_vs_rest, "memae
                                               "noisy-mnist": noisy_mnist, "ucsd-patches": ucsd_patches}
 
 
+def protocol_options(protocol: str | None = None) -> tuple[str, ...]:
+    """The options (keyword arguments after the seed) of `protocol`, read from its function's signature; without
+    one, those of every protocol, each once.
+
+    Examples
+    --------
+    >>> protocol_options("memae")
+    ('val_normal', 'val_outliers', 'anomaly_fraction', 'pool', 'train_per_class')
+    """
+    functions = PROTOCOLS.values() if protocol is None else [PROTOCOLS[protocol]]
+    names = [p for fn in functions for p in inspect.signature(fn).parameters if p not in ("data", "normal_class", "seed")]
+    return tuple(dict.fromkeys(names))
+
+
 def make_split(protocol: str, data: dict[str, np.ndarray] | VideoDataset, normal_class: int | Sequence[int], seed: int = 0,
                **options: Any) -> Split:
     """Apply protocol `protocol` by name."""
@@ -352,7 +366,7 @@ def make_split(protocol: str, data: dict[str, np.ndarray] | VideoDataset, normal
     if isinstance(data, dict) and ("categories" in data) != (protocol == "caltech"):
         raise DataError("the caltech protocol and the caltech256 dataset go together: use --protocol caltech with "
                         "--dataset caltech256, and another protocol with the other datasets")
-    accepted = [p for p in inspect.signature(fn).parameters if p not in ("data", "normal_class", "seed")]
+    accepted = protocol_options(protocol)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise DataError(f"the {protocol} protocol has no option {unknown[0]!r}; its options: {', '.join(accepted)}")

@@ -114,7 +114,7 @@ def training_patches(clips: list[np.ndarray], size: int, stride: int, keep: str 
 def score_clip(detector, frames: np.ndarray, stride: int, smooth: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Score every patch of a clip with a detector trained on grey patches: (T, P) patch scores (its default
     score) and (T,) frame scores."""
-    channels, size, width = detector.input_shape
+    channels, size, width = detector.input_shape_
     if channels != 1 or size != width:
         raise DataError(f"the model takes {channels}×{size}×{width} inputs; video is scored with a model trained on "
                         "square grey patches (oneclass train-video, or the ucsd-patches protocol)")

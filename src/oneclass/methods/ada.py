@@ -14,12 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import MAP, TorchDetector
 from oneclass.errors import InputError
 from oneclass.methods.vae import kl_to_standard_normal
 from oneclass.nn import ConvEncoder, conv_block, downsampled_sizes, grad_cam, up_block
-from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches, to_device
+from oneclass.runtime import map_batches, to_device
+from oneclass.training import Batch, fit_epochs
 
 
 class Decoder(nn.Module):
@@ -98,7 +98,6 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
-@register
 class ADA(TorchDetector):
     """ADA with the paper's defaults (docs/methods.md lists what the paper leaves open and our choices).
 
@@ -121,6 +120,8 @@ class ADA(TorchDetector):
     name = "ada"
     score_names = ("cam_d", "cam", "d", "rec", "cam_d_g")
     default_score = "cam_d"
+    has_anomaly_maps = True
+    scoring_batch_size = 256
     accepts_known_anomalies = True
     state_attributes = ("n_known_anomalies_",)
     export_refusal = "its attention maps (Grad-CAM) and so its default score need gradients, which an ONNX graph does not compute"
@@ -163,14 +164,14 @@ class ADA(TorchDetector):
 
     def _build(self) -> nn.Module:
         # n_known_anomalies_ is set before the network is built, in `_fit` and in `load` alike
-        return ADANetworks(self.input_shape, tuple(self.widths), tuple(self.discriminator_widths), self.latent_dim,
+        return ADANetworks(self.input_shape_, tuple(self.widths), tuple(self.discriminator_widths), self.latent_dim,
                            self.kernel, self.semi_supervised)
 
     def grad_cam_layer(self) -> int:
         """The 1-based D layer whose activations Grad-CAM reads."""
         if self.cam_layer is not None:
             return self.cam_layer
-        sizes = downsampled_sizes(tuple(self.input_shape[1:]), len(self.discriminator_widths))[1:]
+        sizes = downsampled_sizes(tuple(self.input_shape_[1:]), len(self.discriminator_widths))[1:]
         return max([i + 1 for i, (h, w) in enumerate(sizes) if min(h, w) >= 3], default=1)
 
     # -- training ----------------------------------------------------------------------------------
@@ -247,17 +248,18 @@ class ADA(TorchDetector):
         masked = (c2 * err2.double().flatten(1)).sum(1) / weight.clamp_min(1e-30)
         return torch.where(weight > 0, masked, err2.double().flatten(1).mean(1))
 
-    def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        att = self._attention(b)
-        err2 = (b - att["x_hat"]).pow(2).mean(1)  # squared error per pixel, mean over channels
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The scores, and as maps c/rms(c) ⊙ |x − x̂| per pixel (root mean square over channels; where c is zero,
+        |x − x̂| itself)."""
+        att = self._attention(batch)
+        err2 = (batch - att["x_hat"]).pow(2).mean(1)  # squared error per pixel, mean over channels
         d_of_x = [torch.sigmoid(lg.double()) for lg in att["logits"]]  # D_G(x) (, D_ano(x))
-        cam = self._masked_error(sum(att["maps"]), err2)
+        c = sum(att["maps"])
+        cam = self._masked_error(c, err2)
+        rms = c.pow(2).flatten(1).mean(1).sqrt()[:, None, None]
+        weight = torch.where(rms > 0, c / rms.clamp_min(1e-30), torch.ones_like(c))
         return {"cam_d": cam - self.beta * sum(d_of_x), "cam": cam, "d": -sum(d_of_x), "rec": err2.flatten(1).mean(1),
-                "cam_d_g": self._masked_error(att["maps"][0], err2) - self.beta * d_of_x[0]}
-
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        return map_batches(self._forward, x, self.torch_device, batch_size=256)
+                "cam_d_g": self._masked_error(att["maps"][0], err2) - self.beta * d_of_x[0], MAP: weight * err2.sqrt()}
 
     def reconstruct(self, x) -> np.ndarray:
         """x̂ for images `x`, as floats in [0, 1] with shape (n, C, H, W)."""
@@ -268,16 +270,3 @@ class ADA(TorchDetector):
         self.net_.eval()
         return map_batches(lambda b: sum(self._attention(b)["maps"]), self._prepare(x), self.torch_device,
                            batch_size=256).numpy()
-
-    def anomaly_maps(self, x) -> np.ndarray:
-        """c/rms(c) ⊙ |x − x̂| per pixel (root mean square over channels); where c is zero, |x − x̂| itself."""
-        self.net_.eval()
-
-        def maps(b: torch.Tensor) -> torch.Tensor:
-            att = self._attention(b)
-            c = sum(att["maps"])
-            rms = c.pow(2).flatten(1).mean(1).sqrt()[:, None, None]
-            weight = torch.where(rms > 0, c / rms.clamp_min(1e-30), torch.ones_like(c))
-            return weight * (b - att["x_hat"]).pow(2).mean(1).sqrt()
-
-        return map_batches(maps, self._prepare(x), self.torch_device, batch_size=256).numpy()

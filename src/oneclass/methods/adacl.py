@@ -18,11 +18,11 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, update_bn
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvEncoder, clip_straight_through
-from oneclass.registry import register
-from oneclass.training import Batch, Validation, fit_epochs, map_batches, module_to_device, to_device
+from oneclass.runtime import module_to_device, to_device
+from oneclass.training import Batch, Validation, fit_epochs
 
 AUGMENTATIONS = ("cut-paste", "puzzle", "rotation", "mix-up")
 #: the 23 orders of four quarters that differ from the original
@@ -110,7 +110,6 @@ def mix_up(x: torch.Tensor, weight: float, gen: torch.Generator) -> torch.Tensor
 # ----------------------------------------------------------------------------------- detector
 
 
-@register
 class ADACL(TorchDetector):
     """ADACL (the paper's defaults; see docs/methods.md for the choices the paper leaves open).
 
@@ -193,10 +192,10 @@ class ADACL(TorchDetector):
 
     @property
     def epochs_(self) -> int:
-        return self.epochs if self.epochs is not None else (10 if self.input_shape[0] == 1 else 15)
+        return self.epochs if self.epochs is not None else (10 if self.input_shape_[0] == 1 else 15)
 
     def _regressor(self) -> nn.Module:
-        return Regressor(self.input_shape, tuple(self.widths), self.hidden, sigmoid=self.loss == "bce")
+        return Regressor(self.input_shape_, tuple(self.widths), self.hidden, sigmoid=self.loss == "bce")
 
     def _build(self) -> nn.Module:
         if self.members == 1:
@@ -236,7 +235,7 @@ class ADACL(TorchDetector):
         return F.binary_cross_entropy(pred, target)
 
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
-        _, h, w = self.input_shape
+        _, h, w = self.input_shape_
         if h != w and ({"rotation", "mix-up"} & set(self.augmentations)):
             raise InputError(f"rotation and mix-up need square images, got {h}×{w}; drop them from augmentations")
         if self.members == 1:
@@ -261,7 +260,7 @@ class ADACL(TorchDetector):
             x_train, x_val = x[order[self.val_size:]], x[order[: self.val_size]]
             val_images = torch.cat([x_val, self.create_anomalies(x_val, gen)])
             validation = Validation("val-normal-aug", np.r_[np.zeros(self.val_size, np.int64), np.ones(self.val_size, np.int64)],
-                                    lambda: self._score(val_images)["regression"])
+                                    lambda: self._outputs(val_images)["regression"])
         self.net_ = net = module_to_device(self._regressor(), self.torch_device)
         opt = (torch.optim.AdamW(net.parameters(), lr=self.max_lr, weight_decay=self.weight_decay) if self.weight_decay
                else torch.optim.Adam(net.parameters(), lr=self.max_lr))
@@ -303,11 +302,5 @@ class ADACL(TorchDetector):
         update_bn((torch.cat([b, self.create_anomalies(b, gen, self.augmentation_mix)]) for b in batches), self.net_)
         self.net_.eval()
 
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        return {"regression": map_batches(self.net_, x, self.torch_device).numpy()}
-
-    export_refusal = None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.net_(b), None
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return {"regression": self.net_(batch)}

@@ -8,10 +8,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import MAP, TorchDetector
 from oneclass.nn import ConvDecoder, ConvEncoder
-from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches
+from oneclass.training import Batch, fit_epochs
 
 
 class Autoencoder(nn.Module):
@@ -26,7 +25,6 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-@register
 class AE(TorchDetector):
     """Conv autoencoder trained with mean squared error on normal images in [-1, 1].
 
@@ -39,6 +37,7 @@ class AE(TorchDetector):
     name = "ae"
     score_names = ("rec", "rec_norm")
     default_score = "rec"
+    has_anomaly_maps = True
     param_rules = {"widths": rules.integers(1), "latent_dim": rules.integer(1), "kernel": rules.odd_integer(),
                    "epochs": rules.integer(1), "batch_size": rules.integer(1), "lr": rules.number(0, low_open=True),
                    "weight_decay": rules.number(0)}
@@ -58,7 +57,7 @@ class AE(TorchDetector):
         self.weight_decay = weight_decay
 
     def _build(self) -> nn.Module:
-        return Autoencoder(self.input_shape, tuple(self.widths), self.latent_dim, self.kernel)
+        return Autoencoder(self.input_shape_, tuple(self.widths), self.latent_dim, self.kernel)
 
     def _loss(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return F.mse_loss(self.net_(xb), xb)
@@ -67,7 +66,7 @@ class AE(TorchDetector):
         net = self._new_net()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(self.seed)
-        self.pixel_error_ = torch.ones(self.input_shape[1:])  # rec_norm = rec until the training error is known
+        self.pixel_error_ = torch.ones(self.input_shape_[1:])  # rec_norm = rec until the training error is known
 
         def step(batch: Batch) -> float:
             loss = self._loss(batch.images, gen)
@@ -86,17 +85,14 @@ class AE(TorchDetector):
         """Reconstructions of images `x`, as floats in [0, 1] with shape (n, C, H, W)."""
         return self._images_through(self.net_, x)
 
-    def _error_maps(self, x: torch.Tensor) -> torch.Tensor:
-        self.net_.eval()
-        return map_batches(lambda b: (self.net_(b) - b).pow(2).mean(1), x, self.torch_device)
-
     def _fit_pixel_error(self, x: torch.Tensor) -> None:
         """Mean squared error of each pixel over the training images, floored at 1e-3 (on the [-1, 1] scale)."""
-        self.pixel_error_ = self._error_maps(x).mean(0).clamp_min(1e-3)
+        self.pixel_error_ = torch.from_numpy(self._outputs(x, maps=True)[MAP]).mean(0).clamp_min(1e-3)
 
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        maps = self._error_maps(x)
-        return {"rec": maps.flatten(1).mean(1).numpy(), "rec_norm": (maps / self.pixel_error_).flatten(1).mean(1).numpy()}
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        maps = (self.net_(batch) - batch).pow(2).mean(1)
+        return {"rec": maps.flatten(1).mean(1), "rec_norm": (maps / self.pixel_error_.to(batch.device)).flatten(1).mean(1),
+                MAP: maps}
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return {**super()._state_tensors(), "pixel_error": self.pixel_error_}
@@ -105,12 +101,3 @@ class AE(TorchDetector):
         tensors = dict(tensors)
         self.pixel_error_ = tensors.pop("pixel_error")
         super()._load_state_tensors(tensors)
-
-    def anomaly_maps(self, x) -> np.ndarray:
-        return self._error_maps(self._prepare(x)).numpy()
-
-    export_refusal = None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        maps = (self.net_(b) - b).pow(2).mean(1)
-        return maps.flatten(1).mean(1), maps  # rec (cae: rec too) and its maps

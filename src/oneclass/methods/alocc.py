@@ -15,10 +15,10 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import MAP, TorchDetector
 from oneclass.nn import downsampled_sizes
-from oneclass.registry import register
-from oneclass.training import fit_epochs, map_batches
+from oneclass.runtime import map_batches
+from oneclass.training import fit_epochs
 
 
 def _batch_norm(channels: int, epsilon: float, decay: float) -> nn.BatchNorm2d:
@@ -100,7 +100,6 @@ class ALOCCNetworks(nn.Module):
         return self.discriminator if self.discriminator_average is None else self.discriminator_average.module
 
 
-@register
 class ALOCC(TorchDetector):
     """ALOCC with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
 
@@ -124,6 +123,7 @@ class ALOCC(TorchDetector):
     name = "alocc"
     score_names = ("d_rx", "d_x", "rec")
     default_score = "d_rx"
+    has_anomaly_maps = True
     presets = {"fast": {"widths": (16, 32, 64, 128), "epochs": 15}}
     param_rules = {"lambda_": rules.number(0), "sigma": rules.number(0),
                    "rho": rules.either(rules.number(0, optional=True), rules.one_of("noise")),
@@ -157,7 +157,7 @@ class ALOCC(TorchDetector):
         self.batch_size = batch_size
 
     def _build(self) -> nn.Module:
-        args = (self.input_shape, tuple(self.widths), self.epsilon, self.decay)
+        args = (self.input_shape_, tuple(self.widths), self.epsilon, self.decay)
         reconstructor, discriminator = Reconstructor(*args), Discriminator(*args)
         _init_weights(reconstructor)
         _init_weights(discriminator)
@@ -229,29 +229,13 @@ class ALOCC(TorchDetector):
         return {"d": loss_d.item(), "r_adv": adv.item(), "r_rec": rec.item()}
 
     # -- scoring -----------------------------------------------------------------------------------
-    def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         r, d = self.net_.reconstructor, self.net_.scoring_discriminator
-        refined = r(b)
+        refined = r(batch)
         # 1 − sigmoid(l) = sigmoid(−l), in float64: distinct scores even where D saturates near 1
-        return {"d_rx": torch.sigmoid(-d(refined).double()), "d_x": torch.sigmoid(-d(b).double()),
-                "rec": (b - refined).pow(2).flatten(1).mean(1)}
-
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        return map_batches(self._forward, x, self.torch_device)
-
-    export_refusal = None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        refined = self.net_.reconstructor(b)
-        return torch.sigmoid(-self.net_.scoring_discriminator(refined).double()), (b - refined).abs().mean(1)
+        return {"d_rx": torch.sigmoid(-d(refined).double()), "d_x": torch.sigmoid(-d(batch).double()),
+                "rec": (batch - refined).pow(2).flatten(1).mean(1), MAP: (batch - refined).abs().mean(1)}
 
     def reconstruct(self, x) -> np.ndarray:
         """R(X) for images `x`, as floats in [0, 1] with shape (n, C, H, W) (the paper's Figure 6)."""
         return self._images_through(self.net_.reconstructor, x)
-
-    def anomaly_maps(self, x) -> np.ndarray:
-        """|X − R(X)| per pixel (mean over channels)."""
-        self.net_.eval()
-        return map_batches(lambda b: (b - self.net_.reconstructor(b)).abs().mean(1), self._prepare(x),
-                           self.torch_device).numpy()

@@ -7,10 +7,8 @@ import torch
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import minmax
+from oneclass.core import minmax
 from oneclass.methods.ae import AE
-from oneclass.registry import register
-from oneclass.training import map_batches
 
 
 def random_square_masks(n: int, height: int, width: int, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -24,7 +22,6 @@ def random_square_masks(n: int, height: int, width: int, size: int, generator: t
     return (~(in_rows[:, :, None] & in_cols[:, None, :])).float().unsqueeze(1)
 
 
-@register
 class CAE(AE):
     """Context autoencoder: reconstruct the whole image from one with a random square hidden (set to 0).
 
@@ -51,30 +48,26 @@ class CAE(AE):
     @property
     def hole(self) -> int:
         """Side of the hidden square: `mask_size`, else 10 pixels per 28 (OLED's 10×10 on 28×28)."""
-        return self.mask_size or max(1, round(10 * min(self.input_shape[1:]) / 28))
+        return self.mask_size or max(1, round(10 * min(self.input_shape_[1:]) / 28))
 
     def _masks(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return random_square_masks(n, self.input_shape[1], self.input_shape[2], self.hole, generator)
+        return random_square_masks(n, self.input_shape_[1], self.input_shape_[2], self.hole, generator)
 
     def _loss(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         masks = self._masks(len(xb), generator).to(xb.device)
         return F.mse_loss(self.net_(xb * masks), xb)
 
-    @torch.no_grad()
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        # test-time masks are random but reproducible: the same images always get the same masks
-        masks = self._masks(len(x), torch.Generator().manual_seed(self.seed + 1))
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """`rec` and its maps as `ae`; with a `generator` (not in an exported graph), random test masks for `mask` and
+        `cont`: reproducible, the same images in the same order always get the same masks."""
+        out = super().forward(batch)
+        if generator is None:
+            return out
+        masks = self._masks(len(batch), generator).to(batch.device)
+        masked_error = self.net_(batch * masks) - batch
+        inside = (1.0 - masks).expand_as(batch)
+        return {**out, "mask": masked_error.pow(2).flatten(1).mean(1),
+                "cont": (masked_error.abs() * inside).flatten(1).sum(1) / inside.flatten(1).sum(1)}
 
-        def per_image(b: torch.Tensor) -> dict[str, torch.Tensor]:
-            xb, mb = b[:, :-1], b[:, -1:]
-            rec = (self.net_(xb) - xb).pow(2).flatten(1).mean(1)
-            masked_out = self.net_(xb * mb)
-            mask = (masked_out - xb).pow(2).flatten(1).mean(1)
-            inside = (1.0 - mb).expand_as(xb)
-            cont = ((masked_out - xb).abs() * inside).flatten(1).sum(1) / inside.flatten(1).sum(1)
-            return {"rec": rec, "mask": mask, "cont": cont}
-
-        s = map_batches(per_image, torch.cat([x, masks], 1), self.torch_device)
-        s["avg"] = (minmax(s["rec"]) + minmax(s["mask"]) + minmax(s["cont"])) / 3
-        return s
+    def _over_set(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**scores, "avg": (minmax(scores["rec"]) + minmax(scores["mask"]) + minmax(scores["cont"])) / 3}

@@ -9,16 +9,15 @@ training set's extremes. Defaults are the authors' published MNIST settings.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import TorchDetector
 from oneclass.nn import downsampled_sizes
-from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches
+from oneclass.runtime import map_batches
+from oneclass.training import Batch, fit_epochs
 
 
 def lenet_block(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
@@ -86,7 +85,6 @@ def global_contrast_normalise(x: torch.Tensor) -> torch.Tensor:
     return (centred / scale).view_as(x)
 
 
-@register
 class DeepSVDD(TorchDetector):
     """Deep SVDD. `widths`/`rep_dim` None pick the paper's network for the input: (8, 4)/32 for one
     channel (MNIST LeNet), (32, 64, 128)/128 for colour (CIFAR-10 LeNet)."""
@@ -129,12 +127,12 @@ class DeepSVDD(TorchDetector):
         self.eps = eps
 
     def _architecture(self) -> tuple[tuple[int, ...], int]:
-        colour = self.input_shape[0] == 3
+        colour = self.input_shape_[0] == 3
         widths = tuple(self.widths) if self.widths else ((32, 64, 128) if colour else (8, 4))
         return widths, self.rep_dim or (128 if colour else 32)
 
     def _build(self) -> nn.Module:
-        return DeepSVDDNet(self.input_shape, *self._architecture())
+        return DeepSVDDNet(self.input_shape_, *self._architecture())
 
     def _fit_normalisation(self, images: torch.Tensor) -> dict:
         g = global_contrast_normalise(images)
@@ -185,7 +183,7 @@ class DeepSVDD(TorchDetector):
 
     def _pretrain(self, x: torch.Tensor, gen: torch.Generator) -> dict:
         """Train φ as the encoder of an autoencoder; φ keeps the pretrained weights. Returns the loop's record."""
-        decoder = LeNetDecoder(self.input_shape, *self._architecture()).to(self.torch_device)
+        decoder = LeNetDecoder(self.input_shape_, *self._architecture()).to(self.torch_device)
         opt = torch.optim.Adam([*self.net_.phi.parameters(), *decoder.parameters()], lr=self.ae_lr,
                                weight_decay=self.ae_weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.ae_lr_milestones), gamma=0.1)
@@ -201,13 +199,5 @@ class DeepSVDD(TorchDetector):
                           module=nn.ModuleList([self.net_, decoder]), end_epoch=lambda epoch, history: sched.step(),
                           track=False, stateful={"opt": opt, "sched": sched}, desc="dsvdd pretraining")
 
-    @torch.no_grad()
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        dist = map_batches(self.net_, x, self.torch_device)
-        return {"distance": (dist - self.net_.radius.cpu() ** 2).numpy()}
-
-    export_refusal = None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.net_(b) - self.net_.radius ** 2, None
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return {"distance": self.net_(batch) - self.net_.radius ** 2}

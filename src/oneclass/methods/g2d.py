@@ -16,11 +16,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import TorchDetector
 from oneclass.errors import InputError
 from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through, downsampled_sizes
-from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches, module_to_device
+from oneclass.runtime import module_to_device
+from oneclass.training import Batch, fit_epochs
 
 
 def select_generators(losses: list[float], h: int, epsilon1: float, epsilon2: float, epsilon3: float,
@@ -160,7 +160,6 @@ class G2DNetworks(nn.Module):
         self.snapshots = nn.ModuleDict({str(e): make_generator(input_shape, widths, latent_dim) for e in snapshot_epochs})
 
 
-@register
 class G2D(TorchDetector):
     """G2D with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
 
@@ -240,7 +239,7 @@ class G2D(TorchDetector):
             raise InputError(f"need epsilon1 > epsilon2 > epsilon3 >= 0, got {p['epsilon1']}, {p['epsilon2']}, {p['epsilon3']}")
 
     def _build(self) -> nn.Module:
-        return G2DNetworks(self.input_shape, tuple(self.widths), self.latent_dim,
+        return G2DNetworks(self.input_shape_, tuple(self.widths), self.latent_dim,
                            sorted(self.selected_epochs_["far"] + self.selected_epochs_["boundary"]), self.networks)
 
     def decision_thresholds(self) -> dict[str, float]:
@@ -352,7 +351,7 @@ class G2D(TorchDetector):
         return loss.item()
 
     def _generator_at(self, state: dict[str, torch.Tensor]) -> nn.Module:
-        module = GENERATORS[self.networks](self.input_shape, tuple(self.widths), self.latent_dim)
+        module = GENERATORS[self.networks](self.input_shape_, tuple(self.widths), self.latent_dim)
         module.load_state_dict(state)
         return module_to_device(module, self.torch_device).eval()
 
@@ -383,20 +382,11 @@ class G2D(TorchDetector):
         self.fit_info_.update(record, detector_loss=record.pop("train_loss"))
 
     # -- scoring and generation ----------------------------------------------------------------------
-    def _forward(self, b: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = self.net_.detector(b).double()
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        logits = self.net_.detector(batch).double()
         # P(irregular) = softmax(logits)[1] = sigmoid(l1 − l0), in float64 to keep saturated scores distinct
         return {"p_irregular": torch.sigmoid(logits[:, 1] - logits[:, 0]),
-                "critic": -self.net_.critic(b).squeeze(1)}
-
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        return map_batches(self._forward, x, self.torch_device)
-
-    export_refusal = None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self._forward(b)[self.default_score], None
+                "critic": -self.net_.critic(batch).squeeze(1)}
 
     def generate(self, n: int, epoch: int | None = None, seed: int = 0) -> np.ndarray:
         """n samples of the generator saved after `epoch` (1-based; None = the last), as floats in [0, 1] with

@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector
+from oneclass.core import TorchDetector
 from oneclass.errors import InputError
-from oneclass.registry import register
-from oneclass.training import Batch, fit_epochs, map_batches
+from oneclass.runtime import map_batches
+from oneclass.training import Batch, fit_epochs
 
 #: the score names, in the order `KnnGeomScorer` returns them
 SCORES = ("combined", "knn", "transforms")
@@ -146,7 +145,6 @@ class KnnGeomScorer(nn.Module):
         return {"combined": z.mean(1), "knn": knn, "transforms": transforms, "map": maps}
 
 
-@register
 class KnnGeom(TorchDetector):
     """Nearest-neighbour distance on blurred pixels plus a geometric-transformation classifier, standardised on
     held-out normals and averaged: oneclass's recommended detector.
@@ -196,6 +194,8 @@ class KnnGeom(TorchDetector):
     name = "knn_geom"
     score_names = SCORES
     default_score = "combined"
+    has_anomaly_maps = True
+    scoring_batch_size = 256
     input_range = (0.0, 1.0)
     param_rules = {"k": rules.integer(1), "blur": rules.number(0, 10), "knn_pool": rules.integer(1, optional=True),
                    "classifier_pool": rules.integer(1, optional=True), "widths": rules.integers(1, min_length=1),
@@ -224,17 +224,17 @@ class KnnGeom(TorchDetector):
         self.max_bank = max_bank
 
     def _pools(self) -> tuple[int, int]:
-        side = max(self.input_shape[1:])
+        side = max(self.input_shape_[1:])
         knn = self.knn_pool or math.ceil(side / 32)
         return knn, self.classifier_pool or math.ceil(side / 16)
 
     def _build(self) -> nn.Module:
         knn_pool, classifier_pool = self._pools()
-        return KnnGeomScorer(self.input_shape, self.bank_size_, self.k, self.blur, knn_pool, classifier_pool,
+        return KnnGeomScorer(self.input_shape_, self.bank_size_, self.k, self.blur, knn_pool, classifier_pool,
                              tuple(self.widths))
 
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
-        _, h, w = self.input_shape
+        _, h, w = self.input_shape_
         if h != w:
             raise InputError(f"knn_geom rotates images, so they must be square; got {h}×{w}: resize or crop them")
         if h // self._pools()[1] < 4:
@@ -283,17 +283,5 @@ class KnnGeom(TorchDetector):
                               centre=[round(v, 6) for v in net.centre.tolist()],
                               scale=[round(v, 6) for v in net.scale.tolist()])
 
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-        out = map_batches(self.net_, x, self.torch_device, batch_size=256)
-        return {k: out[k] for k in SCORES}
-
-    def anomaly_maps(self, x) -> np.ndarray:
-        self.net_.eval()
-        return map_batches(lambda b: self.net_(b)["map"], self._prepare(x), self.torch_device, batch_size=256).numpy()
-
-    export_refusal = None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.net_(b)
-        return out["combined"], out["map"]
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return self.net_(batch)

@@ -11,11 +11,9 @@ import torch
 from sklearn.svm import OneClassSVM
 
 from oneclass import params as rules
-from oneclass.detector import Detector
-from oneclass.registry import register
+from oneclass.core import Detector
 
 
-@register
 class OCSVM(Detector):
     """OC-SVM with an RBF kernel on pixels scaled to [0, 1]. Score: −decision function (higher = more anomalous).
 
@@ -26,6 +24,7 @@ class OCSVM(Detector):
     name = "ocsvm"
     score_names = ("svm",)
     default_score = "svm"
+    scoring_batch_size = 1024
     param_rules = {"nu": rules.number(0, 1, low_open=True, high_open=True),  # scikit-learn fails at 1
                    "gamma": rules.Rule("'scale', 'auto' or a number > 0", lambda v: v in ("scale", "auto")
                                        if isinstance(v, str) else rules.number(0, low_open=True).test(v)),
@@ -53,14 +52,11 @@ class OCSVM(Detector):
         self.gamma_ = torch.tensor(float(svm._gamma))
         self.fit_info_.update(n_support=len(self.support_vectors_), n_fit=len(flat), selection="none")
 
-    @torch.no_grad()
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        sv, coef = self.support_vectors_.double(), self.dual_coef_.double()
-        out = []
-        for chunk in x.flatten(1).double().split(1024):
-            kernel = torch.exp(-self.gamma_.double() * torch.cdist(chunk, sv).pow(2))
-            out.append(-(kernel @ coef + self.intercept_.double()))
-        return {"svm": torch.cat(out).numpy()}
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """−(Σ α_i k(x, s_i) + b) with the RBF kernel k, in float64."""
+        sv, coef = self.support_vectors_.to(batch.device, torch.float64), self.dual_coef_.to(batch.device, torch.float64)
+        kernel = torch.exp(-self.gamma_.double() * torch.cdist(batch.flatten(1).double(), sv).pow(2))
+        return {"svm": -(kernel @ coef + self.intercept_.double())}
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return {"support_vectors": self.support_vectors_, "dual_coef": self.dual_coef_,

@@ -14,12 +14,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from oneclass import params as rules
-from oneclass.detector import TorchDetector, minmax
+from oneclass.core import MAP, TorchDetector, minmax
 from oneclass.errors import InputError
 from oneclass.methods.cae import random_square_masks
 from oneclass.nn import clip_straight_through, conv_block, downsampled_sizes
-from oneclass.registry import register
-from oneclass.training import Batch, Validation, fit_epochs, map_batches, selection_rule
+from oneclass.runtime import map_batches
+from oneclass.training import Batch, Validation, fit_epochs, selection_rule
+
+#: R's three errors, each a score of its own and a third of `avg`
+ERRORS = ("mask", "cont", "rec")
 
 
 def _decoder_blocks(widths: tuple[int, ...], sizes: list[tuple[int, int]], kernel: int) -> nn.Sequential:
@@ -85,24 +88,28 @@ class OLEDNetworks(nn.Module):
 def threshold_unit(activations: torch.Tensor, n_masked: int, epsilon: float, gradient: str = "eq2") -> torch.Tensor:
     """T (eq. 1–2): masks (n, 1, H, W) that are 0 on each image's `n_masked` highest activations, 1 elsewhere.
 
-    The forward value hides exactly `n_masked` pixels per image (ties at the threshold are broken by position).
+    The forward value hides exactly `n_masked` pixels per image: those above the `n_masked`-th largest activation s,
+    then, of those equal to s, the first by position, written out with a cumulative sum rather than left to TopK,
+    whose ties fall differently in PyTorch and in ONNX, so an exported graph hides the same pixels even on an image
+    whose activations are all zero.
     The gradient: `"eq2"`, that of the paper's eq. 2, relu(s − A) / (relu(s − A) + ε) with s the `n_masked`-th
     largest activation; its derivative ε / (s − A)² is exactly 0 in float32 wherever s − A exceeds about 2e-5 at the
     paper's ε = 1e-12, so almost no pixel passes gradient. `"straight-through"`: d mask / dA = −1 everywhere (a
     higher activation hides more), the straight-through estimator of the hard threshold.
     """
     flat = activations.flatten(1)
-    top = flat.topk(n_masked, dim=1)
-    hard = torch.ones_like(flat).scatter_(1, top.indices, 0.0)
+    s = flat.topk(n_masked, dim=1).values[:, -1:]  # the n_masked-th largest activation, however ties fall
+    above, tied = flat > s, flat == s
+    first_tied = tied & (tied.long().cumsum(1) <= n_masked - above.long().sum(1, keepdim=True))
+    hard = 1.0 - (above | first_tied).to(flat.dtype)
     if gradient == "straight-through":
         surrogate = -flat
     else:
-        gap = F.relu(top.values[:, -1:] - flat)
+        gap = F.relu(s - flat)
         surrogate = gap / (gap + epsilon)
     return (surrogate + (hard - surrogate).detach()).view_as(activations)
 
 
-@register
 class OLED(TorchDetector):
     """OLED with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
 
@@ -130,6 +137,7 @@ class OLED(TorchDetector):
     name = "oled"
     score_names = ("mask", "cont", "rec", "avg")
     default_score = "avg"
+    has_anomaly_maps = True
     presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
     paper_validation = {"val_normal": 150, "val_outliers": 150}
     benchmark_settings = {"calibration": 0.0, "score_scaling": "scored-set"}
@@ -174,33 +182,35 @@ class OLED(TorchDetector):
 
     # -- networks and masks --------------------------------------------------------------------------
     def _build(self) -> nn.Module:
-        r = Reconstructor(self.input_shape, tuple(self.widths), self.latent_dim, self.kernel)
-        mg = MaskGenerator(self.input_shape, tuple(self.mask_widths), self.kernel) if self.masking == "learned" else None
+        r = Reconstructor(self.input_shape_, tuple(self.widths), self.latent_dim, self.kernel)
+        mg = MaskGenerator(self.input_shape_, tuple(self.mask_widths), self.kernel) if self.masking == "learned" else None
         return OLEDNetworks(r, mg)
 
     @property
     def n_masked(self) -> int:
         """Pixels hidden per image: (100 − t) % of them, at least one."""
-        return max(1, round((100.0 - self.t) / 100.0 * self.input_shape[1] * self.input_shape[2]))
+        return max(1, round((100.0 - self.t) / 100.0 * self.input_shape_[1] * self.input_shape_[2]))
 
     @property
     def hole(self) -> int:
         """Side of the random square (`masking="random"`): `mask_size`, else 10 pixels per 28 as in Table 4."""
-        return self.mask_size or max(1, round(10 * min(self.input_shape[1:]) / 28))
+        return self.mask_size or max(1, round(10 * min(self.input_shape_[1:]) / 28))
 
     def _masks(self, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if self.masking == "random":
             return random_square_masks(len(xb), xb.shape[2], xb.shape[3], self.hole, gen).to(xb.device)
         return threshold_unit(self.net_.mask_generator(xb), self.n_masked, self.epsilon, self.mask_gradient)
 
-    def _losses(self, xb: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _losses(self, xb: torch.Tensor, masks: torch.Tensor, with_map: bool = False) -> dict[str, torch.Tensor]:
         """Per-image L_mask, L_cont, L_rec, each a mean over all pixels; L_cont's error is zero outside the hidden
-        region (eq. 6 with x_c the image restricted to that region)."""
+        region (eq. 6 with x_c the image restricted to that region). `with_map`: also the squared error of R on the
+        masked image per pixel (mean over channels), the anomaly map."""
         r = self.net_.reconstructor
         masked_error = r(xb * masks) - xb
-        return {"mask": masked_error.pow(2).flatten(1).mean(1),
-                "cont": (masked_error.abs() * (1.0 - masks)).flatten(1).mean(1),
-                "rec": (r(xb) - xb).pow(2).flatten(1).mean(1)}
+        losses = {"mask": masked_error.pow(2).flatten(1).mean(1),
+                  "cont": (masked_error.abs() * (1.0 - masks)).flatten(1).mean(1),
+                  "rec": (r(xb) - xb).pow(2).flatten(1).mean(1)}
+        return {**losses, MAP: masked_error.pow(2).mean(1)} if with_map else losses
 
     # -- training ----------------------------------------------------------------------------------
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
@@ -250,7 +260,7 @@ class OLED(TorchDetector):
     def _validation_values(self, x_val: torch.Tensor, rule: str) -> np.ndarray:
         """`val-with-outliers`: the default score (AUROC is taken on it); `val-normal`: R's objective per image."""
         if rule == "val-with-outliers":
-            return self._score(x_val)[self.default_score]
+            return self._outputs(x_val)[self.default_score]
         raw = self._raw_scores(x_val)
         return raw["mask"] + self.gamma * raw["cont"] + self.lambda_ * raw["rec"]
 
@@ -274,14 +284,20 @@ class OLED(TorchDetector):
         if self.score_scaling == "fit":
             self.score_ranges_ = {k: [float(v.min()), float(v.max())] for k, v in self._raw_scores(images).items()}
 
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        """The scores min-max scaled by the ranges `fit` saved, or over `x` itself (`score_scaling="scored-set"`, and
-        during training, for the epoch selection on the paper's validation set)."""
-        raw = self._raw_scores(x)
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """R's errors with MM's masks, each min-max scaled by the range `fit` saved, their mean `avg`, and the maps.
+        With `score_scaling="scored-set"` (and in training, before the ranges exist) the errors stay raw here and
+        `_over_set` scales them over the images scored together."""
+        out = self._losses(batch, self._masks(batch, generator), with_map=True)
+        if not self.score_ranges_:
+            return out
+        scaled = {k: (out[k] - lo) / max(hi - lo, 1e-12) for k in ERRORS for lo, hi in [self.score_ranges_[k]]}
+        return {**scaled, "avg": (scaled["mask"] + scaled["cont"] + scaled["rec"]) / 3, MAP: out[MAP]}
+
+    def _over_set(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.score_ranges_:
-            scaled = {k: (v - lo) / max(hi - lo, 1e-12) for k, v in raw.items() for lo, hi in [self.score_ranges_[k]]}
-        else:
-            scaled = {k: minmax(v) for k, v in raw.items()}
+            return scores
+        scaled = {k: minmax(scores[k]) for k in ERRORS}
         return {**scaled, "avg": (scaled["mask"] + scaled["cont"] + scaled["rec"]) / 3}
 
     def inpaint(self, x) -> dict[str, np.ndarray]:
@@ -313,15 +329,3 @@ class OLED(TorchDetector):
         if self.score_scaling == "scored-set":
             return "its scores are scaled over the images scored together; fit it with score_scaling='fit'"
         return None
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        masks = self._masks(b, None)
-        raw = self._losses(b, masks)
-        scaled = [(raw[k] - lo) / max(hi - lo, 1e-12) for k in ("mask", "cont", "rec") for lo, hi in [self.score_ranges_[k]]]
-        maps = (self.net_.reconstructor(b * masks) - b).pow(2).mean(1)
-        return sum(scaled) / 3, maps
-
-    def anomaly_maps(self, x) -> np.ndarray:
-        """Squared error of R on the masked image, per pixel (mean over channels)."""
-        return self._masked_pass(self._prepare(x),
-                                 lambda b, m: (self.net_.reconstructor(b * m) - b).pow(2).mean(1)).numpy()

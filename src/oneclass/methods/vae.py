@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from oneclass import params as rules
+from oneclass.core import MAP
 from oneclass.methods.ae import AE
 from oneclass.nn import ConvDecoder, ConvEncoder
-from oneclass.registry import register
-from oneclass.training import map_batches
 
 
 class VariationalAutoencoder(nn.Module):
@@ -36,7 +34,6 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
 
 
-@register
 class VAE(AE):
     """VAE with a Gaussian decoder of unit variance: loss = ½‖x − x̂‖² + β·KL, summed over pixels.
 
@@ -59,7 +56,7 @@ class VAE(AE):
         self.beta = beta
 
     def _build(self) -> nn.Module:
-        return VariationalAutoencoder(self.input_shape, tuple(self.widths), self.latent_dim, self.kernel)
+        return VariationalAutoencoder(self.input_shape_, tuple(self.widths), self.latent_dim, self.kernel)
 
     def _loss(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         mu, logvar = self.net_.encode(xb)
@@ -68,18 +65,8 @@ class VAE(AE):
         rec = 0.5 * (recon - xb).pow(2).flatten(1).sum(1)
         return (rec + self.beta * kl_to_standard_normal(mu, logvar)).mean()
 
-    @torch.no_grad()
-    def _score(self, x: torch.Tensor) -> dict[str, np.ndarray]:
-        self.net_.eval()
-
-        def per_image(b: torch.Tensor) -> dict[str, torch.Tensor]:
-            mu, logvar = self.net_.encode(b)
-            err = (self.net_.decoder(mu) - b).pow(2).flatten(1)
-            return {"elbo": 0.5 * err.sum(1) + kl_to_standard_normal(mu, logvar), "rec": err.mean(1)}
-
-        return map_batches(per_image, x, self.torch_device)
-
-    def export_forward(self, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.net_.encode(b)
-        error = (self.net_.decoder(mu) - b).pow(2)
-        return 0.5 * error.flatten(1).sum(1) + kl_to_standard_normal(mu, logvar), error.mean(1)
+    def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        mu, logvar = self.net_.encode(batch)
+        error = (self.net_.decoder(mu) - batch).pow(2)
+        flat = error.flatten(1)
+        return {"elbo": 0.5 * flat.sum(1) + kl_to_standard_normal(mu, logvar), "rec": flat.mean(1), MAP: error.mean(1)}

@@ -1,0 +1,110 @@
+"""One inference result per image (`ImageResult`), made by one function (`image_results`) for a loaded detector or
+an exported ONNX model alike, and written the same way by `score --json`, `score --csv` and `POST /score`."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from oneclass.core.scores import Decision, Scores
+
+#: the columns of `score --csv`
+CSV_COLUMNS = ("name", "score", "normalised", "anomalous")
+
+
+class ScoringModel(Protocol):
+    """What `image_results` needs: a `Detector` or an `OnnxModel`."""
+
+    name: str
+    decision_: Decision | None
+    has_anomaly_maps: bool
+
+    def score(self, x: Any) -> Scores: ...
+
+    def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]: ...
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What a model says of one image.
+
+    Attributes
+    ----------
+    name : str
+        The image's name (its path, or an upload's file name).
+    scores : dict of str to float
+        Every score the model gives (an ONNX model: the default score only).
+    default_name : str
+        Which of them is the default.
+    normalised : float or None
+        The default score mapped to [0, 1] by the decision threshold (0.5 at it); None where the model cannot decide.
+    anomalous : bool or None
+        Whether the default score is above the threshold; None where the model cannot decide.
+    map : ndarray (H, W) or None
+        The anomaly map, where asked for and the method has one.
+    """
+
+    name: str
+    scores: dict[str, float]
+    default_name: str
+    normalised: float | None
+    anomalous: bool | None
+    map: np.ndarray | None = None
+
+    @property
+    def default_score(self) -> float:
+        return self.scores[self.default_name]
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields `score --json` and `POST /score` give for the image (the map is written as a picture)."""
+        return {"name": self.name, "scores": self.scores, "default_score": self.default_score,
+                "normalised": self.normalised, "anomalous": self.anomalous}
+
+    def csv_row(self) -> list[str]:
+        """The image's row under `CSV_COLUMNS`."""
+        return [self.name, f"{self.default_score:.6g}", "" if self.normalised is None else f"{self.normalised:.4f}",
+                "" if self.anomalous is None else str(int(self.anomalous))]
+
+
+def image_results(model: ScoringModel, images: Any, names: Sequence[str], maps: bool = False) -> list[ImageResult]:
+    """Score `images` with `model` (one pass, maps too where asked and the method has them) and decide.
+
+    Examples
+    --------
+    >>> import numpy as np, oneclass
+    >>> det = oneclass.create("ocsvm").fit(np.zeros((40, 8, 8), np.uint8))
+    >>> [r.anomalous for r in image_results(det, np.stack([np.zeros((8, 8), np.uint8),
+    ...                                                     np.full((8, 8), 255, np.uint8)]), ["blank", "white"])]
+    [False, True]
+    """
+    if maps and model.has_anomaly_maps:
+        scores, heat = model.score_with_maps(images)
+    else:
+        scores, heat = model.score(images), None
+    return results_from(scores, heat, model.decision_, names)
+
+
+def results_from(scores: Scores, maps: np.ndarray | None, decision: Decision | None,
+                 names: Sequence[str]) -> list[ImageResult]:
+    """The results of images already scored: their `scores`, their `maps` (or None), decided by `decision`."""
+    normalised = None if decision is None else decision.normalised(scores.default)
+    anomalous = None if decision is None else decision.decide(scores.default)
+    return [ImageResult(name=name, scores={k: float(v[i]) for k, v in scores.items()}, default_name=scores.default_name,
+                        normalised=None if normalised is None else float(normalised[i]),
+                        anomalous=None if anomalous is None else bool(anomalous[i]),
+                        map=None if maps is None else maps[i])
+            for i, name in enumerate(names)]
+
+
+def results_csv(results: Sequence[ImageResult]) -> str:
+    """The results as CSV text with a header (`CSV_COLUMNS`), quoted where a name needs it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(r.csv_row() for r in results)
+    return out.getvalue()
