@@ -29,6 +29,7 @@ from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
 from oneclass.runtime import PRECISIONS  # noqa: E402
+from oneclass.training import EveryEpoch  # noqa: E402
 
 
 def overlay_grid(images: np.ndarray, maps: dict[int, np.ndarray], titles: list[str]) -> plt.Figure:
@@ -82,9 +83,9 @@ def main() -> None:
     det = oneclass.create("ada", **params)
     stages = sorted({int(e) for e in np.linspace(1, det.epochs, args.stages).round()})
     maps: dict[int, np.ndarray] = {}
-    det.epoch_callback = lambda d, epoch: maps.update({epoch: d.attention(shown)}) if epoch in stages else None
+    tracking = EveryEpoch(lambda epoch: maps.update({epoch: det.attention(shown)}) if epoch in stages else None)
     start = time.perf_counter()
-    det.fit(split.x_train, known_anomalies=split.x_known)
+    det.fit(split.x_train, known_anomalies=split.x_known, callbacks=[tracking])
     fit_s = time.perf_counter() - start
     test_auroc = {k: auroc(split.y_test, v) for k, v in det.score(split.x_test).items()}
 

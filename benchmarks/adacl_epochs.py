@@ -44,6 +44,7 @@ from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc
 from oneclass.runtime import map_batches, to_device
+from oneclass.training import EveryEpoch
 
 HELD_OUT = 150
 
@@ -79,15 +80,16 @@ def run(data, c: int, seed: int) -> dict:
     test_x = torch.from_numpy(split.x_test).float().div(255)[:, None]
     weights, val_out, unseen_out, test_out = [], [], [], []
 
-    def keep(d, epoch):
+    def keep(epoch):
+        d = det
+        d.net_.eval()
         weights.append({k: v.detach().clone() for k, v in d.net_.state_dict().items()})
         val_out.append(map_batches(d.net_, val_x, d.torch_device).numpy())
         unseen_out.append(map_batches(d.net_, unseen_x, d.torch_device).numpy())
         test_out.append(map_batches(d.net_, test_x, d.torch_device).numpy())
 
-    det.epoch_callback = keep
     t = time.time()
-    det.fit(train, val=(val_x, val_y))
+    det.fit(train, val=(val_x, val_y), callbacks=[EveryEpoch(keep)])
     fit_s = time.time() - t
     epochs = len(weights)
     line = {"class": c, "seed": seed, "epochs": epochs, "best_epoch": det.fit_info_["best_epoch"],

@@ -31,6 +31,7 @@ from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
 from oneclass.metrics import auroc
 from oneclass.runtime import PRECISIONS
+from oneclass.training import EveryEpoch
 
 SCORES = ("mask", "cont", "rec", "avg")
 
@@ -42,15 +43,14 @@ def run(digit: int, seed: int, preset: str, precision: str, data_root: str | Non
     val_x, val_y = split.val
     history: dict[str, dict[str, list[float]]] = {"val": {s: [] for s in SCORES}, "test": {s: [] for s in SCORES}}
 
-    def record(d, epoch: int) -> None:
+    def record(epoch: int) -> None:
         for name, x, y in (("val", val_x, val_y), ("test", split.x_test, split.y_test)):
-            scores = d.score(x)
+            scores = det.score(x)
             for s in SCORES:
                 history[name][s].append(round(auroc(y, scores[s]), 5))
 
-    det.epoch_callback = record
     start = time.perf_counter()
-    det.fit(split.x_train, val=split.val)
+    det.fit(split.x_train, val=split.val, callbacks=[EveryEpoch(record)])
     fit_s = time.perf_counter() - start
     final = {s: round(auroc(split.y_test, v), 5) for s, v in det.score(split.x_test).items()}
     by_avg = int(np.argmax(history["val"]["avg"]))  # first best, as the library's rule

@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import oneclass
-from oneclass import runtime, training
+from oneclass import runtime
 from oneclass.evaluation import git_commit
 from oneclass.registry import detector_class
 
@@ -70,26 +70,22 @@ def compiled_runs(args: argparse.Namespace, x: np.ndarray, cpu: str, device: tor
     """Each method with `torch.compile` on its update step: the first fit pays for compiling (fresh networks and
     optimisers recompile in every fit, as every cell of a sweep does), the second shows the compiled speed."""
     lines = []
-    training.COMPILE_STEPS = True
-    try:
-        for method in args.methods.split(","):
-            for precision in args.precisions.split(","):
-                seconds = []
-                for _ in range(2):
-                    det = make(method, precision, args.device)
-                    t = time.perf_counter()
-                    det.fit(x)
-                    seconds.append(time.perf_counter() - t)
-                images_per_s = args.images * RUNS[method][1] / seconds[1]
-                lines.append({"method": method, "precision": precision, "layout": "channels_last", "compiled": True,
-                              "images_per_s": round(images_per_s, 1), "first_fit_seconds": round(seconds[0], 2),
-                              "fit_seconds": round(seconds[1], 2), "images": args.images, "passes": RUNS[method][1],
-                              "device": str(device), "threads": torch.get_num_threads(), "cpu": cpu,
-                              "torch": torch.__version__, "version": oneclass.__version__, "commit": git_commit()})
-                print(f"{method:6s} {precision} compiled      {images_per_s:8.0f} images/s  first fit {seconds[0]:.1f} s "
-                      f"(compiling), then {seconds[1]:.1f} s", flush=True)
-    finally:
-        training.COMPILE_STEPS = False
+    for method in args.methods.split(","):
+        for precision in args.precisions.split(","):
+            seconds = []
+            for _ in range(2):
+                det = make(method, precision, args.device)
+                t = time.perf_counter()
+                det.fit(x, compile=True)
+                seconds.append(time.perf_counter() - t)
+            images_per_s = args.images * RUNS[method][1] / seconds[1]
+            lines.append({"method": method, "precision": precision, "layout": "channels_last", "compiled": True,
+                          "images_per_s": round(images_per_s, 1), "first_fit_seconds": round(seconds[0], 2),
+                          "fit_seconds": round(seconds[1], 2), "images": args.images, "passes": RUNS[method][1],
+                          "device": str(device), "threads": torch.get_num_threads(), "cpu": cpu,
+                          "torch": torch.__version__, "version": oneclass.__version__, "commit": git_commit()})
+            print(f"{method:6s} {precision} compiled      {images_per_s:8.0f} images/s  first fit {seconds[0]:.1f} s "
+                  f"(compiling), then {seconds[1]:.1f} s", flush=True)
     return lines
 
 
@@ -126,13 +122,13 @@ def eager_runs(args: argparse.Namespace, x: np.ndarray, peaks: dict, cpu: str, d
     for method in args.methods.split(","):
         flops = flops_per_image(method, args.device)
         for layout in args.layouts.split(","):
-            runtime.MEMORY_FORMAT = LAYOUTS[layout]
             for precision in args.precisions.split(","):
-                make(method, precision, args.device).fit(x[:256])  # warm-up: kernels, allocator
-                det = make(method, precision, args.device)
-                t = time.perf_counter()
-                det.fit(x)
-                seconds = time.perf_counter() - t
+                with runtime.memory_layout(LAYOUTS[layout]):
+                    make(method, precision, args.device).fit(x[:256])  # warm-up: kernels, allocator
+                    det = make(method, precision, args.device)
+                    t = time.perf_counter()
+                    det.fit(x)
+                    seconds = time.perf_counter() - t
                 images_per_s = args.images * RUNS[method][1] / seconds
                 achieved = images_per_s * flops / 1e9
                 line = {"method": method, "precision": precision, "layout": layout, "compiled": False,
@@ -145,7 +141,6 @@ def eager_runs(args: argparse.Namespace, x: np.ndarray, peaks: dict, cpu: str, d
                 lines.append(line)
                 print(f"{method:6s} {precision} {layout:13s} {images_per_s:8.0f} images/s  {flops / 1e6:7.1f} MFLOP/image  "
                       f"{achieved:6.1f} GFLOP/s = {achieved / peaks[precision]:6.1%} of the {precision} matmul peak", flush=True)
-    runtime.MEMORY_FORMAT = torch.channels_last
     return lines
 
 

@@ -7,6 +7,7 @@ import torch
 import oneclass
 from oneclass.errors import InputError
 from oneclass.methods.adacl import ADACL, cut_paste, mix_up, puzzle, rotate
+from oneclass.training import EveryEpoch
 
 
 def _images(n=16, c=1, h=28, w=28, seed=0):
@@ -77,18 +78,17 @@ def test_bad_options_are_one_line_errors():
         oneclass.create("adacl", epochs=1).fit(np.zeros((10, 28, 20), np.uint8))
 
 
-def test_epoch_callback_sees_every_epoch_in_eval_mode_and_changes_nothing(mini):
+def test_a_callback_that_scores_every_epoch_changes_nothing(mini):
     x = mini["x_train"][mini["y_train"] == 7]
     seen = []
+    tracked = oneclass.create("adacl", epochs=2, val_size=50, widths=(8, 16))
 
-    def callback(det, epoch):
-        seen.append((epoch, det.net_.training, det.score(x[:8]).default.shape))
+    def callback(epoch):
+        seen.append((epoch, tracked.score(x[:8]).default.shape, tracked.net_.training))
 
     plain = oneclass.create("adacl", epochs=2, val_size=50, widths=(8, 16)).fit(x)
-    tracked = oneclass.create("adacl", epochs=2, val_size=50, widths=(8, 16))
-    tracked.epoch_callback = callback
-    tracked.fit(x)
-    assert seen == [(1, False, (8,)), (2, False, (8,))]
+    tracked.fit(x, callbacks=[EveryEpoch(callback)])
+    assert seen == [(1, (8,), False), (2, (8,), False)]  # scoring puts the network in eval mode
     np.testing.assert_array_equal(plain.score(x).default, tracked.score(x).default)
 
 
@@ -153,13 +153,12 @@ def test_weight_average_scores_with_the_mean_of_every_epochs_weights(mini):
     x = mini["x_train"][mini["y_train"] == 7]
     epoch_weights, epoch_buffers = [], []
 
-    def keep(det, epoch):
+    def keep(epoch):
         epoch_weights.append({k: v.detach().clone() for k, v in det.net_.named_parameters()})
         epoch_buffers.append({k: v.clone() for k, v in det.net_.named_buffers() if k.endswith("running_mean")})
 
     det = oneclass.create("adacl", epochs=3, val_size=50, widths=(8, 16), weight_average=True, calibration=0.0)
-    det.epoch_callback = keep
-    det.fit(x)
+    det.fit(x, callbacks=[EveryEpoch(keep)])
     assert len(epoch_weights) == 3 and det.fit_info_["selection"] == "weight-average"
     for name, value in det.net_.named_parameters():
         torch.testing.assert_close(value, torch.stack([w[name] for w in epoch_weights]).mean(0), msg=name)

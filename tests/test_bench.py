@@ -20,6 +20,7 @@ from oneclass.bench.report import paper_tables, write_report
 from oneclass.cli import main
 from oneclass.errors import OneClassError
 from oneclass.evaluation import git_commit
+from oneclass.training import EveryEpoch
 
 TINY = {"epochs": 1, "widths": [4, 8], "latent_dim": 4}  # an ae that trains on 250 images in well under a second
 
@@ -108,23 +109,22 @@ def test_a_cell_stopped_in_training_resumes_from_its_checkpoint(tmp_path, mini, 
     """A cell whose training stopped after epoch 1 (its checkpoint left in `<out>.checkpoints/`) continues from
     there when the grid runs again, and gives the line an uninterrupted run gives; no checkpoint is left behind."""
     from oneclass.bench.grid import checkpoint_dir, run_cell
-    from oneclass.checkpoint import Checkpoint
+    from oneclass.checkpoint import Checkpoint, Checkpointing
     from oneclass.data.protocols import make_split
 
     cell = make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [1], [0], "paper", {**TINY, "epochs": 3})[0]
     out = ResultsFile(tmp_path / "r.jsonl")
     params, _ = cell.settings()
     det = oneclass.create("ae", **params)
-    det.checkpoint_dir = checkpoint_dir(tmp_path / "r.jsonl.checkpoints", cell)
+    folder = checkpoint_dir(tmp_path / "r.jsonl.checkpoints", cell)
 
-    def stop_after_epoch_2(d, epoch):
+    def stop_after_epoch_2(epoch):
         if epoch == 2:
             raise KeyboardInterrupt  # as a kill between epochs: epoch 1's checkpoint is on disk
 
-    det.epoch_callback = stop_after_epoch_2
     with pytest.raises(KeyboardInterrupt):
-        det.fit(make_split("one-vs-rest", mini, 1).x_train)
-    assert list(det.checkpoint_dir.glob("*.json"))
+        det.fit(make_split("one-vs-rest", mini, 1).x_train, callbacks=[EveryEpoch(stop_after_epoch_2), Checkpointing(folder)])
+    assert list(folder.glob("*.json"))
     resumed = []
     load = Checkpoint.load
     monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(load(self)) or resumed[-1])
@@ -433,21 +433,19 @@ def test_noisy_mnist_cells_give_known_anomalies_to_ada_and_the_report_finds_tabl
     assert "ADA CAM+D (ADA Table 1)" in self_text and "Table 3" not in self_text
 
 
-def test_evaluate_keeps_the_callers_epoch_callback(mini):
-    """`evaluate` sets its own per-epoch callback only for `track_epochs`, and gives the caller's back afterwards."""
+def test_evaluate_keeps_the_callers_callbacks(mini):
+    """`evaluate` adds its own per-epoch callback only for `track_epochs`, beside the caller's."""
     from oneclass.data.protocols import make_split
     from oneclass.evaluation import evaluate
 
     seen = []
     det = oneclass.create("ae", **{**TINY, "epochs": 2})
-    det.epoch_callback = lambda d, epoch: seen.append(epoch)
-    evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1)
-    assert seen == [1, 2] and det.epoch_callback is not None
+    mine = [EveryEpoch(seen.append)]
+    evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1, callbacks=mine)
+    assert seen == [1, 2]
     result = evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1,
-                      track_epochs=True)
-    assert len(result.epoch_test_auroc) == 2 and seen == [1, 2]  # tracking replaced it during that fit only
-    evaluate(det, make_split("one-vs-rest", mini, 1), dataset="fashion-mnist-mini", normal_class=1)
-    assert seen == [1, 2, 1, 2]
+                      track_epochs=True, callbacks=mine)
+    assert len(result.epoch_test_auroc) == 2 and seen == [1, 2, 1, 2]  # beside the tracking
 
 
 def test_bench_takes_every_protocol_option_its_signature_has(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import oneclass
-from oneclass.checkpoint import Checkpoint
+from oneclass.checkpoint import Checkpoint, Checkpointing
+from oneclass.training import EveryEpoch
 from tests.test_methods import FAST
 
 #: at least three epochs in the phase the test interrupts (G2D: its detector phase)
@@ -40,18 +41,15 @@ def test_training_stopped_after_an_epoch_resumes_to_the_same_model(method, optio
     params = {**FAST[method], "epochs": 3, **LONGER.get(method, {}), **options}
     whole = oneclass.create(method, seed=1, **params).fit(x, val=val)
 
-    def stop_at_epoch_2(det, epoch):
+    def stop_at_epoch_2(epoch):
         if epoch == 2:
             raise Stop
 
     det = oneclass.create(method, seed=1, **params)
-    det.checkpoint_dir = tmp_path / "ckpt"
-    det.epoch_callback = stop_at_epoch_2
     with pytest.raises(Stop):
-        det.fit(x, val=val)
+        det.fit(x, val=val, callbacks=[EveryEpoch(stop_at_epoch_2), Checkpointing(tmp_path / "ckpt")])
     assert list((tmp_path / "ckpt").glob("*.safetensors"))  # epoch 1's checkpoint
-    det.epoch_callback = None
-    det.fit(x, val=val)
+    det.fit(x, val=val, callbacks=[Checkpointing(tmp_path / "ckpt")])
     assert not list((tmp_path / "ckpt").iterdir())  # removed once training ended
     x_test = mini["x_test"][:100]
     for name, values in whole.score(x_test).items():

@@ -1,7 +1,8 @@
 """Epoch checkpoints of the training loop, so that a run killed between epochs resumes where it stopped and ends
 with exactly the weights an uninterrupted run has. A checkpoint is one safetensors file (every tensor: network,
 optimiser and scheduler state, the best epoch's weights, random-number-generator states) and one JSON file
-(everything else); nothing is pickled. Each file is written whole (`files.write_atomic`), JSON last."""
+(everything else); nothing is pickled. Each file is written whole (`files.write_atomic`), JSON last.
+`Checkpointing` is the callback that writes them after every epoch and restores them when a run starts again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from oneclass.files import write_atomic
+from oneclass.training import Callback, LoopState
 
 
 class Checkpoint:
@@ -51,6 +53,46 @@ class Checkpoint:
     def remove(self) -> None:
         self.json_path.unlink(missing_ok=True)
         self.tensors_path.unlink(missing_ok=True)
+
+
+class Checkpointing(Callback):
+    """Give `fit(..., callbacks=[Checkpointing(folder)])` to write a checkpoint into `folder` after every epoch of
+    every loop whose method names its optimisers (`stateful`) and, when a checkpoint of the same run is there, to
+    continue after its epoch: the weights, optimisers, schedulers, generators' states, losses and the selection so
+    far are restored, so the result equals an uninterrupted run's. Each loop's checkpoint is removed when it ends."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self._open: dict[str, Checkpoint] = {}
+
+    def on_train_begin(self, state: LoopState) -> None:
+        if state.stateful is None:
+            return
+        checkpoint = self._open[state.desc] = Checkpoint(self.directory, state.desc, state.key)
+        saved = checkpoint.load()
+        if saved is None:
+            return
+        state.epoch, state.history = saved["epoch"], saved["history"]
+        state.module.load_state_dict(saved["module"])
+        for name, obj in state.stateful.items():
+            obj.load_state_dict(saved["objects"][name])
+        state.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        state.best.load_state(saved["best"])
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        checkpoint = self._open.get(state.desc)
+        if checkpoint is None or state.stopping or state.epoch >= state.epochs:
+            return
+        checkpoint.save({"epoch": state.epoch, "history": state.history, "module": state.module.state_dict(),
+                         "objects": {name: obj.state_dict() for name, obj in state.stateful.items()},
+                         "generator": state.generator.get_state(), "torch_rng": torch.get_rng_state(),
+                         "best": state.best.state()})
+
+    def on_train_end(self, state: LoopState) -> None:
+        checkpoint = self._open.pop(state.desc, None)
+        if checkpoint is not None:
+            checkpoint.remove()
 
 
 def _flatten(obj: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from oneclass.core import Detector, Scores
 from oneclass.core.persistence import jsonable
 from oneclass.data.protocols import Split
 from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold
+from oneclass.training import Callback, EveryEpoch
 
 
 @dataclass
@@ -90,19 +92,19 @@ def score_test_split(det: Detector, split: Split) -> Scores:
 
 
 def evaluate(det: Detector, split: Split, *, dataset: str, normal_class: int, preset: str = "paper",
-             overrides: dict[str, Any] | None = None, track_epochs: bool = False) -> Evaluation:
-    """Fit `det` on the split's training images (and validation set, and known anomalies), score its test split and
-    compute every metric. `track_epochs` also records the test AUROC after every epoch (it does not change
-    training; the fit time then includes that scoring)."""
+             overrides: dict[str, Any] | None = None, track_epochs: bool = False,
+             callbacks: Sequence[Callback] = ()) -> Evaluation:
+    """Fit `det` on the split's training images (and validation set, and known anomalies) with `callbacks`, score
+    its test split and compute every metric. `track_epochs` also records the test AUROC after every epoch (it does
+    not change training; the fit time then includes that scoring)."""
     epoch_aucs: list[float] = []
-    callback = det.epoch_callback
     if track_epochs:
-        det.epoch_callback = lambda d, epoch: epoch_aucs.append(round(auroc(split.y_test, score_test_split(d, split).default), 5))
+        def track(epoch: int) -> None:
+            epoch_aucs.append(round(auroc(split.y_test, score_test_split(det, split).default), 5))
+
+        callbacks = (*callbacks, EveryEpoch(track))
     t0 = time.perf_counter()
-    try:
-        det.fit(split.x_train, val=split.val, known_anomalies=split.x_known)
-    finally:
-        det.epoch_callback = callback  # the caller's own callback, if it had one
+    det.fit(split.x_train, val=split.val, known_anomalies=split.x_known, callbacks=callbacks)
     t1 = time.perf_counter()
     scores = score_test_split(det, split)
     t2 = time.perf_counter()

@@ -83,18 +83,29 @@ def _as_output(t: torch.Tensor) -> torch.Tensor:
 
 
 #: the memory layout of image batches and conv weights: channels-last, faster for most methods on the CPU measured
-#: (not for ADA in fp32, nor ALOCC and G2D in bf16; docs/results.md); `make bench-speed` compares both, switching this
-MEMORY_FORMAT = torch.channels_last
+#: (not for ADA in fp32, nor ALOCC and G2D in bf16; docs/results.md); `memory_layout` changes it for a block of code
+_LAYOUT = [torch.channels_last]
+
+
+@contextlib.contextmanager
+def memory_layout(layout: torch.memory_format) -> Iterator[None]:
+    """Train and score with `layout` (e.g. `torch.contiguous_format`) inside the block (`make bench-speed`
+    compares the two)."""
+    _LAYOUT.append(layout)
+    try:
+        yield
+    finally:
+        _LAYOUT.pop()
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move an image batch to `device` in the layout of `MEMORY_FORMAT`."""
-    return x.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)
+    """Move an image batch to `device` in the current memory layout (`memory_layout`)."""
+    return x.to(device, non_blocking=True).contiguous(memory_format=_LAYOUT[-1])
 
 
 def module_to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a network to `device` in the layout of `MEMORY_FORMAT`."""
-    return module.to(device, memory_format=MEMORY_FORMAT)
+    """Move a network to `device` in the current memory layout (`memory_layout`)."""
+    return module.to(device, memory_format=_LAYOUT[-1])
 
 
 def progress(iterable, desc: str, total: int | None = None, leave: bool = False, initial: int = 0):

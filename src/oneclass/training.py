@@ -1,22 +1,19 @@
 """The one training loop every torch method runs (`fit_epochs`), and its pieces: batching from in-memory tensors,
-model selection, checkpoints."""
+model selection, and the hooks (`Callback`) through which a caller watches or checkpoints training. The loop knows
+nothing of detectors: the module, the update step, the data and the run settings (`Run`) are its arguments."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from oneclass.checkpoint import Checkpoint
 from oneclass.metrics import auroc
-from oneclass.runtime import autocast, compute_dtype, progress, to_device
-
-if TYPE_CHECKING:
-    from oneclass.core import TorchDetector
+from oneclass.runtime import autocast, progress, to_device
 
 #: model-selection rules, as reported in results
 SELECTION_RULES = ("none", "val-normal", "val-normal-aug", "val-with-outliers")
@@ -30,11 +27,6 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None = None, s
     if len(parts) > 1 and len(parts[-1]) == 1:
         parts[-2:] = [torch.cat(parts[-2:])]
     yield from parts
-
-
-#: wrap each method's update step in `torch.compile` (for `make bench-speed` to measure; measured slower than eager
-#: for the methods here, see docs/results.md, so off)
-COMPILE_STEPS = False
 
 
 def selection_rule(val: tuple[torch.Tensor, np.ndarray] | None) -> str:
@@ -110,83 +102,134 @@ class Batch:
     epoch: int
 
 
-def fit_epochs(det: TorchDetector, step: Callable[[Batch], float | dict[str, float]], images: torch.Tensor, *,
-               epochs: int, batch_size: int, generator: torch.Generator, targets: torch.Tensor | None = None,
-               module: torch.nn.Module | None = None, validation: Validation | None = None,
+class Callback:
+    """A hook into `fit_epochs`: each method gets the loop's `LoopState` (see `Checkpointing`, `EveryEpoch`)."""
+
+    def on_train_begin(self, state: LoopState) -> None:
+        """Before the first epoch; may restore the state of an interrupted run (then `state.epoch` > 0)."""
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        """After each epoch's update steps, schedulers and model selection."""
+
+    def on_train_end(self, state: LoopState) -> None:
+        """After the last epoch, before the selected weights are restored."""
+
+
+@dataclass
+class Run:
+    """How training runs, apart from what it trains: the device, the autocast dtype, the callbacks, what a checkpoint
+    must match (`identity`, the hyper-parameters), a `name` for progress bars, and whether each update step is
+    wrapped in `torch.compile` (slower than eager for the methods here, measured by `make bench-speed`)."""
+
+    device: torch.device
+    dtype: torch.dtype = torch.float32
+    callbacks: tuple[Callback, ...] = ()
+    identity: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+    compile: bool = False
+
+
+@dataclass
+class LoopState:
+    """What the loop holds, as callbacks see it: `epoch` is the last finished one (0 before any), `history` the mean
+    losses so far, `stateful` the optimisers and schedulers a checkpoint must save (None: the method cannot resume),
+    `tracked` whether the caller's per-epoch tracking applies to this loop (not to pre-training), `stopping` whether
+    the method stopped training early at this epoch."""
+
+    desc: str
+    key: dict[str, Any]
+    module: torch.nn.Module
+    generator: torch.Generator
+    best: BestEpoch
+    epochs: int
+    stateful: dict[str, Any] | None
+    tracked: bool
+    epoch: int = 0
+    history: list[float] | dict[str, list[float]] | None = None
+    stopping: bool = False
+
+
+def fit_epochs(run: Run, step: Callable[[Batch], float | dict[str, float]], images: torch.Tensor, *,
+               module: torch.nn.Module, epochs: int, batch_size: int, generator: torch.Generator,
+               targets: torch.Tensor | None = None, validation: Validation | None = None,
                end_epoch: Callable[[int, list | dict], bool | None] | None = None, track: bool = True,
                stateful: dict[str, Any] | None = None, desc: str | None = None) -> dict:
-    """Train for `epochs` epochs; returns the record that goes into `fit_info_`.
+    """Train `module` for `epochs` epochs; returns the record that goes into `fit_info_`.
 
-    Each epoch puts `module` (default: the detector's network) in training mode and calls `step` once per batch of
-    a fresh shuffle of `images` (indices drawn from `generator`); `step` makes the method's update (the order of
-    a GAN's updates stays visible in the method) and returns the batch's loss, or a dict of named losses. Then,
-    in this order: `end_epoch(epoch, the losses so far, unrounded)` (schedulers, statistics; True stops training
-    early), model selection on `validation`, and, with `track`, the detector's `epoch_callback` (the network in
-    eval mode, no gradients). Each step runs under bf16 autocast when the detector's `precision` resolves to bf16
-    (validation and the callback score in fp32). At the end the selected epoch's weights are restored and `module`
-    is left in eval mode.
+    Each epoch puts `module` in training mode and calls `step` once per batch of a fresh shuffle of `images`
+    (indices drawn from `generator`), under bf16 autocast when `run.dtype` is bf16; `step` makes the method's update
+    (the order of a GAN's updates stays visible in the method) and returns the batch's loss, or a dict of named
+    losses. Then, in this order: `end_epoch(epoch, the losses so far)` (schedulers, statistics; True stops training
+    early), model selection on `validation`, and the callbacks' `on_epoch_end` (with `track`, the caller's tracking
+    among them). At the end the selected epoch's weights are restored and `module` is left in eval mode.
 
-    With `stateful` (the optimisers and schedulers `step` uses, by name) and the detector's `checkpoint_dir` set,
-    the loop writes a checkpoint after every epoch and, when it finds one of the same run, continues after its
-    epoch: the weights, those objects, the generators' states, the losses and the selection so far are restored,
-    so the result equals an uninterrupted run's. The checkpoint is removed when training ends. Methods whose
-    `step` keeps other state between epochs (G2D's GAN phase) pass no `stateful` and restart instead.
+    `stateful` names the optimisers and schedulers `step` uses, for a `Checkpointing` callback to save and restore
+    (methods whose `step` keeps other state between epochs, G2D's GAN phase, pass None and restart instead).
 
     The record: `epochs` run, the `precision` trained in, `train_loss` (per epoch, the mean over images: a list,
     or a dict of lists), `selection`, `best_epoch`, `val_history`, and `stopped_at` when `end_epoch` stopped it.
     """
-    module = det.net_ if module is None else module
-    step = torch.compile(step) if COMPILE_STEPS else step
-    device = det.torch_device
-    dtype = compute_dtype(det.precision, device)
-    best = BestEpoch("none" if validation is None else validation.rule)
-    history: list[float] | dict[str, list[float]] | None = None
-    stopped_at = None
-    done = 0  # epochs already trained (by the run a checkpoint was written in)
-    desc = desc or f"{det.name} epochs"
-    checkpoint = None
-    if stateful is not None and det.checkpoint_dir is not None:
-        checkpoint = Checkpoint(det.checkpoint_dir, desc, {"params": det.get_params(), "images": list(images.shape),
-                                                          "epochs": epochs, "batch_size": batch_size})
-        saved = checkpoint.load()
-        if saved is not None:
-            done, history = saved["epoch"], saved["history"]
-            _restore(saved, module, stateful, generator, best)
-    epoch = done
-    for epoch in progress(range(done + 1, epochs + 1), desc, total=epochs, initial=done):
+    desc = desc or f"{run.name} epochs"
+    state = LoopState(desc, {"params": run.identity, "images": list(images.shape), "epochs": epochs,
+                             "batch_size": batch_size}, module, generator,
+                      BestEpoch("none" if validation is None else validation.rule), epochs, stateful, track)
+    step = torch.compile(step) if run.compile else step
+    for callback in run.callbacks:
+        callback.on_train_begin(state)
+    for epoch in progress(range(state.epoch + 1, epochs + 1), desc, total=epochs, initial=state.epoch):
         module.train()
-        totals: dict[str, float] = {}
-        for idx in batches(len(images), batch_size, generator):
-            batch = Batch(to_device(images[idx], device), None if targets is None else targets[idx].to(device), epoch)
-            with autocast(device, dtype):
-                losses = step(batch)
-            for k, v in (losses.items() if isinstance(losses, dict) else [("", losses)]):
-                totals[k] = totals.get(k, 0.0) + v * len(idx)
-        history = _appended(history, {k: v / len(images) for k, v in totals.items()})
-        stop = bool(end_epoch(epoch, history)) if end_epoch is not None else False
-        if validation is None:
-            best.update(epoch, module, None, None)
-        else:
-            best.update(epoch, module, validation.values(), validation.labels)
-        if track and det.epoch_callback is not None:
-            det.net_.eval()
-            with torch.no_grad():
-                det.epoch_callback(det, epoch)
-        if stop:
-            stopped_at = epoch
+        totals = _train_epoch(run, step, images, targets, batch_size, generator, epoch)
+        state.epoch, state.history = epoch, _appended(state.history, {k: v / len(images) for k, v in totals.items()})
+        state.stopping = bool(end_epoch(epoch, state.history)) if end_epoch is not None else False
+        state.best.update(epoch, module, *((None, None) if validation is None else (validation.values(), validation.labels)))
+        for callback in run.callbacks:
+            callback.on_epoch_end(state)
+        if state.stopping:
             break
-        if checkpoint is not None and epoch < epochs:
-            checkpoint.save({"epoch": epoch, "history": history, "module": module.state_dict(),
-                             "objects": {name: obj.state_dict() for name, obj in stateful.items()},
-                             "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                             "best": best.state()})
-    if checkpoint is not None:
-        checkpoint.remove()
-    best.restore(module)
+    for callback in run.callbacks:
+        callback.on_train_end(state)
+    state.best.restore(module)
     module.eval()
-    return {"epochs": epoch, "precision": "bf16" if dtype == torch.bfloat16 else "fp32",
-            "train_loss": _rounded(history if history is not None else []), **best.summary(),
-            **({"stopped_at": stopped_at} if stopped_at is not None else {})}
+    return {"epochs": state.epoch, "precision": "bf16" if run.dtype == torch.bfloat16 else "fp32",
+            "train_loss": _rounded(state.history if state.history is not None else []), **state.best.summary(),
+            **({"stopped_at": state.epoch} if state.stopping else {})}
+
+
+def _train_epoch(run: Run, step: Callable[[Batch], float | dict[str, float]], images: torch.Tensor,
+                 targets: torch.Tensor | None, batch_size: int, generator: torch.Generator, epoch: int) -> dict[str, float]:
+    """One epoch of update steps; the losses summed over images, by name ("" for a single loss)."""
+    totals: dict[str, float] = {}
+    for idx in batches(len(images), batch_size, generator):
+        batch = Batch(to_device(images[idx], run.device), None if targets is None else targets[idx].to(run.device), epoch)
+        with autocast(run.device, run.dtype):
+            losses = step(batch)
+        for k, v in (losses.items() if isinstance(losses, dict) else [("", losses)]):
+            totals[k] = totals.get(k, 0.0) + v * len(idx)
+    return totals
+
+
+class EveryEpoch(Callback):
+    """Calls `fn(epoch)` after each epoch of the loops a caller tracks (not pre-training), without gradients: e.g.
+    to score the test set after every epoch (`Detector.score` puts the networks in eval mode; the next epoch puts
+    the trained module back in training mode). It must not change training.
+
+    Examples
+    --------
+    >>> import numpy as np, oneclass
+    >>> seen = []
+    >>> det = oneclass.create("ae", epochs=2, widths=(4, 8), latent_dim=4)
+    >>> _ = det.fit(np.zeros((40, 8, 8), np.uint8), callbacks=[EveryEpoch(seen.append)])
+    >>> seen
+    [1, 2]
+    """
+
+    def __init__(self, fn: Callable[[int], Any]):
+        self.fn = fn
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        if state.tracked:
+            with torch.no_grad():
+                self.fn(state.epoch)
 
 
 def _appended(history: list[float] | dict[str, list[float]] | None,
@@ -200,17 +243,6 @@ def _appended(history: list[float] | dict[str, list[float]] | None,
         for k in history:
             history[k].append(means[k])
     return history
-
-
-def _restore(saved: dict, module: torch.nn.Module, stateful: dict[str, Any], generator: torch.Generator,
-             best: BestEpoch) -> None:
-    """Put back what a checkpoint saved, so that training continues as if it had never stopped."""
-    module.load_state_dict(saved["module"])
-    for name, obj in stateful.items():
-        obj.load_state_dict(saved["objects"][name])
-    generator.set_state(saved["generator"])
-    torch.set_rng_state(saved["torch_rng"])
-    best.load_state(saved["best"])
 
 
 def _rounded(history: list[float] | dict[str, list[float]]) -> list[float] | dict[str, list[float]]:

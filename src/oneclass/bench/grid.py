@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from oneclass.bench.results import ResultsFile, cell_key
+from oneclass.checkpoint import Checkpointing
 from oneclass.core import create
 from oneclass.data.catalog import load_dataset
 from oneclass.data.protocols import make_split
@@ -119,12 +120,12 @@ def run_cell(cell: Cell, data_root: str | None = None, checkpoints: Path | None 
     split = make_split(cell.protocol, _dataset(cell.dataset, data_root), cell.normal_class, seed=cell.seed,
                        **split_options)
     det = create(cell.method, **params)
-    if checkpoints is not None and not cell.track_epochs:
-        det.checkpoint_dir = checkpoint_dir(checkpoints, cell)
+    folder = checkpoint_dir(checkpoints, cell) if checkpoints is not None and not cell.track_epochs else None
     result = evaluate(det, split, dataset=cell.dataset, normal_class=cell.normal_class, preset=cell.preset,
-                      overrides=cell.overrides, track_epochs=cell.track_epochs)
-    if det.checkpoint_dir is not None:
-        shutil.rmtree(det.checkpoint_dir, ignore_errors=True)
+                      overrides=cell.overrides, track_epochs=cell.track_epochs,
+                      callbacks=() if folder is None else (Checkpointing(folder),))
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     return result.line()
 
 

@@ -189,7 +189,7 @@ class ADA(TorchDetector):
                 known_b = to_device(known[torch.randint(len(known), (len(batch.images),), generator=gen)], device)
             return self._train_step(batch.images, known_b, opt_g, opt_d, gen)
 
-        record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+        record = fit_epochs(self._run, step, x, module=self.net_, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
                             validation=self._validation(val),
                             stateful={"opt_g": opt_g, **{f"opt_d{i}": o for i, o in enumerate(opt_d)}})
         self.fit_info_.update(record, n_known_anomalies=self.n_known_anomalies_, cam_layer=self.grad_cam_layer())

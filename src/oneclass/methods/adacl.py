@@ -285,7 +285,7 @@ class ADACL(TorchDetector):
         average = None
         if self.weight_average:
             stateful["average"] = average = AveragedModel(net, use_buffers=False)
-        record = fit_epochs(self, step, x_train, epochs=self.epochs_, batch_size=batch_size, generator=gen,
+        record = fit_epochs(self._run, step, x_train, module=self.net_, epochs=self.epochs_, batch_size=batch_size, generator=gen,
                             validation=validation, stateful=stateful, desc=desc,
                             end_epoch=None if average is None else lambda epoch, history: average.update_parameters(net))
         if average is not None:

@@ -75,7 +75,7 @@ class AE(TorchDetector):
             opt.step()
             return loss.item()
 
-        record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+        record = fit_epochs(self._run, step, x, module=self.net_, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
                             validation=self._validation(val), stateful={"opt": opt})
         self._fit_pixel_error(x)
         self.fit_info_.update(record)

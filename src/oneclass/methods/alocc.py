@@ -174,7 +174,8 @@ class ALOCC(TorchDetector):
         opt_r = torch.optim.RMSprop(net.reconstructor.parameters(), lr=self.lr)
         opt_d = torch.optim.RMSprop(net.discriminator.parameters(), lr=self.lr)
         rho = self._noise_energy(x) if self.rho == "noise" else self.rho
-        record = fit_epochs(self, lambda batch: self._train_step(batch.images, opt_r, opt_d, gen), x, epochs=self.epochs,
+        record = fit_epochs(self._run, lambda batch: self._train_step(batch.images, opt_r, opt_d, gen), x, module=self.net_,
+                            epochs=self.epochs,
                             batch_size=self.batch_size, generator=gen, validation=self._validation(val),
                             end_epoch=lambda epoch, history: rho is not None and history["r_rec"][-1] < rho,
                             stateful={"opt_r": opt_r, "opt_d": opt_d})

@@ -177,7 +177,7 @@ class DeepSVDD(TorchDetector):
                 net.radius.fill_(torch.quantile(torch.cat(distances).sqrt(), 1 - self.nu).item())
             distances.clear()
 
-        record = fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
+        record = fit_epochs(self._run, step, x, module=self.net_, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
                             validation=self._validation(val), end_epoch=end_epoch, stateful={"opt": opt, "sched": sched})
         self.fit_info_.update(record, ae_epochs=self.ae_epochs if self.pretrain else 0, ae_loss=pretraining["train_loss"])
 
@@ -195,7 +195,7 @@ class DeepSVDD(TorchDetector):
             opt.step()
             return loss.item()
 
-        return fit_epochs(self, step, x, epochs=self.ae_epochs, batch_size=self.batch_size, generator=gen,
+        return fit_epochs(self._run, step, x, epochs=self.ae_epochs, batch_size=self.batch_size, generator=gen,
                           module=nn.ModuleList([self.net_, decoder]), end_epoch=lambda epoch, history: sched.step(),
                           track=False, stateful={"opt": opt, "sched": sched}, desc="dsvdd pretraining")
 

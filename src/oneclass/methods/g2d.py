@@ -309,7 +309,7 @@ class G2D(TorchDetector):
                 save()
                 losses.append(history[-1])
 
-        fit_epochs(self, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen, module=net.generator,
+        fit_epochs(self._run, step, x, epochs=self.epochs, batch_size=self.batch_size, generator=gen, module=net.generator,
                    end_epoch=end_epoch, track=False, desc=f"{self.name} GAN epochs")
         if per_step:
             if generator_losses and saved_at[-1:] != [len(generator_losses)]:
@@ -375,7 +375,7 @@ class G2D(TorchDetector):
             opt.step()
             return loss.item()
 
-        record = fit_epochs(self, step, torch.cat([x, generated]), targets=labels, epochs=self.detector_epochs,
+        record = fit_epochs(self._run, step, torch.cat([x, generated]), targets=labels, epochs=self.detector_epochs,
                             batch_size=self.detector_batch_size, generator=gen, module=detector,
                             validation=self._validation(val), stateful={"opt": opt}, desc=f"{self.name} detector epochs")
         self.net_.eval()

@@ -276,7 +276,7 @@ class KnnGeom(TorchDetector):
             net.centre.copy_(centre.float())
             net.scale.copy_((high - low).clamp_min(1e-6).float())
 
-        record = fit_epochs(self, step, train, epochs=epochs, batch_size=batch_size, generator=gen, module=net.classifier,
+        record = fit_epochs(self._run, step, train, epochs=epochs, batch_size=batch_size, generator=gen, module=net.classifier,
                             end_epoch=standardise, stateful={"opt": opt}, desc="knn_geom transformation classifier")
         net.eval()
         self.fit_info_.update(record, n_holdout=n_held, bank_size=self.bank_size_, epochs_used=epochs,

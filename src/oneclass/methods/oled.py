@@ -233,8 +233,8 @@ class OLED(TorchDetector):
         validation = None if val_set is None else Validation(
             rule, val_set[1], lambda: self._validation_values(val_set[0], rule))
         optimisers = {"opt_r": opt_r} if opt_m is None else {"opt_r": opt_r, "opt_m": opt_m}
-        record = fit_epochs(self, step, x_train, epochs=self.epochs, batch_size=self.batch_size, generator=gen,
-                            validation=validation, stateful=optimisers)
+        record = fit_epochs(self._run, step, x_train, module=self.net_, epochs=self.epochs, batch_size=self.batch_size,
+                            generator=gen, validation=validation, stateful=optimisers)
         self.fit_info_.update(record, n_train_used=len(x_train))
 
     def _train_step(self, xb: torch.Tensor, opt_r: torch.optim.Optimizer, opt_m: torch.optim.Optimizer | None,
