@@ -1,0 +1,216 @@
+"""`score`, `score-video`, `export` and `serve`: the commands that use a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import oneclass
+from oneclass.cli.common import add_device_flag, add_scoring_flags, collect_images, load_for_scoring
+from oneclass.core.results import CSV_COLUMNS, ImageResult, image_results, results_csv
+from oneclass.errors import OneClassError
+from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic
+from oneclass.params import integer, number
+from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
+
+#: the header of `score --csv` files, now and before 0.2 (a file with either is ours to replace)
+CSV_HEADERS = (",".join(CSV_COLUMNS), "path,score,normalised,anomalous")
+VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
+
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score image files or folders with a saved model: per image its scores, the normalised score in [0, 1] and the
+    decision (anomalous above the threshold `train` set at a false-positive rate); optionally a CSV and heatmaps."""
+    from oneclass.data.images import read_images
+    from oneclass.overlay import heatmap_overlay
+
+    det = load_for_scoring(args)
+    paths = collect_images(args.images)
+    if args.heatmaps is not None and not det.has_anomaly_maps:
+        raise OneClassError(f"--heatmaps: {det.name} has no anomaly maps; leave --heatmaps out")
+    csv_file = _check_csv_out(args.csv) if args.csv is not None else None
+    heat_dir = prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True) if args.heatmaps else None
+    c, h, w = det.input_shape_
+    images = read_images(paths, size=(h, w), channels=c)
+    results = image_results(det, images, [str(p) for p in paths], maps=heat_dir is not None)
+    if csv_file is not None:
+        write_atomic(csv_file, results_csv(results))
+    if heat_dir is not None:
+        heat_dir.mkdir(parents=True, exist_ok=True)
+        for i, (p, r) in enumerate(zip(paths, results, strict=True)):
+            heatmap_overlay(images[i], r.map).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
+    if args.json:
+        print(json.dumps({"model": str(args.model), "method": det.name, "default_score": results[0].default_name,
+                          "decision": None if det.decision_ is None else det.decision_.to_json(),
+                          "images": [r.to_json() for r in results]}, indent=2))
+    else:
+        _print_results(det, results)
+    for label, target in (("scores", csv_file), ("heatmaps", heat_dir)):
+        if target is not None:
+            print(f"wrote {label} to {target}", file=sys.stderr if args.json else sys.stdout)
+
+
+def _print_results(det, results: list[ImageResult]) -> None:
+    """One line per image (its default score, verdict and other scores), the threshold, and the AUROC where the
+    images lie in folders named normal/ and abnormal/."""
+    from oneclass.metrics import auroc
+
+    width = max(len(r.name) for r in results)
+    name = results[0].default_name
+    for r in results:
+        verdict = "" if r.anomalous is None else f"  normalised={r.normalised:.3f}  {'ANOMALOUS' if r.anomalous else 'normal'}"
+        others = "  ".join(f"{k}={v:.6g}" for k, v in r.scores.items() if k != name)
+        print(f"{r.name:{width}s}  {name}={r.default_score:.6g}{verdict}  {others}".rstrip())
+    d = det.decision_
+    if d is not None:
+        print(f"threshold {name} > {d.threshold:.6g} (false-positive rate {d.fpr:.0%} on {d.n} {d.source} normal "
+              f"images): {sum(bool(r.anomalous) for r in results)} of {len(results)} anomalous")
+    else:
+        print(f"no decisions: {det.no_decision_reason()}")
+    folders = [Path(r.name).parent.name for r in results]
+    labels = np.array([1 if f == "abnormal" else 0 if f == "normal" else -1 for f in folders])
+    if (labels >= 0).all() and 0 < labels.sum() < len(labels):
+        print(f"AUROC ({name}, normal/ vs abnormal/): {auroc(labels, [r.default_score for r in results]):.4f}")
+
+
+def _check_csv_out(path: str) -> Path:
+    """--csv FILE, checked before scoring: a new file, or one this command wrote (replaced); never a user's file."""
+    out = Path(path)
+    if out.is_dir():
+        raise OneClassError(f"--csv {out}: is a folder; give a file name, e.g. scores.csv")
+    if out.exists():
+        try:
+            with out.open(encoding="utf-8") as f:
+                first = f.readline().rstrip("\n")
+        except (OSError, UnicodeDecodeError):
+            first = None
+        if first not in CSV_HEADERS:
+            raise OneClassError(f"--csv {out}: exists and is not a scores file of `oneclass score`; the file is left as "
+                                "it is: choose another name")
+    check_writable_dir(out.parent, "--csv")
+    return out
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Export a saved model to ONNX: a graph from the raw uint8 image batch (n, C, H, W) to the default score (and
+    the anomaly maps where the method has them), the threshold in its metadata; `score --model FILE.onnx` runs it."""
+    from oneclass.export import export_onnx
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".onnx":
+        raise OneClassError(f"--out {out}: name the file FILE.onnx")
+    if out.is_dir():
+        raise OneClassError(f"--out {out}: is a folder; give a file name, e.g. model.onnx")
+    if out.exists() and not args.force:
+        raise OneClassError(f"--out {out}: exists; pass --force to replace it, or choose another name")
+    check_writable_dir(out.parent, "--out")
+    det = oneclass.load(args.model, device="cpu")
+    export_onnx(det, out)
+    print(f"{det.name} exported to {out} ({out.stat().st_size / 1e6:.1f} MB); score with: "
+          f"oneclass score --model {out} IMAGES")
+
+
+def cmd_score_video(args: argparse.Namespace) -> None:
+    """Score every frame of a video (file or folder of frames) with a model trained on patches: frame score = max
+    over the frame's patches. Writes frame_scores.csv, heatmaps of the most anomalous frames and the score curve."""
+    from oneclass.data.video import heatmaps, read_video, score_clip
+    from oneclass.report import video_figure
+
+    integer(1).check("--smooth", args.smooth)
+    integer(1, optional=True).check("--stride", args.stride)
+    det = oneclass.load(args.model, device=args.device, precision=args.precision)
+    stride = args.stride or _trained_stride(Path(args.model) / "video.json") or det.input_shape_[-1]
+    frames = read_video(args.video)
+    out = prepare_output_dir(args.out, "--out", VIDEO_SCORE_FILES, replace_ours=True)
+    t0 = time.perf_counter()
+    patch_scores, scores = score_clip(det, frames, stride, args.smooth)
+    seconds = time.perf_counter() - t0
+    lines = ["frame,score"] + [f"{t + 1},{v:.6g}" for t, v in enumerate(scores)]
+    write_atomic(out / "frame_scores.csv", "\n".join(lines) + "\n")
+    segments = np.array_split(np.arange(len(frames)), min(6, len(frames)))
+    picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
+    heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape_[-1], stride)
+    fig = video_figure(frames, picks, heat, scores, title=f"{Path(args.video).name}: {det.name}")
+    fig.savefig(out / "video.png", dpi=120)
+    top = np.argsort(scores)[::-1][:5] + 1
+    print(f"{len(frames)} frames scored in {seconds:.1f} s ({1000 * seconds / len(frames):.1f} ms per frame); "
+          f"most anomalous frames: {', '.join(map(str, top))}")
+    print(f"wrote {out / 'frame_scores.csv'} and {out / 'video.png'}")
+
+
+def _trained_stride(settings_file: Path) -> int | None:
+    """The patch stride `train-video` saved beside the model (video.json), checked; None without the file."""
+    if not settings_file.is_file():
+        return None
+    try:
+        settings = json.loads(settings_file.read_text())
+        stride = settings["stride"]
+        integer(1).check("stride", stride)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, OneClassError) as exc:
+        raise OneClassError(f"{settings_file}: not the patch settings `oneclass train-video` writes "
+                            f"({type(exc).__name__}: {exc}); remove it or train again") from None
+    return stride
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve saved models over HTTP: a page at / to score images from a browser, and the JSON API (GET /health,
+    GET /models, POST /score with multipart fields `files` and an optional `model`)."""
+    try:
+        import uvicorn
+
+        from oneclass.serve import create_app, load_models
+    except ImportError as exc:
+        raise OneClassError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): pip install 'oneclass[serve]'") from None
+    number(0, low_open=True).check("--max-upload-mb", args.max_upload_mb)
+    integer(1).check("--max-images", args.max_images)
+    integer(1, 65535).check("--port", args.port)
+    models = load_models(args.model, device=args.device)
+    app = create_app(models, max_upload_mb=args.max_upload_mb, max_images=args.max_images)
+    for m in models.values():
+        print(f"model {m.name}: {m.detector.name}, input {tuple(m.detector.input_shape_)}", flush=True)
+    print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
+    """The parsers of `score`, `score-video`, `export` and `serve`."""
+    p = sub.add_parser("score", help="score images with a saved model", description=cmd_score.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train`, or FILE.onnx from `export`")
+    p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of one line per image")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also write path,score,normalised,anomalous per image")
+    p.add_argument("--heatmaps", default=None, metavar="DIR",
+                   help="also write each image with its anomaly map over it (methods with maps)")
+    add_scoring_flags(p)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("score-video", help="score the frames of a video with a model trained on patches",
+                       description=cmd_score_video.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train-video` (or `train`)")
+    p.add_argument("video", help="a video file (decoded by PyAV) or a folder of frames")
+    p.add_argument("--out", default="video-scores", help="folder for frame_scores.csv and video.png (default: %(default)s)")
+    p.add_argument("--stride", type=int, default=None, help="pixels between patches (default: as trained)")
+    p.add_argument("--smooth", type=int, default=1, help="moving average of frame scores over N frames (default: off)")
+    add_scoring_flags(p)
+    p.set_defaults(func=cmd_score_video)
+
+    p = sub.add_parser("export", help="export a saved model to ONNX (scored by onnxruntime)", description=cmd_export.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="the format (default: %(default)s)")
+    p.add_argument("--out", required=True, help="the file to write, FILE.onnx")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("serve", help="serve saved models over HTTP: a page to score images and a JSON API",
+                       description=cmd_serve.__doc__)
+    p.add_argument("--model", required=True, action="append", help="model folder (repeatable; the first is the default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, help="largest request body in MB (default: %(default)s)")
+    p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images in one request (default: %(default)s)")
+    add_device_flag(p, "as trained, else auto")
+    p.set_defaults(func=cmd_serve)
