@@ -24,8 +24,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import oneclass
 from oneclass import runtime
+from oneclass.bench.harness import harness
 from oneclass.evaluation import git_commit
-from oneclass.registry import detector_class
 
 #: per method: settings on top of the fast preset (two passes over the data where the method allows it) and how
 #: many times the loop sees each training image (G2D: two GAN epochs, then one detector epoch over the normal and
@@ -55,7 +55,7 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int = 2048, repea
 
 def make(method: str, precision: str, device: str) -> oneclass.Detector:
     settings, _ = RUNS[method]
-    return oneclass.create(method, **{**detector_class(method).presets.get("fast", {}), **settings},
+    return oneclass.create(method, **{**harness(method).presets.get("fast", {}), **settings},
                            precision=precision, device=device)
 
 

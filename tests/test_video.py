@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import oneclass
+from oneclass.bench.harness import harness
 from oneclass.cli import main
 from oneclass.data.protocols import make_split
 from oneclass.data.synthetic import label_ranges, moving_scenes, write_ucsd_tree
@@ -16,7 +17,6 @@ from oneclass.data.ucsd import parse_gt_ranges, read_ucsd
 from oneclass.data.video import extract_patches, frame_scores, heatmaps, patch_grid, patch_origins, read_video
 from oneclass.errors import DataError
 from oneclass.metrics import auroc
-from oneclass.registry import detector_class
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_every_method_scores_frames_from_patches(method, scenes):
 
     split = make_split("ucsd-patches", scenes, 0, max_train_patches=128)
     # as `bench` trains (track_epochs is its option): the whole training split, OLED scaled over the scored set
-    det = oneclass.create(method, seed=0, **FAST[method], **detector_class(method).benchmark_settings)
+    det = oneclass.create(method, seed=0, **FAST[method], **harness(method).benchmark_settings)
     result = evaluate(det, split, dataset="moving-scenes", normal_class=0, track_epochs=True)
     scores, aucs = result.scores, result.auroc
     assert set(scores) == set(det.score_names)

@@ -65,7 +65,21 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
     report.figure("roc", roc_figure(split.y_test, default_scores, "ROC, default score of each method"))
     report.figure("histograms", score_histograms(split.y_test, default_scores), "Default scores, normal vs anomalous")
     first = next(iter(detectors))
-    order = np.argsort(default_scores[first])
+    report.figure("reconstructions", *_image_grid(detectors, split, default_scores[first], first))
+    served = " ".join(f"--model {Path(out) / 'models' / m}" for m in detectors)
+    report.paragraph(f"The trained models are in `models/`; to score new images with them from a browser or another "
+                     f"program: `oneclass serve {served}` (needs `pip install 'oneclass[serve]'`).")
+    md, html = report.write(out)
+    print(f"\nreport: {html} (and {md.name})")
+    print(f"models: {Path(out) / 'models'}/; score images with them in a browser:\n  oneclass serve {served}\n"
+          "  then open http://127.0.0.1:8000/")
+    return html
+
+
+def _image_grid(detectors: dict[str, Detector], split: Any, first_scores: np.ndarray, first: str) -> tuple[Any, str]:
+    """The report's picture of the four least and four most anomalous test images by the first method: each
+    method's output and map (OLED's learned mask and inpainting too), and its caption."""
+    order = np.argsort(first_scores)
     picks = np.r_[order[:4], order[-4:]]  # least and most anomalous by the first method
     x = split.x_test[picks]
     rows_img: list[tuple[str, np.ndarray]] = [("input", x / 255.0)]
@@ -80,16 +94,8 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
         elif det.has_anomaly_maps:  # knn_geom: where each image differs from its nearest training image
             rows_img.append((f"{m} map", det.anomaly_maps(x)))
     titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
-    report.figure("reconstructions", image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
-                  f"Four least and four most anomalous test images by {first}: reconstructions, OLED's masks, maps")
-    served = " ".join(f"--model {Path(out) / 'models' / m}" for m in detectors)
-    report.paragraph(f"The trained models are in `models/`; to score new images with them from a browser or another "
-                     f"program: `oneclass serve {served}` (needs `pip install 'oneclass[serve]'`).")
-    md, html = report.write(out)
-    print(f"\nreport: {html} (and {md.name})")
-    print(f"models: {Path(out) / 'models'}/; score images with them in a browser:\n  oneclass serve {served}\n"
-          "  then open http://127.0.0.1:8000/")
-    return html
+    return (image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
+            f"Four least and four most anomalous test images by {first}: reconstructions, OLED's masks, maps")
 
 
 def run_video_demo(detectors: dict[str, Detector], split_options: dict[str, Any], seed: int, settings: str,

@@ -124,7 +124,6 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
     """The FastAPI application serving `models` (the first is the default), with its limits."""
     if not models:
         raise OneClassError("serve: no models; give at least one --model DIR")
-    limit = int(max_upload_mb * 1024 * 1024)
     default = next(iter(models))
     app = FastAPI(title="oneclass", version=_version(), docs_url=None, redoc_url=None)
 
@@ -151,15 +150,7 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
 
     @app.post("/score")
     async def score(request: Request) -> dict[str, Any]:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise RequestError(413, f"the upload is {int(declared) / 2**20:.3g} MB; the limit is {max_upload_mb:g} MB")
-        body = bytearray()
-        async for chunk in request.stream():  # counted as it arrives: a missing or false length cannot get past
-            body += chunk
-            if len(body) > limit:
-                raise RequestError(413, f"the upload is over the {max_upload_mb:g} MB limit")
-        form = await _parse_form(request, bytes(body), max_images)
+        form = await _parse_form(request, await _read_body(request, max_upload_mb), max_images)
         name = form.get("model") or default
         if not isinstance(name, str) or name not in models:
             raise RequestError(404, f"unknown model {str(name)[:80]!r}; the models are {', '.join(models)}")
@@ -169,33 +160,55 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
         if len(files) > max_images:
             raise RequestError(413, f"{len(files)} images in one request; the limit is {max_images}")
         served = models[name]
-        c, h, w = served.detector.input_shape_
-        images, names = [], []
-        for i, upload in enumerate(files):
-            label = _label(upload.filename, i)
-            try:
-                images.append(decode_image(await upload.read(), label, size=(h, w), channels=c))
-            except DataError as exc:
-                status = {UnreadableImageError: 415, ImageTooLargeError: 413}.get(type(exc), 400)
-                raise RequestError(status, str(exc)) from None
-            names.append(label)
-        results = await run_in_threadpool(served.score, np.stack(images), names)
+        images, names = await _decode_uploads(files, served.detector.input_shape_)
+        results = await run_in_threadpool(served.score, images, names)
         return {"model": name, "images": results}
 
-    async def _parse_form(request: Request, body: bytes, max_files: int):
-        kind = request.headers.get("content-type", "")
-        if not kind.startswith("multipart/form-data"):
-            raise RequestError(415, "send the images as multipart/form-data, in fields named 'files'")
-
-        async def stream():
-            yield body
-
-        try:
-            return await MultiPartParser(request.headers, stream(), max_files=max_files + 1, max_fields=16).parse()
-        except MultiPartException as exc:
-            raise RequestError(413 if "many" in str(exc).lower() else 400, f"bad multipart upload: {exc}") from None
-
     return app
+
+
+async def _read_body(request: Request, max_upload_mb: float) -> bytes:
+    """The request's body, refused (413) as soon as it is over the limit, whatever its declared length says."""
+    limit = int(max_upload_mb * 1024 * 1024)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"the upload is {int(declared) / 2**20:.3g} MB; the limit is {max_upload_mb:g} MB")
+    body = bytearray()
+    async for chunk in request.stream():  # counted as it arrives: a missing or false length cannot get past
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, f"the upload is over the {max_upload_mb:g} MB limit")
+    return bytes(body)
+
+
+async def _parse_form(request: Request, body: bytes, max_files: int):
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith("multipart/form-data"):
+        raise RequestError(415, "send the images as multipart/form-data, in fields named 'files'")
+
+    async def stream():
+        yield body
+
+    try:
+        return await MultiPartParser(request.headers, stream(), max_files=max_files + 1, max_fields=16).parse()
+    except MultiPartException as exc:
+        raise RequestError(413 if "many" in str(exc).lower() else 400, f"bad multipart upload: {exc}") from None
+
+
+async def _decode_uploads(files: list[UploadFile], shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
+    """The uploads as one uint8 batch at the model's size and channels, and their names; an image the model cannot
+    take is refused with the status its error's type maps to (415 unreadable, 413 too large, else 400)."""
+    c, h, w = shape
+    images, names = [], []
+    for i, upload in enumerate(files):
+        label = _label(upload.filename, i)
+        try:
+            images.append(decode_image(await upload.read(), label, size=(h, w), channels=c))
+        except DataError as exc:
+            status = {UnreadableImageError: 415, ImageTooLargeError: 413}.get(type(exc), 400)
+            raise RequestError(status, str(exc)) from None
+        names.append(label)
+    return np.stack(images), names
 
 
 def _label(filename: str | None, index: int) -> str:

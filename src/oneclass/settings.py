@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from oneclass.bench.harness import harness
 from oneclass.data.protocols import PROTOCOLS_WITHOUT_OUTLIERS, protocol_options
 from oneclass.errors import OneClassError
 from oneclass.registry import detector_class
@@ -48,16 +49,17 @@ def resolve(method: str, preset: str, overrides: dict[str, Any], seed: int,
             protocol: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(hyper-parameters, protocol options) of `method` under `preset` with `overrides` on top, checked before any
     work starts: an unknown key names the valid ones, a bad value the rule it breaks. Given the `protocol`, the
-    method's `paper_validation` set is added where the protocol has outliers and neither count is set."""
+    method's paper validation set (`bench.harness`) is added where the protocol has outliers and neither count is set."""
     if preset not in PRESETS:
         raise OneClassError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
     cls = detector_class(method)
-    merged = {**cls.presets.get(preset, {}), **overrides}
+    settings = harness(method)
+    merged = {**settings.presets.get(preset, {}), **overrides}
     if "epochs" in overrides and "epochs" not in cls.param_names():
         raise OneClassError(f"--epochs: method {method!r} has no epochs")
     split = {k: merged.pop(k) for k in SPLIT_OPTIONS if k in merged}
     if protocol is not None and protocol not in PROTOCOLS_WITHOUT_OUTLIERS and not {"val_normal", "val_outliers"} & set(split):
-        split = {**cls.paper_validation, **split}
+        split = {**settings.paper_validation, **split}
     unknown = sorted(set(merged) - set(cls.param_names()))
     if unknown:
         raise OneClassError(f"{method} has no hyper-parameter {unknown[0]!r}; it has {', '.join(cls.param_names())} "

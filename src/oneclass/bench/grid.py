@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from oneclass.bench.harness import harness
 from oneclass.bench.results import ResultsFile, cell_key
 from oneclass.checkpoint import Checkpointing
-from oneclass.core import create
+from oneclass.core import Detector, create
 from oneclass.data.catalog import load_dataset
-from oneclass.data.protocols import make_split
+from oneclass.data.protocols import Split, make_split
 from oneclass.errors import OneClassError
 from oneclass.evaluation import evaluate
 from oneclass.registry import detector_class
@@ -57,7 +58,7 @@ class Cell:
         overrides. So the detector trains on the protocol's whole training split (`calibration=0` unless overridden),
         as the papers do; its decision threshold then comes from the validation normals, if the protocol has some,
         else the training images."""
-        settings = {**detector_class(self.method).benchmark_settings, **self.overrides}
+        settings = {**harness(self.method).benchmark_settings, **self.overrides}
         return resolve(self.method, self.preset, settings, self.seed, self.protocol)
 
 
@@ -112,14 +113,27 @@ def _dataset(name: str, root: str | None) -> dict[str, np.ndarray]:
     return load_dataset(name, root, download=False)
 
 
+def prepare(cell: Cell, data_root: str | None = None) -> tuple[Detector, Split]:
+    """The detector a cell trains (unfitted, with the cell's preset, overrides and benchmark settings) and the split
+    of the data it trains and is tested on: what `run_cell` and the benchmark scripts start from.
+
+    Examples
+    --------
+    >>> det, split = prepare(make_cells(["ae"], "fashion-mnist-mini", "one-vs-rest", [0], [0], "fast", {})[0])
+    >>> det.calibration, len(split.x_train)
+    (0.0, 250)
+    """
+    params, split_options = cell.settings()
+    split = make_split(cell.protocol, _dataset(cell.dataset, data_root), cell.normal_class, seed=cell.seed,
+                       **split_options)
+    return create(cell.method, **params), split
+
+
 def run_cell(cell: Cell, data_root: str | None = None, checkpoints: Path | None = None) -> dict[str, Any]:
     """Train and evaluate one cell; returns its result line (a JSON-able dict). With `checkpoints` (a folder), the
     cell's training writes epoch checkpoints under it and resumes from them if the cell ran before and was
     stopped (not with `track_epochs`, whose per-epoch records would have a gap)."""
-    params, split_options = cell.settings()
-    split = make_split(cell.protocol, _dataset(cell.dataset, data_root), cell.normal_class, seed=cell.seed,
-                       **split_options)
-    det = create(cell.method, **params)
+    det, split = prepare(cell, data_root)
     folder = checkpoint_dir(checkpoints, cell) if checkpoints is not None and not cell.track_epochs else None
     result = evaluate(det, split, dataset=cell.dataset, normal_class=cell.normal_class, preset=cell.preset,
                       overrides=cell.overrides, track_epochs=cell.track_epochs,

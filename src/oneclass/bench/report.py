@@ -10,17 +10,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from oneclass.bench.results import cell_key, scan_results  # noqa: E402
-from oneclass.data.catalog import DATASETS  # noqa: E402
-from oneclass.errors import OneClassError  # noqa: E402
-from oneclass.report import Report  # noqa: E402
+from oneclass.bench.report_figures import bars, class_name, histogram_grid, paper_value, roc_grid
+from oneclass.bench.results import cell_key, scan_results
+from oneclass.data.catalog import DATASETS
+from oneclass.errors import OneClassError
+from oneclass.report import Report
+from oneclass.report.figures import subplots
 
 #: selection rules whose validation history holds AUROCs (`val-normal` records minus the mean score)
 AUROC_RULES = ("val-normal-aug", "val-with-outliers")
@@ -64,12 +61,6 @@ def _fmt(values: list[float]) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}"
 
 
-def _class_name(dataset: str, c: int) -> str:
-    info = DATASETS.get(dataset)
-    name = info.classes[c] if info and info.classes and 0 <= c < len(info.classes) else str(c)
-    return str(c) if name == str(c) else f"{c} {name}"
-
-
 def _papers_for(entries: list[dict[str, Any]], key: tuple) -> list[dict[str, Any]]:
     """Published AUROC rows for the group `key`; a row's `overrides` (hyper-parameters that define a variant, such
     as OLED's CAE ablation) must equal the group's, and rows without them need those keys left at the default."""
@@ -78,12 +69,6 @@ def _papers_for(entries: list[dict[str, Any]], key: tuple) -> list[dict[str, Any
     mine = [e for e in entries if (e["dataset"], e["protocol"], e["method"], e["metric"]) == (dataset, protocol, method, "auroc")]
     variant_keys = {k for e in mine for k in e.get("overrides", {})}
     return [e for e in mine if all(overrides.get(k) == e.get("overrides", {}).get(k) for k in variant_keys)]
-
-
-def _published(paper: dict[str, Any], c: int) -> float | None:
-    """A paper row's number for class `c`, or None where it prints none (Caltech rows exist for 1, 3, 5 only)."""
-    per_class = paper["per_class"] or []
-    return per_class[c] if c < len(per_class) else None
 
 
 def _matching_score(paper: dict[str, Any], default: str) -> str:
@@ -247,7 +232,7 @@ def _test_sets_section(report: Report, dataset: str, protocol: str, groups: dict
     trivial = [2 * (1 - v / 100) / (2 - v / 100) for v in x]
     rows.append(["(every image called target)", "", ""] + [f"{v:.4f}" for v in trivial])
     report.table(["method", "score", "metric"] + names, rows)
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = subplots(figsize=(9, 3.8))
     ax.plot(x, trivial, color="grey", ls=":", label="every image called target")
     for label, means in curves.items():
         ax.plot(x, means, marker="o", ls="-" if label.endswith("at τ") else "--", label=label)
@@ -276,19 +261,48 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
                      f"Fit + score wall time {_wall_minutes(g):.1f} min "
                      f"in total, threads per cell {sorted({r.get('threads') for r in g}, key=str)}.")
     pc = [(p, _matching_score(p, score)) for p in papers if p["per_class"]]
+    report.table(*_class_table(g, by_class, classes, scores, score, pc, dataset))
+    for p in papers:  # published means without per-class numbers, each beside our mean of the same score
+        if p["per_class"]:
+            continue
+        matched = _matching_score(p, score)
+        published = _paper_mean(p, classes, dataset)
+        ours = _seed_means(g, matched, len(classes)) if matched in scores else []
+        compared = (f"; ours {np.mean(ours):.4f}, Δ {np.mean(ours) - published[0]:+.4f}" if published and ours
+                    else "; not comparable with these classes")
+        report.paragraph(f"{p['paper']} {p['table']} reports a mean of {p['mean']:.4f} for {p['label']} ({matched})"
+                         f"{compared}.")
+    report.figure(f"{_slug(key)}-roc", roc_grid(by_class, dataset),
+                  f"ROC of {score} per normal class (seed {seeds[0]})")
+    report.figure(f"{_slug(key)}-hist", histogram_grid(by_class, dataset),
+                  f"{score}: normal vs anomalous test images per normal class (seed {seeds[0]}); the line is the "
+                  "decision threshold where the results have one")
+    _decision_table(report, by_class, dataset)
+    if pc:
+        bar_paper, bar_score = next(((p, m) for p, m in pc if m == score), pc[0])
+        report.figure(f"{_slug(key)}-bars", bars(by_class, bar_score, bar_paper, dataset),
+                      f"Our {bar_score} vs {bar_paper['label']} ({bar_paper['paper']} {bar_paper['table']}) per class")
+    if any(r.get("epoch_test_auroc") for r in g):
+        _epochs_section(report, key, by_class, dataset)
+
+
+def _class_table(g: list[dict[str, Any]], by_class: dict[int, list[dict]], classes: list[int], scores: list[str],
+                 score: str, pc: list[tuple[dict[str, Any], str]], dataset: str) -> tuple[list[str], list[list[str]]]:
+    """Our AUROC per class and score (mean ± sd over seeds), each published per-class row of the same score beside
+    it with the difference, and the means."""
     header = ["class"]
     for s in scores:  # each of our scores, then the published rows of the same score with their Δ
         header.append(f"{s}{' (default)' if s == score else ''}")
         header += [x for p, m in pc if m == s for x in (f"{p['label']} ({p['paper']} {p['table']})", f"Δ {s}")]
     rows = []
     for c in classes:
-        row = [_class_name(dataset, c)]
+        row = [class_name(dataset, c)]
         for s in scores:
             row.append(_fmt([r["auroc"][s] for r in by_class[c]]))
             ours = np.mean([r["auroc"][s] for r in by_class[c]])
             for p, m in pc:
                 if m == s:
-                    theirs = _published(p, c)
+                    theirs = paper_value(p, c)
                     row += [_fmt_published(theirs), "" if theirs is None else f"{ours - theirs:+.4f}"]
         rows.append(row)
     means = ["mean" + _subset_note(classes, dataset) + _incomplete_note(g, len(classes))]
@@ -301,29 +315,7 @@ def _group_section(report: Report, key: tuple, g: list[dict[str, Any]], entries:
                 means += ["" if published is None else f"{published[0]:.4f}{published[1]}",
                           "" if published is None or not ours_means else f"{np.mean(ours_means) - published[0]:+.4f}"]
     rows.append(means)
-    report.table(header, rows)
-    for p in papers:  # published means without per-class numbers, each beside our mean of the same score
-        if p["per_class"]:
-            continue
-        matched = _matching_score(p, score)
-        published = _paper_mean(p, classes, dataset)
-        ours = _seed_means(g, matched, len(classes)) if matched in scores else []
-        compared = (f"; ours {np.mean(ours):.4f}, Δ {np.mean(ours) - published[0]:+.4f}" if published and ours
-                    else "; not comparable with these classes")
-        report.paragraph(f"{p['paper']} {p['table']} reports a mean of {p['mean']:.4f} for {p['label']} ({matched})"
-                         f"{compared}.")
-    report.figure(f"{_slug(key)}-roc", _roc_grid(by_class, dataset),
-                  f"ROC of {score} per normal class (seed {seeds[0]})")
-    report.figure(f"{_slug(key)}-hist", _histogram_grid(by_class, dataset),
-                  f"{score}: normal vs anomalous test images per normal class (seed {seeds[0]}); the line is the "
-                  "decision threshold where the results have one")
-    _decision_table(report, by_class, dataset)
-    if pc:
-        bar_paper, bar_score = next(((p, m) for p, m in pc if m == score), pc[0])
-        report.figure(f"{_slug(key)}-bars", _bars(by_class, bar_score, bar_paper, dataset),
-                      f"Our {bar_score} vs {bar_paper['label']} ({bar_paper['paper']} {bar_paper['table']}) per class")
-    if any(r.get("epoch_test_auroc") for r in g):
-        _epochs_section(report, key, by_class, dataset)
+    return header, rows
 
 
 def _epochs_section(report: Report, key: tuple, by_class: dict[int, list[dict]], dataset: str) -> None:
@@ -346,17 +338,17 @@ def _epochs_section(report: Report, key: tuple, by_class: dict[int, list[dict]],
             continue
         val = [r["val_history"] for r in runs if r.get("val_history") and r["selection"] in AUROC_RULES]
         stats.append(mean_var(val) + mean_var([r["epoch_test_auroc"] for r in runs]))
-        rows.append([_class_name(dataset, c), len(runs)] + stats[-1])
+        rows.append([class_name(dataset, c), len(runs)] + stats[-1])
     rows.append(["mean", ""] + np.mean(stats, axis=0).tolist())
     rows = [r[:2] + ["" if np.isnan(v) else f"{v:.4f}" if i % 2 == 0 else f"{v:.2e}" for i, v in enumerate(r[2:])]
             for r in rows]
     report.table(["class", "runs", "val AUROC mean", "val AUROC var", "test AUROC mean", "test AUROC var"], rows)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = subplots(figsize=(7, 3.5))
     for c, runs in by_class.items():
         run = next((r for r in runs if r.get("epoch_test_auroc")), None)
         if run:
             aucs = run["epoch_test_auroc"]
-            ax.plot(range(1, len(aucs) + 1), aucs, marker=".", label=_class_name(dataset, c))
+            ax.plot(range(1, len(aucs) + 1), aucs, marker=".", label=class_name(dataset, c))
     ax.set(xlabel="epoch", ylabel="test AUROC")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -373,31 +365,6 @@ def _slug(key: tuple) -> str:
     return "-".join(str(k) for k in key[:4]).replace("/", "_") + f"-{zlib.crc32(key[4].encode()) % 10_000:04d}"
 
 
-def _panels(n: int) -> tuple[Figure, np.ndarray]:
-    cols = min(5, n)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.2 * rows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    return fig, axes.flat
-
-
-def _roc_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
-    fig, axes = _panels(len(by_class))
-    for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
-        r = min(rs, key=lambda r: r["seed"])
-        tpr = r["curves"]["roc_tpr"]
-        ax.plot(np.linspace(0, 1, len(tpr)), tpr)
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.7, ls="--")
-        ax.set_title(f"{_class_name(dataset, c)}: {r['auroc'][r['default_score']]:.3f}", fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.set(xlim=(0, 1), ylim=(0, 1.01))
-    fig.supxlabel("false-positive rate", fontsize=8)
-    fig.supylabel("true-positive rate", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def _decision_table(report: Report, by_class: dict[int, list[dict]], dataset: str) -> None:
     """Per class: where the threshold came from and the false- and true-positive rates it gives on the test split
     (mean over seeds); nothing for results written before decision thresholds."""
@@ -405,48 +372,10 @@ def _decision_table(report: Report, by_class: dict[int, list[dict]], dataset: st
     for c, rs in by_class.items():
         decided = [r["decision"] for r in rs if r.get("decision")]
         if decided:
-            rows.append([_class_name(dataset, c), ", ".join(sorted({f"{d['source']} ({d['n']})" for d in decided})),
+            rows.append([class_name(dataset, c), ", ".join(sorted({f"{d['source']} ({d['n']})" for d in decided})),
                          f"{decided[0]['fpr']:.0%}", f"{np.mean([d['test_fpr'] for d in decided]):.3f}",
                          f"{np.mean([d['test_tpr'] for d in decided]):.3f}"])
     if rows:
         report.paragraph("Decisions at the threshold `fit` set on normal images (its source and their number), as "
                          "rates on the test split:")
         report.table(["class", "threshold set on", "target FPR", "test FPR", "test TPR"], rows)
-
-
-def _histogram_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
-    fig, axes = _panels(len(by_class))
-    for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
-        cur = min(rs, key=lambda r: r["seed"])["curves"]
-        edges = np.asarray(cur["hist_edges"])
-        for name, label in (("hist_normal", "normal"), ("hist_anomalous", "anomalous")):
-            counts = np.asarray(cur[name], float)
-            ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.55, label=label)
-        decision = min(rs, key=lambda r: r["seed"]).get("decision")
-        if decision:
-            ax.axvline(float(np.clip(decision["threshold"], edges[0], edges[-1])), color="black", lw=1,
-                       label="threshold")
-        ax.set_title(_class_name(dataset, c), fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.set_yticks([])
-    axes[0].legend(fontsize=6)
-    fig.tight_layout()
-    return fig
-
-
-def _bars(by_class: dict[int, list[dict]], score: str, paper: dict[str, Any], dataset: str) -> Figure:
-    classes = list(by_class)
-    ours = [np.mean([r["auroc"][score] for r in by_class[c]]) for c in classes]
-    err = [np.std([r["auroc"][score] for r in by_class[c]]) for c in classes]
-    theirs = [np.nan if v is None else v for v in (_published(paper, c) for c in classes)]
-    x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(classes) + 1.5), 3))
-    ax.bar(x - 0.2, ours, 0.4, yerr=err, label="ours")
-    ax.bar(x + 0.2, theirs, 0.4, label=f"{paper['label']} ({paper['paper']})")
-    ax.set_xticks(x, [_class_name(dataset, c) for c in classes], rotation=30, ha="right", fontsize=7)
-    lo = np.nanmin(ours + theirs)
-    ax.set_ylim(max(0, lo - 0.05), 1)
-    ax.set_ylabel("AUROC")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig

@@ -80,14 +80,6 @@ class Detector(Parameterised):
     scoring_batch_size: ClassVar[int] = 512
     #: why the method cannot be exported to ONNX; None where `forward` is a plain graph that can
     export_refusal: ClassVar[str | None] = "its scores are not a forward computation of a network"
-    #: benchmark presets, hyper-parameters over the defaults: "paper" = the paper's settings (usually the
-    #: defaults themselves), "fast" = our CPU budget. `val_normal` / `val_outliers` set the validation split.
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    #: the paper's model-selection set, e.g. {"val_normal": 150, "val_outliers": 150}, drawn by `bench` and `train`
-    #: where the protocol has outliers and the command sets neither count (`settings.resolve`)
-    paper_validation: ClassVar[dict[str, int]] = {}
-    #: what a benchmark cell sets on top of the preset to follow the paper's protocol (`bench.grid.Cell.settings`)
-    benchmark_settings: ClassVar[dict[str, Any]] = {"calibration": 0.0}
     #: learned attributes (trailing underscore, JSON values) that decide the shape of the network, saved in
     #: config.json's "state" and set again before the weights are loaded
     state_attributes: ClassVar[tuple[str, ...]] = ()
@@ -100,12 +92,7 @@ class Detector(Parameterised):
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        self.input_shape = input_shape
-        self.seed = seed
-        self.device = device
-        self.precision = precision
-        self.threshold_fpr = threshold_fpr
-        self.calibration = calibration
+        self._set_params(locals())
 
     @property
     def fitted(self) -> bool:
@@ -335,8 +322,7 @@ class Detector(Parameterised):
         return self.decide(self.score(x).default)
 
     def decision_thresholds(self) -> dict[str, float]:
-        """Score name -> the threshold its paper decides with (score >= threshold: anomalous); empty when the
-        paper fixes none (then only ranking metrics, or a threshold set from a known outlier ratio, apply)."""
+        """Score name -> the threshold its paper decides with (score >= threshold: anomalous); empty if none."""
         return {}
 
     def save(self, path: str | Path) -> Path:
@@ -366,10 +352,7 @@ class Detector(Parameterised):
         raise NotImplementedError
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        """Everything learned that is not in the JSON config, as named tensors."""
-        raise NotImplementedError
-
-    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Everything learned that is not in the JSON config, as named tensors (`_load_state_tensors` sets them)."""
         raise NotImplementedError
 
 

@@ -18,8 +18,9 @@ T = TypeVar("T", bound="Parameterised")
 class Parameterised:
     """Base of the detectors' parameter handling (see the module's docstring).
 
-    Subclasses take every hyper-parameter as a keyword argument of `__init__` with its default and declare a rule
-    for each in `param_rules` (the base's in `common_rules`); combinations go in `_check_combinations`.
+    Subclasses take every hyper-parameter as a keyword argument of `__init__` with its default, store them with
+    `self._set_params(locals())`, and declare a rule for each in `param_rules` (the base's in `common_rules`);
+    combinations go in `_check_combinations`.
     """
 
     param_rules: ClassVar[dict[str, rules.Rule]] = {}
@@ -39,6 +40,12 @@ class Parameterised:
                 self.check_params(self.get_params())
 
         cls.__init__ = checked_init
+
+    def _set_params(self, values: Mapping[str, Any]) -> None:
+        """Store every hyper-parameter of `__init__` under its own name, unchanged: a method's `__init__` body is
+        `self._set_params(locals())`."""
+        for name in self.param_names():
+            setattr(self, name, values[name])
 
     @classmethod
     def param_names(cls) -> list[str]:

@@ -129,8 +129,6 @@ class ADA(TorchDetector):
                    "widths": rules.integers(1), "discriminator_widths": rules.integers(1), "kernel": rules.odd_integer(),
                    "cam_layer": rules.integer(1, optional=True), "epochs": rules.integer(1),
                    "batch_size": rules.integer(1)}
-    presets = {"fast": {"widths": (16, 32, 64), "discriminator_widths": (16, 32, 64, 64, 64), "kernel": 3,
-                        "batch_size": 32, "epochs": 30}}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, beta: float = 0.2, latent_dim: int = 128,
                  lr: float = 3e-4, widths: tuple[int, ...] = (64, 128, 256),
@@ -138,17 +136,7 @@ class ADA(TorchDetector):
                  cam_layer: int | None = None, epochs: int = 100, batch_size: int = 64, seed: int = 0,
                  device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.beta = beta
-        self.latent_dim = latent_dim
-        self.lr = lr
-        self.widths = widths
-        self.discriminator_widths = discriminator_widths
-        self.kernel = kernel
-        self.cam_layer = cam_layer
-        self.epochs = epochs
-        self.batch_size = batch_size
+        self._set_params(locals())
 
     @classmethod
     def _check_combinations(cls, p: dict) -> None:

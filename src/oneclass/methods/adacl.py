@@ -158,28 +158,7 @@ class ADACL(TorchDetector):
                  cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5, members: int = 1,
                  seed: int = 0, device: str = "auto", precision: str = "auto", threshold_fpr: float = 0.05,
                  calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.x_l = x_l
-        self.x_h = x_h
-        self.labelling = labelling
-        self.loss = loss
-        self.augmentations = augmentations
-        self.widths = widths
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.base_lr = base_lr
-        self.max_lr = max_lr
-        self.weight_decay = weight_decay
-        self.val_size = val_size
-        self.weight_average = weight_average
-        self.min_steps = min_steps
-        self.created_per_normal = created_per_normal
-        self.augmentation_mix = augmentation_mix
-        self.cut_paste_side = cut_paste_side
-        self.mix_up_weight = mix_up_weight
-        self.members = members
+        self._set_params(locals())
 
     @classmethod
     def _check_combinations(cls, p: dict) -> None:

@@ -46,15 +46,7 @@ class AE(TorchDetector):
                  latent_dim: int = 16, kernel: int = 3, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3,
                  weight_decay: float = 0.0, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.widths = widths
-        self.latent_dim = latent_dim
-        self.kernel = kernel
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self._set_params(locals())
 
     def _build(self) -> nn.Module:
         return Autoencoder(self.input_shape_, tuple(self.widths), self.latent_dim, self.kernel)

@@ -124,7 +124,6 @@ class ALOCC(TorchDetector):
     score_names = ("d_rx", "d_x", "rec")
     default_score = "d_rx"
     has_anomaly_maps = True
-    presets = {"fast": {"widths": (16, 32, 64, 128), "epochs": 15}}
     param_rules = {"lambda_": rules.number(0), "sigma": rules.number(0),
                    "rho": rules.either(rules.number(0, optional=True), rules.one_of("noise")),
                    "tau": rules.number(0, 1, low_open=True, high_open=True), "epsilon": rules.number(0, low_open=True),
@@ -140,21 +139,7 @@ class ALOCC(TorchDetector):
                  d_batches: str = "mixed", d_average: float | None = None, epochs: int = 40,
                  batch_size: int = 128, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.lambda_ = lambda_
-        self.sigma = sigma
-        self.rho = rho
-        self.tau = tau
-        self.epsilon = epsilon
-        self.decay = decay
-        self.widths = widths
-        self.lr = lr
-        self.r_steps = r_steps
-        self.d_batches = d_batches
-        self.d_average = d_average
-        self.epochs = epochs
-        self.batch_size = batch_size
+        self._set_params(locals())
 
     def _build(self) -> nn.Module:
         args = (self.input_shape_, tuple(self.widths), self.epsilon, self.decay)

@@ -40,10 +40,7 @@ class CAE(AE):
                  latent_dim: int = 16, kernel: int = 3, mask_size: int | None = None, epochs: int = 20,
                  batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, widths=widths, latent_dim=latent_dim, kernel=kernel, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.mask_size = mask_size
+        self._set_params(locals())
 
     @property
     def hole(self) -> int:

@@ -90,7 +90,6 @@ class DeepSVDD(TorchDetector):
     channel (MNIST LeNet), (32, 64, 128)/128 for colour (CIFAR-10 LeNet)."""
 
     name = "dsvdd"
-    presets = {"fast": {"epochs": 30, "ae_epochs": 30}}
     param_rules = {"objective": rules.one_of("one-class", "soft-boundary"), "nu": rules.number(0, 1, low_open=True),
                    "widths": rules.integers(1, optional=True), "rep_dim": rules.integer(1, optional=True),
                    "epochs": rules.integer(1), "lr": rules.number(0, low_open=True),
@@ -108,23 +107,7 @@ class DeepSVDD(TorchDetector):
                  ae_lr_milestones: tuple[int, ...] = (50,), ae_weight_decay: float = 0.5e-3, eps: float = 0.1,
                  seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.objective = objective
-        self.nu = nu
-        self.widths = widths
-        self.rep_dim = rep_dim
-        self.epochs = epochs
-        self.lr = lr
-        self.lr_milestones = lr_milestones
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.pretrain = pretrain
-        self.ae_epochs = ae_epochs
-        self.ae_lr = ae_lr
-        self.ae_lr_milestones = ae_lr_milestones
-        self.ae_weight_decay = ae_weight_decay
-        self.eps = eps
+        self._set_params(locals())
 
     def _architecture(self) -> tuple[tuple[int, ...], int]:
         colour = self.input_shape_[0] == 3

@@ -187,7 +187,6 @@ class G2D(TorchDetector):
     name = "g2d"
     score_names = ("p_irregular", "critic")
     default_score = "p_irregular"
-    presets = {"fast": {"widths": (16, 32, 64), "detector_epochs": 5}}
     state_attributes = ("selected_epochs_",)
     param_rules = {"networks": rules.one_of("ours", "code"), "selection_curve": rules.one_of("distance", "code"),
                    "h": rules.integer(1), "epsilon1": rules.number(0), "epsilon2": rules.number(0),
@@ -207,29 +206,7 @@ class G2D(TorchDetector):
                  detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
                  networks: str = "ours", selection_curve: str = "distance", seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.h = h
-        self.epsilon1 = epsilon1
-        self.epsilon2 = epsilon2
-        self.epsilon3 = epsilon3
-        self.k = k
-        self.m = m
-        self.alpha = alpha
-        self.lr = lr
-        self.betas = betas
-        self.batch_size = batch_size
-        self.n_critic = n_critic
-        self.gp_weight = gp_weight
-        self.latent_dim = latent_dim
-        self.widths = widths
-        self.epochs = epochs
-        self.detector_lr = detector_lr
-        self.detector_momentum = detector_momentum
-        self.detector_batch_size = detector_batch_size
-        self.detector_epochs = detector_epochs
-        self.networks = networks
-        self.selection_curve = selection_curve
+        self._set_params(locals())
 
     @classmethod
     def _check_combinations(cls, p: dict) -> None:

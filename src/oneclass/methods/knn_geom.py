@@ -209,19 +209,7 @@ class KnnGeom(TorchDetector):
                  epochs: int | None = None, min_steps: int = 160, batch_size: int = 64, lr: float = 1e-3,
                  holdout: float = 0.1, max_bank: int = 10000, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.k = k
-        self.blur = blur
-        self.knn_pool = knn_pool
-        self.classifier_pool = classifier_pool
-        self.widths = widths
-        self.epochs = epochs
-        self.min_steps = min_steps
-        self.batch_size = batch_size
-        self.lr = lr
-        self.holdout = holdout
-        self.max_bank = max_bank
+        self._set_params(locals())
 
     def _pools(self) -> tuple[int, int]:
         side = max(self.input_shape_[1:])

@@ -35,11 +35,7 @@ class OCSVM(Detector):
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, nu: float = 0.1, gamma: float | str = "scale",
                  max_train: int = 10000, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.nu = nu
-        self.gamma = gamma
-        self.max_train = max_train
+        self._set_params(locals())
 
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
         flat = x.flatten(1).double().numpy()

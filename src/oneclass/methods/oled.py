@@ -123,7 +123,7 @@ class OLED(TorchDetector):
     (MM is updated in every `mask_update_every`-th epoch, from the first; 3 as in the authors' code, chosen on
     the paper's validation set; 1 = always); `masking="random"` replaces MM by one random `mask_size`² square per
     image (the paper's CAE ablation, Table 4: same R, same losses). Model selection: `bench` and `train` give
-    `fit` the paper's 150 inliers + 150 outliers from the training split (`paper_validation`) where the protocol
+    `fit` the paper's 150 inliers + 150 outliers from the training split (`bench.harness`) where the protocol
     has outliers; without `val`, `fit` keeps the last epoch, or with `val_size` > 0 holds out that many normal
     training images and keeps the epoch with the lowest R objective on them.
 
@@ -131,16 +131,13 @@ class OLED(TorchDetector):
     `rec` (squared error of R(x)), each min-max scaled, and `avg` (default), their mean. `score_scaling`: "fit"
     (default) scales each by its range over the normal images `fit` holds out for the threshold (or the training
     images), saved with the model, so an image's scores do not depend on what is scored with it; "scored-set"
-    scales over the images scored together, as the paper evaluates (what `bench` uses: `benchmark_settings`).
+    scales over the images scored together, as the paper evaluates (what `bench` uses: `bench.harness`).
     """
 
     name = "oled"
     score_names = ("mask", "cont", "rec", "avg")
     default_score = "avg"
     has_anomaly_maps = True
-    presets = {"fast": {"epochs": 30, "widths": (32, 48, 64), "kernel": 3}}
-    paper_validation = {"val_normal": 150, "val_outliers": 150}
-    benchmark_settings = {"calibration": 0.0, "score_scaling": "scored-set"}
     state_attributes = ("score_ranges_",)
     param_rules = {"t": rules.number(0, 100, low_open=True, high_open=True), "gamma": rules.number(0),
                    "lambda_": rules.number(0), "epsilon": rules.number(0, low_open=True),
@@ -159,26 +156,7 @@ class OLED(TorchDetector):
                  epochs: int = 300, batch_size: int = 128, lr: float = 5e-4, betas: tuple[float, float] = (0.5, 0.9),
                  val_size: int = 0, score_scaling: str = "fit", seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.t = t
-        self.gamma = gamma
-        self.lambda_ = lambda_
-        self.epsilon = epsilon
-        self.mask_gradient = mask_gradient
-        self.widths = widths
-        self.latent_dim = latent_dim
-        self.mask_widths = mask_widths
-        self.kernel = kernel
-        self.masking = masking
-        self.mask_size = mask_size
-        self.mask_update_every = mask_update_every
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.betas = betas
-        self.val_size = val_size
-        self.score_scaling = score_scaling
+        self._set_params(locals())
 
     # -- networks and masks --------------------------------------------------------------------------
     def _build(self) -> nn.Module:

@@ -50,10 +50,7 @@ class VAE(AE):
                  latent_dim: int = 16, kernel: int = 3, beta: float = 1.0, epochs: int = 20, batch_size: int = 128,
                  lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
-        super().__init__(input_shape=input_shape, widths=widths, latent_dim=latent_dim, kernel=kernel, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed, device=device, precision=precision,
-                         threshold_fpr=threshold_fpr, calibration=calibration)
-        self.beta = beta
+        self._set_params(locals())
 
     def _build(self) -> nn.Module:
         return VariationalAutoencoder(self.input_shape_, tuple(self.widths), self.latent_dim, self.kernel)

@@ -1,23 +1,27 @@
-"""Figures for reports, drawn with matplotlib's non-interactive Agg backend."""
+"""Figures for reports, built as matplotlib `Figure` objects: no pyplot and no backend switch (saving draws them
+with Agg; in a notebook they display inline)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from oneclass.metrics import auroc
 
-from oneclass.metrics import auroc  # noqa: E402
+
+def subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """`pyplot.subplots` without pyplot: a Figure that no backend or pyplot state holds on to."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def roc_figure(labels: np.ndarray, scores: Mapping[str, np.ndarray], title: str = "ROC") -> Figure:
     """ROC curves of several scores (e.g. one per method) on the same labels."""
-    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    fig, ax = subplots(figsize=(4.8, 4.2))
     for name, s in scores.items():
         fpr, tpr, _ = roc_curve(labels, s)
         ax.plot(fpr, tpr, label=f"{name} (AUROC {auroc(labels, s):.3f})")
@@ -31,7 +35,7 @@ def roc_figure(labels: np.ndarray, scores: Mapping[str, np.ndarray], title: str 
 def score_histograms(labels: np.ndarray, scores: Mapping[str, np.ndarray]) -> Figure:
     """One panel per score: histograms of normal vs anomalous test images."""
     n = len(scores)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(3.2 * n, 2.8), squeeze=False)
     for ax, (name, s) in zip(axes[0], scores.items(), strict=True):
         bins = np.histogram_bin_edges(s, bins=40)
         ax.hist(s[labels == 0], bins=bins, alpha=0.6, density=True, label="normal")
@@ -50,7 +54,7 @@ def image_grid(rows: Sequence[tuple[str, np.ndarray]], col_titles: Sequence[str]
     Rows named in `cmap_rows` are drawn as heat maps (anomaly maps), the rest as images.
     """
     n_cols = max(len(images) for _, images in rows)
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(1.1 * n_cols + 0.8, 1.15 * len(rows)), squeeze=False)
+    fig, axes = subplots(len(rows), n_cols, figsize=(1.1 * n_cols + 0.8, 1.15 * len(rows)), squeeze=False)
     for r, (label, images) in enumerate(rows):
         heat = label in cmap_rows
         for c in range(n_cols):
@@ -80,7 +84,7 @@ def video_figure(frames: np.ndarray, picks: Sequence[int], heat: np.ndarray, sco
     the picked frames marked on the curve."""
     picks = list(picks)
     lo, hi = np.quantile(heat, [0.01, 1.0])
-    fig = plt.figure(figsize=(1.9 * len(picks), 4.2))
+    fig = Figure(figsize=(1.9 * len(picks), 4.2))
     grid = fig.add_gridspec(2, len(picks), height_ratios=[1.3, 1])
     for i, t in enumerate(picks):
         ax = fig.add_subplot(grid[0, i])

@@ -8,7 +8,6 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from oneclass.files import write_atomic
@@ -39,7 +38,6 @@ class Report:
     def figure(self, name: str, fig: Figure, caption: str = "") -> None:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
         self._blocks.append(("figure", (name, buf.getvalue(), caption)))
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
