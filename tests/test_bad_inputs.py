@@ -322,11 +322,20 @@ def test_damaged_video_settings_are_refused(tmp_path, capsys):
     model = tmp_path / "m"
     assert main(["train-video", "--method", "ocsvm", str(frames), "--train-patches", "all", "--out", str(model)]) == 0
     capsys.readouterr()
-    (model / "video.json").write_text('{"stride": "25"}')
-    refused(["score-video", "--model", model, frames, "--out", tmp_path / "s"], capsys, "video.json",
-            "not the patch settings", unchanged=[model, frames])
-    (model / "video.json").write_text('{"stride": 25}')
-    assert main(["score-video", "--model", str(model), str(frames), "--smooth", "500", "--out", str(tmp_path / "s")]) == 0
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "settings": {**config["settings"], "stride": "25"}}))
+    refused(["score-video", "--model", model, frames, "--out", tmp_path / "s"], capsys, "config.json",
+            "patch settings unusable", unchanged=[model, frames])
+    # a model of an older version: the patch detector in the folder itself, its stride in video.json beside it
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("config.json", "weights.safetensors"):
+        (old / name).write_bytes((model / "detector" / name).read_bytes())
+    (old / "video.json").write_text('{"stride": "25"}')
+    refused(["score-video", "--model", old, frames, "--out", tmp_path / "s"], capsys, "video.json",
+            "not the patch settings", unchanged=[old, frames])
+    (old / "video.json").write_text('{"stride": 25}')
+    assert main(["score-video", "--model", str(old), str(frames), "--smooth", "500", "--out", str(tmp_path / "s")]) == 0
     assert len((tmp_path / "s" / "frame_scores.csv").read_text().splitlines()) == 1 + 6  # one row per frame
 
 

@@ -15,7 +15,8 @@ LAYERS = [
     {"runtime", "training", "checkpoint", "nn", "data", "report"},  # torch plumbing, data, report writer
     {"core"},  # the Detector contract
     {"methods"},  # one file per method
-    {"oneclass", "evaluation", "export", "serve", "bench", "settings", "demo"},  # what uses detectors; the facade
+    # what uses detectors, and the facade
+    {"oneclass", "evaluation", "export", "serve", "bench", "settings", "demo", "testing", "video"},
     {"cli"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

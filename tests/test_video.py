@@ -145,7 +145,7 @@ def test_cli_train_video_then_score_video(tree, tmp_path, capsys):
     model = tmp_path / "model"
     assert main(["train-video", "--method", "ocsvm", str(tree / "Train" / "Train001"), str(tree / "Train" / "Train002"),
                  "--out", str(model)]) == 0
-    assert oneclass.load(model).input_shape_ == (1, 30, 30)
+    assert oneclass.load(model / "detector").input_shape_ == (1, 30, 30)
     out = tmp_path / "scores"
     assert main(["score-video", "--model", str(model), str(tree / "Test" / "Test001"), "--out", str(out)]) == 0
     lines = (out / "frame_scores.csv").read_text().splitlines()

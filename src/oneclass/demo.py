@@ -101,7 +101,7 @@ def _image_grid(detectors: dict[str, Detector], split: Any, first_scores: np.nda
 def run_video_demo(detectors: dict[str, Detector], split_options: dict[str, Any], seed: int, settings: str,
                    out: str | Path) -> Path:
     """The video demo: the generated moving scenes (made once in the data cache), the ucsd-patches protocol."""
-    from oneclass.data.video import heatmaps, score_clip
+    from oneclass.video import PatchSettings, PatchVideoDetector
 
     data = load_dataset("moving-scenes")
     split = make_split("ucsd-patches", data, 0, seed=seed, **split_options)
@@ -130,9 +130,10 @@ def run_video_demo(detectors: dict[str, Detector], split_options: dict[str, Any]
     report.figure("roc", roc_figure(split.y_test, frame_scores, "ROC over test frames, default score of each method"))
     clip = data.test[0]
     for m, det in detectors.items():
-        patch_scores, scores = score_clip(det, clip.frames, split.frames.stride)
+        video = PatchVideoDetector(det, PatchSettings(patch_size=side, stride=stride))
+        patch_scores, scores = video.score_frames(clip.frames)
         picks = np.linspace(0, len(clip.frames) - 1, 6).round().astype(int)
-        heat = heatmaps(patch_scores[picks], clip.frames.shape[1:], split.frames.patch_size, split.frames.stride)
+        heat = video.heatmaps(patch_scores[picks], clip.frames.shape[1:])
         report.figure(f"clip-{m}", video_figure(clip.frames, picks, heat, scores, clip.labels, title=f"{clip.name}: {m}"),
                       f"{m}: frames of test clip {clip.name} with their patch-score heatmaps, and its frame scores")
     md, html = report.write(out)

@@ -57,7 +57,8 @@ class ServedModel:
         det = self.detector
         return {"name": self.name, "method": det.name, "input_shape": list(det.input_shape_),
                 "default_score": det.default_score, "scores": list(det.score_names),
-                "threshold": None if det.decision_ is None else det.decision_.to_json(), "heatmaps": det.has_anomaly_maps}
+                "threshold": None if det.decision_ is None else det.decision_.to_json(), "heatmaps": det.has_anomaly_maps,
+                "capabilities": det.capabilities.to_json()}
 
     def _outputs(self, images: np.ndarray) -> tuple[Scores, np.ndarray | None]:
         """The scores (and maps, where the method has them) of `images`, computed with other requests' images."""

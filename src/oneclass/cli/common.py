@@ -15,7 +15,7 @@ from oneclass.settings import PRESETS, SPLIT_OPTIONS
 PROTOCOL_HELP = "the split of the data; its options, set with --set KEY=VALUE: " + "; ".join(
     f"{name}: {', '.join(protocol_options(name))}" for name in PROTOCOLS)
 #: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
-MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json")
+MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json", "detector")
 REPORT_FILES = ("report.md", "report.html", "*.png")
 
 
@@ -90,3 +90,18 @@ def add_scoring_flags(p: argparse.ArgumentParser) -> None:
     add_device_flag(p, "as trained, else auto")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="scoring precision (default: fp32; bf16 is faster where the device computes it natively)")
+
+
+def clear_model_folder(path: str | Path) -> None:
+    """Remove a model of either kind (`train`'s, `train-video`'s) from a folder that `prepare_output_dir` found to
+    hold only model files, before the new one is written: nothing of the old one is left beside it. A `detector/`
+    that holds anything else stays."""
+    import shutil
+
+    out = Path(path)
+    for name in MODEL_FILES:
+        target = out / name
+        if target.is_file():
+            target.unlink()
+        elif target.is_dir() and {p.name for p in target.iterdir()} <= {"config.json", "weights.safetensors"}:
+            shutil.rmtree(target)

@@ -117,43 +117,33 @@ def cmd_export(args: argparse.Namespace) -> None:
 def cmd_score_video(args: argparse.Namespace) -> None:
     """Score every frame of a video (file or folder of frames) with a model trained on patches: frame score = max
     over the frame's patches. Writes frame_scores.csv, heatmaps of the most anomalous frames and the score curve."""
-    from oneclass.data.video import heatmaps, read_video, score_clip
-    from oneclass.report import video_figure
+    from dataclasses import replace
 
-    integer(1).check("--smooth", args.smooth)
+    from oneclass.data.video import read_video
+    from oneclass.report import video_figure
+    from oneclass.video import load_patch_video
+
+    integer(1, optional=True).check("--smooth", args.smooth)
     integer(1, optional=True).check("--stride", args.stride)
-    det = oneclass.load(args.model, device=args.device, precision=args.precision)
-    stride = args.stride or _trained_stride(Path(args.model) / "video.json") or det.input_shape_[-1]
+    video = load_patch_video(args.model, device=args.device, precision=args.precision)
+    asked = {k: v for k, v in (("stride", args.stride), ("smooth", args.smooth)) if v is not None}
+    video.settings = replace(video.settings, **asked)
     frames = read_video(args.video)
     out = prepare_output_dir(args.out, "--out", VIDEO_SCORE_FILES, replace_ours=True)
     t0 = time.perf_counter()
-    patch_scores, scores = score_clip(det, frames, stride, args.smooth)
+    patch_scores, scores = video.score_frames(frames)
     seconds = time.perf_counter() - t0
     lines = ["frame,score"] + [f"{t + 1},{v:.6g}" for t, v in enumerate(scores)]
     write_atomic(out / "frame_scores.csv", "\n".join(lines) + "\n")
     segments = np.array_split(np.arange(len(frames)), min(6, len(frames)))
     picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
-    heat = heatmaps(patch_scores[picks], frames.shape[1:], det.input_shape_[-1], stride)
-    fig = video_figure(frames, picks, heat, scores, title=f"{Path(args.video).name}: {det.name}")
+    heat = video.heatmaps(patch_scores[picks], frames.shape[1:])
+    fig = video_figure(frames, picks, heat, scores, title=f"{Path(args.video).name}: {video.detector.name}")
     fig.savefig(out / "video.png", dpi=120)
     top = np.argsort(scores)[::-1][:5] + 1
     print(f"{len(frames)} frames scored in {seconds:.1f} s ({1000 * seconds / len(frames):.1f} ms per frame); "
           f"most anomalous frames: {', '.join(map(str, top))}")
     print(f"wrote {out / 'frame_scores.csv'} and {out / 'video.png'}")
-
-
-def _trained_stride(settings_file: Path) -> int | None:
-    """The patch stride `train-video` saved beside the model (video.json), checked; None without the file."""
-    if not settings_file.is_file():
-        return None
-    try:
-        settings = json.loads(settings_file.read_text())
-        stride = settings["stride"]
-        integer(1).check("stride", stride)
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, OneClassError) as exc:
-        raise OneClassError(f"{settings_file}: not the patch settings `oneclass train-video` writes "
-                            f"({type(exc).__name__}: {exc}); remove it or train again") from None
-    return stride
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -194,7 +184,8 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("video", help="a video file (decoded by PyAV) or a folder of frames")
     p.add_argument("--out", default="video-scores", help="folder for frame_scores.csv and video.png (default: %(default)s)")
     p.add_argument("--stride", type=int, default=None, help="pixels between patches (default: as trained)")
-    p.add_argument("--smooth", type=int, default=1, help="moving average of frame scores over N frames (default: off)")
+    p.add_argument("--smooth", type=int, default=None,
+                   help="moving average of frame scores over N frames (default: as trained, else off)")
     add_scoring_flags(p)
     p.set_defaults(func=cmd_score_video)
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
-from oneclass.cli.common import MODEL_FILES, PROTOCOL_HELP, REPORT_FILES, add_training_flags, check_normal_class, settings_text
+from oneclass.cli.common import (
+    MODEL_FILES,
+    PROTOCOL_HELP,
+    REPORT_FILES,
+    add_training_flags,
+    check_normal_class,
+    clear_model_folder,
+    settings_text,
+)
 from oneclass.data.catalog import DATASETS, load_dataset
 from oneclass.data.protocols import PROTOCOLS, make_split
 from oneclass.errors import OneClassError
@@ -55,8 +61,8 @@ def cmd_train(args: argparse.Namespace) -> None:
           f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
     result = evaluate(det, split, dataset=args.dataset, normal_class=args.normal_class, preset=args.preset,
                       overrides=overrides)
+    clear_model_folder(args.out)  # --force over a train-video model: its patch settings go with it
     out = det.save(args.out)
-    (out / "video.json").unlink(missing_ok=True)  # --force over a train-video model: its patch settings go with it
     write_atomic(out / "metrics.json", json.dumps(result.line(), indent=2, default=list) + "\n")
     for name, value in result.auroc.items():
         print(f"  AUROC {name:8s} {value:.4f}{'  (default)' if name == result.default_score else ''}")
@@ -67,7 +73,8 @@ def cmd_train_video(args: argparse.Namespace) -> None:
     """Train one method on the patches of normal video (files or folders of frames); save the model with the
     patch settings that `oneclass score-video` reuses."""
     from oneclass.core import create
-    from oneclass.data.video import read_video, training_patches
+    from oneclass.data.video import read_video
+    from oneclass.video import PatchSettings, PatchVideoDetector
 
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     params, split_options = resolve(args.method, args.preset, overrides, args.seed)
@@ -83,19 +90,17 @@ def cmd_train_video(args: argparse.Namespace) -> None:
         rule.check(flag, patch[option])
     if patch["train_patches"] not in ("motion", "all"):
         raise OneClassError(f"train_patches must be 'motion' or 'all', got {patch['train_patches']!r}")
-    det = create(args.method, **params)
+    video = PatchVideoDetector(create(args.method, **params), PatchSettings(
+        patch_size=patch["patch_size"], stride=patch["stride"], train_patches=patch["train_patches"],
+        min_motion=patch["min_motion"], max_train_patches=patch["max_train_patches"]))
     clips = [read_video(v) for v in args.videos]
     prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
-    patches = training_patches(clips, patch["patch_size"], patch["stride"], patch["train_patches"],
-                               min_motion=patch["min_motion"], max_patches=patch["max_train_patches"],
-                               rng=np.random.default_rng(args.seed))
+    patches = video.training_patches(clips, args.seed)
     print(f"{args.method}: {len(patches)} training patches of {patch['patch_size']}×{patch['patch_size']} from "
           f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
-    det.fit(patches)
-    out = det.save(args.out)
-    video = {"patch_size": patch["patch_size"], "stride": patch["stride"], "train_patches": patch["train_patches"],
-             "min_motion": patch["min_motion"], "n_train_patches": len(patches), "videos": [str(v) for v in args.videos]}
-    write_atomic(out / "video.json", json.dumps(video, indent=2) + "\n")
+    video.fit(clips, patches)
+    clear_model_folder(args.out)
+    out = video.save(args.out, videos=[str(v) for v in args.videos])
     print(f"model saved to {out}")
 
 
@@ -132,7 +137,7 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
                        description=cmd_train_video.__doc__)
     p.add_argument("--method", required=True, choices=methods)
     p.add_argument("videos", nargs="+", help="normal video files or folders of frames")
-    p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, video.json)")
+    p.add_argument("--out", required=True, help="folder for the model (config.json with the patch settings, detector/)")
     p.add_argument("--patch-size", type=int, default=30, help="patch side in pixels (default: %(default)s)")
     p.add_argument("--stride", type=int, default=25, help="pixels between patches (default: %(default)s)")
     p.add_argument("--train-patches", default="motion", choices=["motion", "all"],

@@ -15,7 +15,8 @@ from typing import Any
 _NAMES = {"MAP": "detector", "Detector": "detector", "TorchDetector": "detector", "as_images": "inputs",
           "as_labels": "inputs", "check_shape": "inputs", "clone": "parameters", "load": "persistence",
           "save": "persistence", "Decision": "scores", "Scores": "scores", "minmax": "scores",
-          "ImageResult": "results", "image_results": "results", "create": "factory", "detector_class": "factory"}
+          "ImageResult": "results", "image_results": "results",
+          "Capabilities": "capabilities", "create": "factory", "detector_class": "factory"}
 
 __all__ = sorted(_NAMES)
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from oneclass import params as rules
+from oneclass.core.capabilities import Capabilities, capabilities
 from oneclass.core.inputs import as_images, as_labels, check_shape
 from oneclass.core.parameters import Parameterised
 from oneclass.core.scores import Decision, Scores
@@ -111,6 +112,11 @@ class Detector(Parameterised):
     @input_shape_.setter
     def input_shape_(self, shape: tuple[int, int, int]) -> None:
         self._fitted_shape = tuple(int(s) for s in shape)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the detector can do (maps, known anomalies, decisions, ONNX), as one record."""
+        return capabilities(self)
 
     @property
     def torch_device(self) -> torch.device:

@@ -109,16 +109,3 @@ def training_patches(clips: list[np.ndarray], size: int, stride: int, keep: str 
     if max_patches is not None and len(x) > max_patches:
         x = x[np.sort((rng or np.random.default_rng(0)).choice(len(x), max_patches, replace=False))]
     return x
-
-
-def score_clip(detector, frames: np.ndarray, stride: int, smooth: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Score every patch of a clip with a detector trained on grey patches: (T, P) patch scores (its default
-    score) and (T,) frame scores."""
-    channels, size, width = detector.input_shape_
-    if channels != 1 or size != width:
-        raise DataError(f"the model takes {channels}×{size}×{width} inputs; video is scored with a model trained on "
-                        "square grey patches (oneclass train-video, or the ucsd-patches protocol)")
-    patches = extract_patches(frames, size, stride)
-    t, p = patches.shape[:2]
-    scores = detector.score(patches.reshape(t * p, size, size)).default.reshape(t, p)
-    return scores, frame_scores(scores, smooth)
