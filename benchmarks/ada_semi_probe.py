@@ -45,7 +45,7 @@ def per_digit(scores: np.ndarray, digits: np.ndarray) -> dict[str, float]:
 def anomaly_discriminator_output(det, images: np.ndarray) -> np.ndarray:
     """D_ano(x), the probability that x is a real normal image, in eval mode."""
     d_ano = det.net_.anomaly_discriminator.eval()
-    return torch.cat([torch.sigmoid(d_ano(b)) for b in det._prepare(images).split(256)]).numpy()
+    return torch.cat([torch.sigmoid(d_ano(b)) for b in det.network_input(images).split(256)]).numpy()
 
 
 def probe(split, digits: np.ndarray, seed: int, widths: tuple[int, ...], epochs: int = 10) -> dict:

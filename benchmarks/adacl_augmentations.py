@@ -32,13 +32,17 @@ VARIANTS = {"all": list(AUGMENTATIONS), "no-cut-paste": ["puzzle", "rotation", "
 
 def created_aurocs(det, normal_images: np.ndarray, seed: int) -> dict[str, float]:
     """AUROC of the trained ADACL's score on normal images against their copies made by each augmentation."""
-    normal = det._prepare(normal_images)
-    normal_scores = det._score(normal)["regression"]
+    normal = det.network_input(normal_images)
+    normal_scores = det.score(normal_images).default
+
+    def score(created: torch.Tensor) -> np.ndarray:  # ADACL's networks see [-1, 1]: back to images in [0, 1]
+        return det.score(((created + 1) / 2).clamp(0, 1)).default
+
     gen = torch.Generator().manual_seed(seed)
     created = {"cut-paste": cut_paste(normal, tuple(det.cut_paste_side), gen), "puzzle": puzzle(normal, gen),
                "rotation": rotate(normal, gen), "mix-up": mix_up(normal, det.mix_up_weight, gen)}
     labels = np.r_[np.zeros(len(normal)), np.ones(len(normal))]
-    return {kind: round(auroc(labels, np.r_[normal_scores, det._score(x)["regression"]]), 5) for kind, x in created.items()}
+    return {kind: round(auroc(labels, np.r_[normal_scores, score(x)]), 5) for kind, x in created.items()}
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import oneclass
 from oneclass import runtime
 from oneclass.bench.harness import harness
-from oneclass.evaluation import git_commit
+from oneclass.bench.provenance import git_commit
 
 #: per method: settings on top of the fast preset (two passes over the data where the method allows it) and how
 #: many times the loop sees each training image (G2D: two GAN epochs, then one detector epoch over the normal and

@@ -209,8 +209,8 @@ def test_known_anomalies_add_d_ano_to_maps_and_scores_and_survive_save_load(trou
     s = semi.score(x)
     assert not np.allclose(s["cam_d"], s["cam_d_g"])
     with torch.no_grad():
-        d_g = torch.sigmoid(semi.net_.discriminator(semi._prepare(x)).double()).numpy()
-        d_ano = torch.sigmoid(semi.net_.anomaly_discriminator(semi._prepare(x)).double()).numpy()
+        d_g = torch.sigmoid(semi.net_.discriminator(semi.network_input(x)).double()).numpy()
+        d_ano = torch.sigmoid(semi.net_.anomaly_discriminator(semi.network_input(x)).double()).numpy()
     np.testing.assert_allclose(-s["d"], d_g + d_ano, rtol=1e-5)  # eq. 6: D_G(x) + D_ano(x)
     loaded = oneclass.load(semi.save(tmp_path / "semi"))
     assert loaded.semi_supervised
@@ -226,7 +226,7 @@ def test_d_ano_learns_the_known_anomaly_class_and_ranks_unseen_images_of_it(mini
     semi = oneclass.create("ada", **TINY).fit(trousers.x_train, known_anomalies=known)
     normal, dresses = mini["x_test"][mini["y_test"] == 1], mini["x_test"][mini["y_test"] == 3]
     with torch.no_grad():
-        d_ano = semi.net_.anomaly_discriminator(semi._prepare(np.concatenate([normal, dresses]))).double().numpy()
+        d_ano = semi.net_.anomaly_discriminator(semi.network_input(np.concatenate([normal, dresses]))).double().numpy()
     assert auroc(np.r_[np.zeros(len(normal)), np.ones(len(dresses))], -d_ano.ravel()) > 0.93
 
 

@@ -100,7 +100,7 @@ def test_scores_are_one_minus_d_and_the_reconstruction_error(mini):
     det = oneclass.create("alocc", **TINY).fit(x)
     test = mini["x_test"][:20]
     s = det.score(test)
-    xs = det._prepare(test)
+    xs = det.network_input(test)
     with torch.no_grad():
         r, d = det.net_.reconstructor, det.net_.discriminator
         refined = r(xs)

@@ -16,10 +16,10 @@ import torch
 import oneclass
 from oneclass.bench import ResultsFile, make_cells, parse_classes, read_results, run_grid
 from oneclass.bench.grid import threads_per_worker
+from oneclass.bench.provenance import git_commit
 from oneclass.bench.report import paper_tables, write_report
 from oneclass.cli import main
 from oneclass.errors import OneClassError
-from oneclass.evaluation import git_commit
 from oneclass.training import EveryEpoch
 
 TINY = {"epochs": 1, "widths": [4, 8], "latent_dim": 4}  # an ae that trains on 250 images in well under a second

@@ -45,7 +45,7 @@ def test_oled_exports_the_masks_it_scores_with_where_activations_tie(trousers, m
     ONNX (it did: `avg` -0.092 vs -0.036 on one noise image)."""
     det = oneclass.create("oled", epochs=1, widths=(32, 48, 64), kernel=3, device="cpu").fit(trousers)
     x = np.concatenate([mini["x_test"][:50], unlike_training(mini["x_test"])["noise"]])
-    activations = det.net_.mask_generator(det._prepare(x)).flatten(1)
+    activations = det.net_.mask_generator(det.network_input(x)).flatten(1)
     assert (activations == 0).all(1).any()  # the case this test is for
     exported = OnnxModel(export_onnx(det, tmp_path / "oled.onnx"))
     ours = det.score(x).default

@@ -198,7 +198,7 @@ def test_scores_are_ds_irregular_probability_and_the_critic(mini):
     test = mini["x_test"][:20]
     s = det.score(test)
     with torch.no_grad():
-        b = det._prepare(test)
+        b = det.network_input(test)
         probs = torch.softmax(det.net_.detector(b).double(), dim=1)[:, 1].numpy()
         critic = -det.net_.critic(b).squeeze(1).numpy()
     np.testing.assert_allclose(s["p_irregular"], probs, rtol=1e-5, atol=1e-9)

@@ -4,17 +4,15 @@ all use `evaluate`; `Evaluation.line()` is the JSON line `oneclass bench` writes
 
 from __future__ import annotations
 
-import functools
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from oneclass import __version__
+from oneclass.bench.provenance import git_commit
 from oneclass.core import Detector, Scores
 from oneclass.core.persistence import jsonable
 from oneclass.data.protocols import Split
@@ -187,23 +185,6 @@ def curves(labels: np.ndarray, scores: np.ndarray, points: int = 101, bins: int 
             "hist_edges": [float(f"{e:.6g}") for e in edges],
             "hist_normal": np.histogram(scores[labels == 0], edges)[0].tolist(),
             "hist_anomalous": np.histogram(scores[labels == 1], edges)[0].tolist()}
-
-
-@functools.lru_cache(maxsize=4)
-def git_commit(where: Path = Path(__file__).parent) -> str | None:
-    """The commit of the git checkout `where` lies in (by default the package's own), if it is in one; "-dirty"
-    when tracked files outside the checkout's top-level `results/` have changes, so that a ledger being appended
-    to (by this run or another) does not mark its own lines dirty."""
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=5)
-
-    try:
-        head, changes = git("rev-parse", "HEAD"), git("status", "--porcelain", "-uno", "--", ":(top,exclude)results")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if head.returncode != 0 or changes.returncode != 0:
-        return None
-    return head.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
 
 
 def _threads() -> int:

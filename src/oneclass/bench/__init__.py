@@ -8,7 +8,7 @@ import importlib
 from typing import Any
 
 _NAMES = {"Cell": "grid", "changed_settings": "grid", "make_cells": "grid", "parse_classes": "grid", "run_cell": "grid",
-          "run_grid": "grid", "ResultsFile": "results", "read_results": "results", "harness": "harness",
+          "run_grid": "grid", "resume_plan": "grid", "ResultsFile": "results", "read_results": "results", "harness": "harness",
           "prepare": "grid"}
 
 __all__ = sorted(_NAMES)

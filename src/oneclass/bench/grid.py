@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from oneclass.bench.harness import harness
-from oneclass.bench.results import ResultsFile, cell_key
+from oneclass.bench.results import ResultsFile, cell_key, read_results
 from oneclass.checkpoint import Checkpointing
 from oneclass.core import Detector, create
 from oneclass.data.catalog import load_dataset
@@ -84,6 +84,13 @@ def make_cells(methods: Iterable[str], dataset: str, protocol: str, classes: Ite
     for m in dict.fromkeys(methods):  # fail before any training if a hyper-parameter is unknown
         Cell(m, dataset, protocol, 0, 0, preset, dict(overrides or {})).settings()
     return cells
+
+
+def resume_plan(cells: list[Cell], path: str | Path) -> tuple[int, list[tuple[Cell, str]]]:
+    """How a grid resumes from its results file: how many of `cells` are done already, and which of those were
+    made with other hyper-parameters than they get now (kept, not run again; see `changed_settings`)."""
+    finished = read_results(path)
+    return len({cell_key(row) for row in finished} & {c.key() for c in cells}), changed_settings(cells, finished)
 
 
 def changed_settings(cells: list[Cell], rows: Iterable[dict[str, Any]]) -> list[tuple[Cell, str]]:

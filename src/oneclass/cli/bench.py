@@ -18,8 +18,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     A rerun with the same --out skips the cells already there, so an interrupted grid resumes where it stopped.
     """
-    from oneclass.bench import ResultsFile, changed_settings, make_cells, parse_classes, read_results, run_grid
-    from oneclass.bench.results import cell_key
+    from oneclass.bench import ResultsFile, make_cells, parse_classes, resume_plan, run_grid
     from oneclass.runtime import progress
 
     methods = args.methods.split(",")
@@ -45,9 +44,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(f"{set_aside} line(s) of {out.path} named a cell but lacked or mistyped its metrics: moved to "
               f"{out.rejected_path}; those cells run again", flush=True)
     load_dataset(args.dataset, args.data_root, download=not args.no_download)  # fetch once, before any worker
-    finished = read_results(out.path)
-    done = len({cell_key(row) for row in finished} & {c.key() for c in cells})
-    changed = changed_settings(cells, finished)
+    done, changed = resume_plan(cells, out.path)
     if changed:
         cell, what = changed[0]
         print(f"note: {len(changed)} of these cells are in {out.path} with other hyper-parameters than they get now "

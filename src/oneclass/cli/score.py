@@ -57,6 +57,7 @@ def cmd_score(args: argparse.Namespace) -> None:
 def _print_results(det, results: list[ImageResult]) -> None:
     """One line per image (its default score, verdict and other scores), the threshold, and the AUROC where the
     images lie in folders named normal/ and abnormal/."""
+    from oneclass.data.images import folder_labels
     from oneclass.metrics import auroc
 
     width = max(len(r.name) for r in results)
@@ -71,9 +72,8 @@ def _print_results(det, results: list[ImageResult]) -> None:
               f"images): {sum(bool(r.anomalous) for r in results)} of {len(results)} anomalous")
     else:
         print(f"no decisions: {det.no_decision_reason()}")
-    folders = [Path(r.name).parent.name for r in results]
-    labels = np.array([1 if f == "abnormal" else 0 if f == "normal" else -1 for f in folders])
-    if (labels >= 0).all() and 0 < labels.sum() < len(labels):
+    labels = folder_labels([Path(r.name) for r in results])
+    if labels is not None:
         print(f"AUROC ({name}, normal/ vs abnormal/): {auroc(labels, [r.default_score for r in results]):.4f}")
 
 

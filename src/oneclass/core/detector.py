@@ -74,8 +74,7 @@ class Detector(Parameterised):
     input_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     #: whether `forward` returns anomaly maps (under "map")
     has_anomaly_maps: ClassVar[bool] = False
-    #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; their `_fit`
-    #: then gets the normalised anomalies as `known` (None when none are given; other methods always get None)
+    #: methods that can learn from a few known anomalies (ADA's semi-supervised setting) set this; `_fit` gets them
     accepts_known_anomalies: ClassVar[bool] = False
     #: images per pass of `forward` when scoring
     scoring_batch_size: ClassVar[int] = 512
@@ -250,7 +249,7 @@ class Detector(Parameterised):
 
     def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]:
         """Scores of images `x` and their anomaly maps (n, H, W), or None where the method has none, in one pass."""
-        prepared = self._prepare(x)
+        prepared = self.network_input(x)
         with autocast(self.torch_device, compute_dtype(self.scoring_precision, self.torch_device)):
             out = self._outputs(prepared, maps=self.has_anomaly_maps)
         return self._checked_scores(out), out.get(MAP)
@@ -265,7 +264,7 @@ class Detector(Parameterised):
         >>> det.score(np.full((2, 8, 8), 255, np.uint8)).default.shape
         (2,)
         """
-        prepared = self._prepare(x)
+        prepared = self.network_input(x)
         with autocast(self.torch_device, compute_dtype(self.scoring_precision, self.torch_device)):
             return self._checked_scores(self._outputs(prepared))
 
@@ -289,7 +288,8 @@ class Detector(Parameterised):
                                 "weights are damaged: retrain it, e.g. with a lower learning rate")
         return scores
 
-    def _prepare(self, x: Any) -> torch.Tensor:
+    def network_input(self, x: Any) -> torch.Tensor:
+        """Images `x` validated and normalised as the networks get them (for studies of the networks)."""
         self._require_fitted()
         images = as_images(x, "x")
         check_shape(images, self.input_shape_)
@@ -396,5 +396,5 @@ class TorchDetector(Detector):
         """`module` (a part of the network in eval mode) applied to images `x`, its output as images: floats in
         [0, 1] with shape (n, C, H, W). What the methods' `reconstruct` returns."""
         self.net_.eval()
-        return self._to_unit_range(map_batches(module, self._prepare(x), self.torch_device)).numpy()
+        return self._to_unit_range(map_batches(module, self.network_input(x), self.torch_device)).numpy()
 

@@ -121,3 +121,10 @@ def read_labelled_folder(folder: str | Path, size: tuple[int, int] | None = None
     paths = normal + abnormal
     labels = np.array([0] * len(normal) + [1] * len(abnormal), dtype=np.int64)
     return read_images(paths, size, channels), labels, paths
+
+
+def folder_labels(paths: list[Path]) -> np.ndarray | None:
+    """1 for an image in a folder named abnormal/, 0 in one named normal/; None unless every image is in one of
+    them and both kinds occur (then an AUROC can be taken)."""
+    labels = np.array([{"abnormal": 1, "normal": 0}.get(Path(p).parent.name, -1) for p in paths])
+    return labels if (labels >= 0).all() and 0 < labels.sum() < len(labels) else None

@@ -256,5 +256,5 @@ class ADA(TorchDetector):
     def attention(self, x) -> np.ndarray:
         """c = CAM(x) + CAM(x̂) summed over the discriminators (eq. 5 / 6), shape (n, H, W), unnormalised."""
         self.net_.eval()
-        return map_batches(lambda b: sum(self._attention(b)["maps"]), self._prepare(x), self.torch_device,
+        return map_batches(lambda b: sum(self._attention(b)["maps"]), self.network_input(x), self.torch_device,
                            batch_size=256).numpy()

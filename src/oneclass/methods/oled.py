@@ -281,7 +281,7 @@ class OLED(TorchDetector):
     def inpaint(self, x) -> dict[str, np.ndarray]:
         """For figures: `mask` (n, H, W; 0 = hidden), `masked` and `reconstruction` (R's output for the masked
         image) as images (n, C, H, W) in [0, 1], and MG's `activation` map (n, H, W; none with random masks)."""
-        xs = self._prepare(x)
+        xs = self.network_input(x)
         res = self._masked_pass(xs, lambda b, m: {"mask": m[:, 0], "masked": b * m,
                                                   "reconstruction": self.net_.reconstructor(b * m)})
         for k in ("masked", "reconstruction"):
@@ -298,7 +298,7 @@ class OLED(TorchDetector):
         """MG's activation maps A (n, H, W): higher = more likely to be masked (the paper's §4.5 segmentation)."""
         if self.masking != "learned":
             raise InputError("activation_maps needs masking='learned' (random masks have no activation map)")
-        return self._activations(self._prepare(x))
+        return self._activations(self.network_input(x))
 
     @property
     def export_refusal(self) -> str | None:
