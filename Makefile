@@ -56,7 +56,7 @@ bench-speed: $(BIN)/oneclass
 	$(BIN)/python benchmarks/train_speed.py --out results/speed.jsonl
 	$(BIN)/python benchmarks/train_speed.py --compile --methods ae,adacl --out results/speed.jsonl
 
-# the cells of the real-data regression tests (tests/test_realdata.py), one per paper method, fast preset, seed 0,
+# the cells of the real-data regression tests (tests/integration/test_realdata.py), one per paper method, fast preset, seed 0,
 # in fp32 and in bf16 (what the default, auto, trains in on CPUs with AVX512-BF16/AMX), with 1 and with 2 threads:
 # a test's floor sits a few points under all four (about 25 min on 2 cores)
 REGRESSION_CELLS = "adacl fashion-mnist one-vs-rest" "g2d mnist outlier-ratio" "alocc mnist outlier-ratio" \

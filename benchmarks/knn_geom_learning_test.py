@@ -1,4 +1,4 @@
-"""The margins of tests/test_knn_geom.py's learning test: each score's AUROC over seeds 0-4 at the defaults (250
+"""The margins of tests/unit/test_knn_geom.py's learning test: each score's AUROC over seeds 0-4 at the defaults (250
 trousers of the embedded subset against its whole test split), and two broken versions that the floors must fail:
 a transformation classifier that learns nothing (lr 1e-9) and a kNN member whose bank of training images is empty.
 

@@ -1,6 +1,6 @@
 """The learning tests' settings over seeds 0-4 in one precision: the AUROC of each seed and the lowest, so that a
 test's floor keeps a margin that holds over seeds. Run it with OMP_NUM_THREADS=1 and with 2 (thread counts change
-the floating-point order). The settings are those of tests/test_methods.py, test_ada.py, test_adacl.py,
+the floating-point order). The settings are those of tests/contract/test_methods.py, test_ada.py, test_adacl.py,
 test_alocc.py, test_g2d.py and test_oled.py; keep them in step.
 
     OMP_NUM_THREADS=1 python benchmarks/learning_test_seeds.py --precision bf16 > results/learning-tests-bf16-1thread.txt
@@ -15,17 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "unit"))
+from test_ada import TINY as ADA_TINY  # noqa: E402  (the tests' own settings)
+from test_oled import SMALL as OLED_SMALL  # noqa: E402
+from test_oled import _blobs  # noqa: E402
+
 import oneclass  # noqa: E402
 from oneclass.data import load_dataset  # noqa: E402
 from oneclass.data.protocols import one_vs_rest  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.runtime import PRECISIONS  # noqa: E402
-from test_ada import TINY as ADA_TINY  # noqa: E402  (the tests' own settings)
-from test_oled import SMALL as OLED_SMALL  # noqa: E402
-from test_oled import _blobs  # noqa: E402
 
-# tests/test_methods.py::test_detectors_learn_something_on_real_images
+# tests/contract/test_methods.py::test_detectors_learn_something_on_real_images
 ON_TROUSERS = {
     "ae": {"epochs": 20, "batch_size": 32}, "cae": {"epochs": 20, "batch_size": 32},
     "vae": {"epochs": 20, "batch_size": 32}, "dsvdd": {"epochs": 30, "ae_epochs": 30, "batch_size": 32},

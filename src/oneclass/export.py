@@ -42,7 +42,16 @@ class _ScoringGraph(torch.nn.Module):
 
 
 def export_onnx(det: Detector, path: str | Path) -> Path:
-    """Write `det` as an ONNX graph to `path` (see the module's docstring for its inputs, outputs and metadata)."""
+    """Write `det` as an ONNX graph to `path` (see the module's docstring for its inputs, outputs and metadata).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, numpy as np, oneclass
+    >>> det = oneclass.create("ae", epochs=1, widths=(4, 8), latent_dim=4).fit(np.zeros((40, 8, 8), np.uint8))
+    >>> exported = OnnxModel(export_onnx(det, pathlib.Path(tempfile.mkdtemp()) / "ae.onnx"))
+    >>> exported.score(np.zeros((2, 8, 8), np.uint8)).default.shape, exported.has_anomaly_maps
+    ((2,), True)
+    """
     det._require_fitted()
     if det.export_refusal is not None:
         raise InputError(f"{det.name} cannot be exported to ONNX: {det.export_refusal}")
@@ -70,8 +79,15 @@ def export_onnx(det: Detector, path: str | Path) -> Path:
 
 
 class OnnxModel:
-    """An exported detector, run by onnxruntime: `score`, `anomaly_maps`, `normalised`, `decide` and `predict` as a
-    loaded `Detector` has them (the default score only)."""
+    """An exported detector, run by onnxruntime: `score`, `score_with_maps`, `anomaly_maps`, `normalised`, `decide`
+    and `predict` as a loaded `Detector` has them (the default score only); `image_results` takes it as it takes a
+    Detector.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by `export_onnx` (`oneclass export`); anything else is refused in one line naming it.
+    """
 
     def __init__(self, path: str | Path):
         try:

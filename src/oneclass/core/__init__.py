@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 #: public name -> the module of this package that defines it
-_NAMES = {"MAP": "detector", "Detector": "detector", "TorchDetector": "detector", "as_images": "inputs",
+_NAMES = {"MAP": "detector", "Detector": "detector", "TorchDetector": "torch_detector", "as_images": "inputs",
           "as_labels": "inputs", "check_shape": "inputs", "clone": "parameters", "load": "persistence",
           "save": "persistence", "Decision": "scores", "Scores": "scores", "minmax": "scores",
           "ImageResult": "results", "image_results": "results",

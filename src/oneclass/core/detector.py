@@ -10,7 +10,7 @@ map (n, H, W) under "map". `score`, `anomaly_maps`, `score_with_maps`, the servi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,11 +29,10 @@ from oneclass.runtime import (
     compute_dtype,
     deterministic,
     map_batches,
-    module_to_device,
     resolve_device,
     seeded,
 )
-from oneclass.training import Callback, Run, Validation, selection_rule
+from oneclass.training import Callback, Run
 
 #: what `forward` returns the anomaly maps under
 MAP = "map"
@@ -65,6 +64,13 @@ class Detector(Parameterised):
         The threshold on the default score, or None where the scores cannot decide (see `no_decision_reason`).
     fit_info_ : dict
         What training recorded: epochs, losses, selection, sizes.
+
+    Examples
+    --------
+    >>> import numpy as np, oneclass
+    >>> det = oneclass.create("ocsvm").fit(np.zeros((40, 8, 8), np.uint8))
+    >>> det.input_shape_, det.decision_.source, det.predict(np.full((1, 8, 8), 255, np.uint8)).tolist()
+    ((1, 8, 8), 'training', [1])
     """
 
     name: ClassVar[str] = ""
@@ -360,41 +366,3 @@ class Detector(Parameterised):
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         """Everything learned that is not in the JSON config, as named tensors (`_load_state_tensors` sets them)."""
         raise NotImplementedError
-
-
-class TorchDetector(Detector):
-    """A detector whose learned state is one `torch.nn.Module`, `self.net_`, built by `_build()`."""
-
-    export_refusal: ClassVar[str | None] = None
-
-    def _build(self) -> torch.nn.Module:
-        raise NotImplementedError
-
-    def _eval(self) -> None:
-        self.net_.eval()
-
-    def _validation(self, val: tuple[torch.Tensor, np.ndarray] | None) -> Validation | None:
-        """Model selection on the `val` given to `fit`, by the default score: `val-normal` when it holds only normal
-        images, else `val-with-outliers`; None without one (the last epoch is kept)."""
-        if val is None:
-            return None
-        return Validation(selection_rule(val), val[1], lambda: self._outputs(val[0])[self.default_score])
-
-    def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return self.net_.state_dict()
-
-    def _load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.net_ = module_to_device(self._build(), self.torch_device)
-        self.net_.load_state_dict(tensors)
-        self.net_.eval()
-
-    def _new_net(self) -> torch.nn.Module:
-        self.net_ = module_to_device(self._build(), self.torch_device)
-        return self.net_
-
-    def _images_through(self, module: Callable[[torch.Tensor], torch.Tensor], x: Any) -> np.ndarray:
-        """`module` (a part of the network in eval mode) applied to images `x`, its output as images: floats in
-        [0, 1] with shape (n, C, H, W). What the methods' `reconstruct` returns."""
-        self.net_.eval()
-        return self._to_unit_range(map_batches(module, self.network_input(x), self.torch_device)).numpy()
-

@@ -1,5 +1,5 @@
 """Method-level behaviour beyond the contract that `oneclass.testing.check_detector` checks for every method
-(tests/test_contract.py): maps, learning on real images, scikit-learn agreement, edge cases."""
+(tests/contract/test_contract.py): maps, learning on real images, scikit-learn agreement, edge cases."""
 
 import numpy as np
 import pytest

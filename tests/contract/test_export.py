@@ -11,7 +11,7 @@ import pytest
 import oneclass
 from oneclass.cli import main
 from oneclass.errors import InputError
-from tests.test_bad_inputs import refused
+from tests.integration.test_bad_inputs import refused
 
 pytest.importorskip("onnxruntime")
 from oneclass.export import OnnxModel, export_onnx  # noqa: E402

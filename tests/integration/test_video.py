@@ -171,7 +171,7 @@ def test_every_method_scores_frames_from_patches(method, scenes):
     """The same Detector contract on 30×30 grey patches: fit on moving patches, one finite score per test frame;
     `track_epochs` records the test AUROC of the frames after every epoch of every method that has epochs."""
     from oneclass.evaluation import evaluate
-    from tests.test_methods import FAST
+    from tests.contract.test_methods import FAST
 
     split = make_split("ucsd-patches", scenes, 0, max_train_patches=128)
     # as `bench` trains (track_epochs is its option): the whole training split, OLED scaled over the scored set
@@ -222,7 +222,7 @@ def test_track_epochs_on_video_records_frame_aurocs(scenes, tmp_path):
 
 
 def test_a_frame_too_large_is_refused_naming_it(tmp_path):
-    from tests.test_bad_inputs import _png_claiming
+    from tests.integration.test_bad_inputs import _png_claiming
 
     folder = tmp_path / "frames"
     folder.mkdir()

@@ -9,7 +9,7 @@ import torch
 import oneclass
 from oneclass.checkpoint import Checkpoint, Checkpointing
 from oneclass.training import EveryEpoch
-from tests.test_methods import FAST
+from tests.contract.test_methods import FAST
 
 #: at least three epochs in the phase the test interrupts (G2D: its detector phase)
 LONGER = {"g2d": {"detector_epochs": 3}, "dsvdd": {"epochs": 3}}

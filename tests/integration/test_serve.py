@@ -234,7 +234,7 @@ def test_requests_waiting_for_the_network_share_its_next_pass(model_dirs, mini, 
     (["--model", "{model}", "--max-upload-mb", "-1"], "--max-upload-mb must be a finite number > 0"),
 ])
 def test_serve_refuses_bad_options_before_starting(argv, fragment, model_dirs, tmp_path, capsys):
-    from tests.test_bad_inputs import refused
+    from tests.integration.test_bad_inputs import refused
 
     argv = [a.format(missing=tmp_path / "missing", model=model_dirs[0]) for a in argv]
     refused(["serve", *argv], capsys, fragment, unchanged=[model_dirs[0]])

@@ -140,7 +140,7 @@ def test_16_bit_and_float_images_score_as_their_8_bit_twins(model, tmp_path, cap
 
 
 def _mnist_tree(root: Path) -> Path:
-    from tests.test_data import write_mnist_tree
+    from tests.unit.test_data import write_mnist_tree
 
     write_mnist_tree(root / "mnist", gz=False)
     return root / "mnist"
@@ -178,7 +178,7 @@ def test_a_gzip_bomb_is_refused(tmp_path, capsys, monkeypatch):
     (np.zeros((4, 3072), np.uint8), [0] * 5, "a list of 4 integers"),
 ])
 def test_cifar_batches_of_the_wrong_size_are_refused(tmp_path, capsys, data, labels, message):
-    from tests.test_data import write_cifar_tree
+    from tests.unit.test_data import write_cifar_tree
 
     folder = tmp_path / "cifar10" / "cifar-10-batches-py"
     write_cifar_tree(folder, byte_keys=True)

@@ -19,7 +19,7 @@ from oneclass.core import Decision
 from oneclass.core.results import CSV_COLUMNS
 from oneclass.data.images import read_images
 from oneclass.errors import ModelFileError, OneClassError
-from tests.test_bad_inputs import refused
+from tests.integration.test_bad_inputs import refused
 
 TINY_AE = {"epochs": 1, "widths": (4, 8), "device": "cpu"}
 

@@ -10,7 +10,7 @@ import oneclass
 from oneclass.methods.ae import AE
 from oneclass.registry import detector_class
 from oneclass.testing import check_detector
-from tests.test_methods import FAST
+from tests.contract.test_methods import FAST
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_missing_data_root(tmp_path, capsys):
 
 
 def test_truncated_idx(tmp_path, capsys):
-    from tests.test_data import write_mnist_tree
+    from tests.unit.test_data import write_mnist_tree
 
     write_mnist_tree(tmp_path / "mnist", gz=False)
     victim = tmp_path / "mnist" / "train-images-idx3-ubyte"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "oneclass"
+SRC = Path(__file__).resolve().parents[2] / "src" / "oneclass"
 #: lowest first; a module may import from its own layer and those before it
 LAYERS = [
     {"__version__", "errors", "params", "files", "metrics", "registry", "overlay"},  # no torch

@@ -10,7 +10,7 @@ import oneclass
 from oneclass import runtime
 from oneclass.cli import main
 from oneclass.runtime import bf16_native, compute_dtype
-from tests.test_methods import FAST
+from tests.contract.test_methods import FAST
 
 #: scores of a model scored under bf16 autocast stay within this share of the largest fp32 score (measured on
 #: these fixtures: ADA's CAM scores and OLED's `cont` 4-5 %, every other score under 0.5 %)
