@@ -58,14 +58,20 @@ bench-speed: $(BIN)/oneclass
 
 # the cells of the real-data regression tests (tests/integration/test_realdata.py), one per paper method, fast preset, seed 0,
 # in fp32 and in bf16 (what the default, auto, trains in on CPUs with AVX512-BF16/AMX), with 1 and with 2 threads:
-# a test's floor sits a few points under all four (about 25 min on 2 cores)
+# a test's floor sits a few points under all four (about 25 min on 2 cores). A code change that must leave results as
+# they were (issue 48) reruns one of the four before and after it, e.g. `make bench-regression REGRESSION_PRECISIONS=fp32
+# REGRESSION_THREADS=1 REGRESSION_OUT=results/refactor-48-after`, and compares the two ledgers with
+# benchmarks/compare_ledgers.py
 REGRESSION_CELLS = "adacl fashion-mnist one-vs-rest" "g2d mnist outlier-ratio" "alocc mnist outlier-ratio" \
 	"ada mnist noisy-mnist" "oled mnist memae"
+REGRESSION_PRECISIONS ?= fp32 bf16
+REGRESSION_THREADS ?= 1 2
+REGRESSION_OUT ?= results/regression
 bench-regression: $(BIN)/oneclass
-	for precision in fp32 bf16; do for threads in 1 2; do for cell in $(REGRESSION_CELLS); do set -- $$cell; \
-		OMP_NUM_THREADS=$$threads $(BIN)/oneclass bench --precision $$precision --methods $$1 --dataset $$2 \
-		--protocol $$3 --classes 1 --preset fast --data-root ../shared/data \
-		--out results/regression-$$precision-$${threads}thread.jsonl || exit 1; done; done; done
+	for precision in $(REGRESSION_PRECISIONS); do for threads in $(REGRESSION_THREADS); do for cell in $(REGRESSION_CELLS); do \
+		set -- $$cell; OMP_NUM_THREADS=$$threads $(BIN)/oneclass bench --precision $$precision --methods $$1 \
+		--dataset $$2 --protocol $$3 --classes 1 --preset fast --data-root ../shared/data \
+		--out $(REGRESSION_OUT)-$$precision-$${threads}thread.jsonl || exit 1; done; done; done
 
 # the baselines on full Fashion-MNIST, one-vs-rest, then a report beside the papers' numbers (about 20 min on 2 cores),
 # then the `ae` variants docs/results.md lists (latent size, widths, epochs; about 40 min more); `ocsvm` at its default

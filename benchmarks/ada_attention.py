@@ -21,10 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import oneclass  # noqa: E402
-from oneclass.bench.grid import Cell  # noqa: E402
-from oneclass.data.catalog import load_dataset  # noqa: E402
-from oneclass.data.protocols import make_split  # noqa: E402
+from oneclass.bench.grid import Cell, prepare  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
@@ -71,16 +68,15 @@ def main() -> None:
     parser.add_argument("--out", default="results/ada-attention")
     args = parser.parse_args()
 
-    data = load_dataset("mnist", args.data_root, download=False)
     overrides = {"precision": args.precision}
     if args.known_class is not None:
         overrides["known_class"] = args.known_class
-    params, split_options = Cell("ada", "mnist", "noisy-mnist", args.digit, args.seed, args.preset, overrides).settings()
-    split = make_split("noisy-mnist", data, args.digit, seed=args.seed, **split_options)
+    cell = Cell("ada", "mnist", "noisy-mnist", args.digit, args.seed, args.preset, overrides)
+    params, _ = cell.settings()
+    det, split = prepare(cell, args.data_root)
     normal, anomalous = np.flatnonzero(split.y_test == 0)[:6], np.flatnonzero(split.y_test == 1)[::150][:6]
     shown = split.x_test[np.r_[normal, anomalous]]
     titles = ["normal"] * len(normal) + ["anomaly"] * len(anomalous)
-    det = oneclass.create("ada", **params)
     stages = sorted({int(e) for e in np.linspace(1, det.epochs, args.stages).round()})
     maps: dict[int, np.ndarray] = {}
     tracking = EveryEpoch(lambda epoch: maps.update({epoch: det.attention(shown)}) if epoch in stages else None)

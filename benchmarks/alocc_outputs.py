@@ -20,10 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import oneclass  # noqa: E402
-from oneclass.bench.grid import Cell  # noqa: E402
+from oneclass.bench.grid import Cell, prepare  # noqa: E402
 from oneclass.data.catalog import load_dataset  # noqa: E402
-from oneclass.data.protocols import make_split  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
@@ -42,10 +40,9 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_dataset("mnist", args.data_root, download=False)
-    params, split_options = Cell("alocc", "mnist", "outlier-ratio", args.digit, args.seed, args.preset,
-                             {"precision": args.precision}).settings()
-    split = make_split("outlier-ratio", data, args.digit, seed=args.seed, **split_options)
-    det = oneclass.create("alocc", **params)
+    cell = Cell("alocc", "mnist", "outlier-ratio", args.digit, args.seed, args.preset, {"precision": args.precision})
+    params, _ = cell.settings()
+    det, split = prepare(cell, args.data_root)
     start = time.perf_counter()
     det.fit(split.x_train, val=split.val)
     fit_s = time.perf_counter() - start

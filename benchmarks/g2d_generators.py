@@ -24,10 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
-import oneclass  # noqa: E402
-from oneclass.bench.grid import Cell  # noqa: E402
-from oneclass.data.catalog import load_dataset  # noqa: E402
-from oneclass.data.protocols import make_split  # noqa: E402
+from oneclass.bench.grid import Cell, prepare  # noqa: E402
 from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
@@ -79,11 +76,9 @@ def main() -> None:
     parser.add_argument("--out", default="results/g2d-generators")
     args = parser.parse_args()
 
-    data = load_dataset("mnist", args.data_root, download=False)
-    params, split_options = Cell("g2d", "mnist", "outlier-ratio", args.digit, args.seed, args.preset,
-                             {"precision": args.precision}).settings()
-    split = make_split("outlier-ratio", data, args.digit, seed=args.seed, **split_options)
-    det = oneclass.create("g2d", **params)
+    cell = Cell("g2d", "mnist", "outlier-ratio", args.digit, args.seed, args.preset, {"precision": args.precision})
+    params, _ = cell.settings()
+    det, split = prepare(cell, args.data_root)
     start = time.perf_counter()
     det.fit(split.x_train)
     fit_s = time.perf_counter() - start

@@ -24,11 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-import oneclass
 from oneclass.bench import parse_classes
-from oneclass.bench.grid import Cell
-from oneclass.data.catalog import load_dataset
-from oneclass.data.protocols import make_split
+from oneclass.bench.grid import Cell, prepare
 from oneclass.metrics import auroc
 from oneclass.runtime import PRECISIONS
 from oneclass.training import EveryEpoch
@@ -37,9 +34,7 @@ SCORES = ("mask", "cont", "rec", "avg")
 
 
 def run(digit: int, seed: int, preset: str, precision: str, data_root: str | None) -> dict:
-    params, split_options = Cell("oled", "mnist", "memae", digit, seed, preset, {"precision": precision}).settings()
-    split = make_split("memae", load_dataset("mnist", data_root, download=False), digit, seed=seed, **split_options)
-    det = oneclass.create("oled", **params)
+    det, split = prepare(Cell("oled", "mnist", "memae", digit, seed, preset, {"precision": precision}), data_root)
     val_x, val_y = split.val
     history: dict[str, dict[str, list[float]]] = {"val": {s: [] for s in SCORES}, "test": {s: [] for s in SCORES}}
 

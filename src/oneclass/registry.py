@@ -37,6 +37,9 @@ def is_method(name: str) -> bool:
 
 def detector_class(name: str) -> type[Detector]:
     """The Detector subclass of method `name`, importing its module if needed."""
+    if not _entries():
+        raise OneClassError("no methods are registered: oneclass is not installed (its entry points are read from the "
+                            "installed metadata); run `pip install -e .` in the checkout, or `make`")
     if name not in _entries():
         raise OneClassError(f"unknown method {name!r}; available: {', '.join(available())}")
     module, _, attr = _entries()[name].partition(":")

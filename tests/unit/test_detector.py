@@ -9,6 +9,7 @@ import oneclass
 from oneclass.bench.harness import harness
 from oneclass.core import Scores, as_images, detector_class
 from oneclass.errors import InputError, ModelFileError, NotFittedError, OneClassError
+from oneclass.methods.ae import AE
 
 
 def test_as_images_accepts_the_documented_layouts():
@@ -265,3 +266,28 @@ def test_a_model_of_format_1_loads_with_its_input_shape_in_params(tmp_path, save
     x = mini["x_test"][:5]
     np.testing.assert_array_equal(oneclass.load(old).score(x).default, oneclass.load(saved).score(x).default)
     assert oneclass.load(old).input_shape_ == (1, 28, 28)
+
+
+class TinyAE(AE):
+    """A method from "another package": found through its entry point, like the built-in ones."""
+
+    name = "tiny_ae"
+
+
+def test_a_method_of_another_package_is_found_through_its_entry_point(monkeypatch, tmp_path, mini):
+    from oneclass import registry
+
+    entries = {**registry._entries(), "tiny_ae": "tests.unit.test_detector:TinyAE"}
+    monkeypatch.setattr(registry, "_entries", lambda: entries)
+    assert "tiny_ae" in oneclass.available() and registry.is_method("tiny_ae")
+    det = oneclass.create("tiny_ae", epochs=1, widths=(4, 8), latent_dim=4).fit(mini["x_train"][:40])
+    back = oneclass.load(det.save(tmp_path / "m"))
+    assert type(back) is TinyAE
+    np.testing.assert_array_equal(back.score(mini["x_test"][:5]).default, det.score(mini["x_test"][:5]).default)
+    entries["tiny_ae"] = "tests.unit.test_detector:TinyAEWithAnotherName"
+    with pytest.raises(OneClassError, match="names a class"):
+        oneclass.create("tiny_ae")
+
+
+class TinyAEWithAnotherName(AE):
+    name = "not_tiny_ae"

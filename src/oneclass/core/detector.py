@@ -255,10 +255,7 @@ class Detector(Parameterised):
 
     def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]:
         """Scores of images `x` and their anomaly maps (n, H, W), or None where the method has none, in one pass."""
-        prepared = self.network_input(x)
-        with autocast(self.torch_device, compute_dtype(self.scoring_precision, self.torch_device)):
-            out = self._outputs(prepared, maps=self.has_anomaly_maps)
-        return self._checked_scores(out), out.get(MAP)
+        return self._scored(x, maps=self.has_anomaly_maps)
 
     def score(self, x: Any) -> Scores:
         """Anomaly scores of images `x`: a mapping score name -> array (n,), higher = more anomalous, with `.default`.
@@ -270,9 +267,14 @@ class Detector(Parameterised):
         >>> det.score(np.full((2, 8, 8), 255, np.uint8)).default.shape
         (2,)
         """
+        return self._scored(x, maps=False)[0]
+
+    def _scored(self, x: Any, maps: bool) -> tuple[Scores, np.ndarray | None]:
+        """What `score` and `score_with_maps` return, computed in `scoring_precision`."""
         prepared = self.network_input(x)
         with autocast(self.torch_device, compute_dtype(self.scoring_precision, self.torch_device)):
-            return self._checked_scores(self._outputs(prepared))
+            out = self._outputs(prepared, maps=maps)
+        return self._checked_scores(out), out.get(MAP)
 
     def decision_function(self, x: Any) -> np.ndarray:
         """The default score of images `x` (PyOD's name for it)."""
