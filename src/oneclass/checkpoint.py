@@ -31,6 +31,7 @@ class Checkpoint:
         self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
 
     def save(self, state: dict[str, Any]) -> None:
+        """Write `state` (tensors to safetensors, the rest to JSON), each file whole."""
         tensors: dict[str, torch.Tensor] = {}
         plain = _flatten(state, "", tensors)
         write_atomic(self.tensors_path, save_tensors(tensors))
@@ -51,6 +52,7 @@ class Checkpoint:
             return None
 
     def remove(self) -> None:
+        """Delete both files (when training ends)."""
         self.json_path.unlink(missing_ok=True)
         self.tensors_path.unlink(missing_ok=True)
 
@@ -66,6 +68,7 @@ class Checkpointing(Callback):
         self._open: dict[str, Checkpoint] = {}
 
     def on_train_begin(self, state: LoopState) -> None:
+        """Continue from this run's checkpoint, if there is one."""
         if state.stateful is None:
             return
         checkpoint = self._open[state.desc] = Checkpoint(self.directory, state.desc, state.key)
@@ -81,6 +84,7 @@ class Checkpointing(Callback):
         state.best.load_state(saved["best"])
 
     def on_epoch_end(self, state: LoopState) -> None:
+        """Save the loop's state after every epoch but the last."""
         checkpoint = self._open.get(state.desc)
         if checkpoint is None or state.stopping or state.epoch >= state.epochs:
             return
@@ -90,6 +94,7 @@ class Checkpointing(Callback):
                          "best": state.best.state()})
 
     def on_train_end(self, state: LoopState) -> None:
+        """Remove the loop's checkpoint."""
         checkpoint = self._open.pop(state.desc, None)
         if checkpoint is not None:
             checkpoint.remove()

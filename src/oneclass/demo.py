@@ -142,6 +142,7 @@ def run_video_demo(detectors: dict[str, Detector], split_options: dict[str, Any]
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """Rows as aligned plain-text columns under `header`."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     lines = ["  ".join(f"{h:{w}s}" for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(f"{str(c):{w}s}" for c, w in zip(r, widths, strict=True)) for r in rows]

@@ -114,6 +114,7 @@ class OnnxModel:
 
     @property
     def has_anomaly_maps(self) -> bool:
+        """Whether the graph has a `map` output."""
         return "map" in self.outputs
 
     def _run(self, x: Any) -> list[np.ndarray]:
@@ -123,6 +124,7 @@ class OnnxModel:
         return self.session.run(None, {"images": raw})
 
     def score(self, x: Any) -> Scores:
+        """The default score of images `x` (as `Detector.score`, that score only)."""
         return self.score_with_maps(x)[0]
 
     def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]:
@@ -131,17 +133,21 @@ class OnnxModel:
         return Scores({self.default_score: out[0].astype(np.float64)}, self.default_score), (out[1] if len(out) > 1 else None)
 
     def anomaly_maps(self, x: Any) -> np.ndarray:
+        """The anomaly maps (n, H, W) of images `x`."""
         if not self.has_anomaly_maps:
             raise InputError(f"{self.name} does not produce anomaly maps")
         return self._run(x)[1]
 
     def normalised(self, default_scores: np.ndarray) -> np.ndarray:
+        """Default scores mapped to [0, 1] by the exported decision (0.5 at the threshold)."""
         return self._require_decision().normalised(default_scores)
 
     def decide(self, default_scores: np.ndarray) -> np.ndarray:
+        """1 where a default score is above the exported threshold, else 0."""
         return self._require_decision().decide(default_scores)
 
     def predict(self, x: Any) -> np.ndarray:
+        """0 (normal) or 1 (anomalous) per image."""
         return self.decide(self.score(x).default)
 
     def _require_decision(self) -> Decision:
@@ -150,6 +156,7 @@ class OnnxModel:
         return self.decision_
 
     def no_decision_reason(self) -> str:
+        """Why the file has no decision threshold."""
         return "the model it was exported from had no decision threshold"
 
 

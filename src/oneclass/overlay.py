@@ -29,6 +29,7 @@ def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> 
 
 
 def png_bytes(picture: Image.Image) -> bytes:
+    """A picture as PNG bytes."""
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()

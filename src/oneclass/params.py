@@ -27,6 +27,7 @@ class Rule:
     optional: bool = False  # None is allowed (the method then derives the value)
 
     def check(self, name: str, value: Any) -> None:
+        """Refuse `value` with one InputError naming `name` where it breaks the rule."""
         if value is None and self.optional:
             return
         try:
@@ -65,6 +66,7 @@ def _within(v: float, low: float | None, high: float | None, low_open: bool = Fa
 
 
 def integer(low: int | None = None, high: int | None = None, *, optional: bool = False) -> Rule:
+    """An integer (not a bool) in the given bounds."""
     return Rule("an integer" + _bounds_text(low, high, False, False),
                 lambda v: _is_int(v) and _within(v, low, high), optional)
 
@@ -76,11 +78,13 @@ def odd_integer(low: int = 1) -> Rule:
 
 def number(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False,
            optional: bool = False) -> Rule:
+    """A finite number in the given bounds."""
     return Rule("a finite number" + _bounds_text(low, high, low_open, high_open),
                 lambda v: _is_number(v) and _within(v, low, high, low_open, high_open), optional)
 
 
 def one_of(*values: Any) -> Rule:
+    """One of the given values."""
     return Rule("one of " + ", ".join(map(repr, values)), lambda v: isinstance(v, str | bool) and v in values)
 
 
@@ -91,21 +95,25 @@ def either(first: Rule, second: Rule) -> Rule:
 
 
 def flag() -> Rule:
+    """True or False."""
     return Rule("true or false", lambda v: isinstance(v, bool | np.bool_))
 
 
 def integers(low: int = 1, *, min_length: int = 1, optional: bool = False) -> Rule:
+    """A list of integers, each in the given bounds."""
     return Rule(f"a list of {min_length} or more integers >= {low}",
                 lambda v: _is_sequence(v) and len(v) >= min_length and all(_is_int(x) and x >= low for x in v), optional)
 
 
 def numbers(low: float, high: float, *, length: int, low_open: bool = False, high_open: bool = False) -> Rule:
+    """A list of numbers, each in the given bounds."""
     return Rule(f"a list of {length} numbers{_bounds_text(low, high, low_open, high_open)}",
                 lambda v: _is_sequence(v) and len(v) == length
                 and all(_is_number(x) and _within(x, low, high, low_open, high_open) for x in v))
 
 
 def subset_of(*values: str) -> Rule:
+    """A non-empty list of distinct values drawn from `choices`."""
     return Rule(f"a non-empty list drawn from {', '.join(values)} (e.g. [{values[0]!r}])",
                 lambda v: _is_sequence(v) and len(v) > 0 and all(isinstance(x, str) and x in values for x in v))
 
@@ -118,6 +126,7 @@ def image_shape() -> Rule:
 
 
 def device_name() -> Rule:
+    """'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."""
     return Rule("'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'",
                 lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
 

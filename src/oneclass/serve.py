@@ -54,6 +54,7 @@ class ServedModel:
     pending_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self) -> dict[str, Any]:
+        """What GET /models says of the model: method, input shape, scores, threshold, capabilities."""
         det = self.detector
         return {"name": self.name, "method": det.name, "input_shape": list(det.input_shape_),
                 "default_score": det.default_score, "scores": list(det.score_names),

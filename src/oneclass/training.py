@@ -65,10 +65,12 @@ class BestEpoch:
             self._state = copy.deepcopy(module.state_dict())
 
     def restore(self, module: torch.nn.Module) -> None:
+        """Load the selected epoch's weights into `module` (none kept: nothing changes)."""
         if self._state is not None:
             module.load_state_dict(self._state)
 
     def summary(self) -> dict:
+        """The selection rule, the best epoch and the validation values, for `fit_info_`."""
         return {"selection": self.rule, "best_epoch": self.best_epoch,
                 "val_history": [round(v, 6) for v in self.history]}
 
@@ -78,6 +80,7 @@ class BestEpoch:
                 "weights": self._state}
 
     def load_state(self, state: dict) -> None:
+        """Continue a selection saved by `state`."""
         self.best_epoch, self.best_value, self.history = state["best_epoch"], state["best_value"], state["history"]
         self._state = state["weights"]
 
@@ -227,6 +230,7 @@ class EveryEpoch(Callback):
         self.fn = fn
 
     def on_epoch_end(self, state: LoopState) -> None:
+        """Call `fn` after a tracked loop's epoch."""
         if state.tracked:
             with torch.no_grad():
                 self.fn(state.epoch)

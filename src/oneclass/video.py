@@ -60,6 +60,7 @@ class PatchSettings:
             rule.check(name, getattr(self, name))
 
     def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON object."""
         return asdict(self)
 
 

@@ -51,6 +51,7 @@ class Cell:
     track_epochs: bool = False
 
     def key(self) -> tuple:
+        """The cell's identity in a results file: (method, dataset, protocol, class, seed, preset, overrides)."""
         return cell_key(asdict(self))
 
     def settings(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,6 +80,7 @@ def parse_classes(text: str) -> list[int]:
 
 def make_cells(methods: Iterable[str], dataset: str, protocol: str, classes: Iterable[int], seeds: Iterable[int],
                preset: str = "paper", overrides: dict[str, Any] | None = None, track_epochs: bool = False) -> list[Cell]:
+    """One `Cell` per method × normal class × seed, each checked (`settings.resolve`) before anything runs."""
     cells = [Cell(m, dataset, protocol, c, s, preset, dict(overrides or {}), track_epochs)
              for m in methods for c in classes for s in seeds]
     for m in dict.fromkeys(methods):  # fail before any training if a hyper-parameter is unknown

@@ -131,6 +131,7 @@ def _wall_minutes(g: list[dict[str, Any]]) -> float:
 
 
 def write_report(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
+    """Write report.md and report.html into `out` from the results files `paths`; returns both paths."""
     rows, skipped = load_rows(paths)
     if not rows:
         raise OneClassError(f"no usable result lines in {', '.join(str(p) for p in paths)}"

@@ -12,6 +12,7 @@ from oneclass.report.figures import subplots
 
 
 def class_name(dataset: str, c: int) -> str:
+    """Class `c` of `dataset` as the report writes it: its number and name."""
     info = DATASETS.get(dataset)
     name = info.classes[c] if info and info.classes and 0 <= c < len(info.classes) else str(c)
     return str(c) if name == str(c) else f"{c} {name}"
@@ -33,6 +34,7 @@ def _panels(n: int) -> tuple[Figure, np.ndarray]:
 
 
 def roc_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
+    """One ROC panel per normal class (the lowest seed's line), AUROC in each title."""
     fig, axes = _panels(len(by_class))
     for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
         r = min(rs, key=lambda r: r["seed"])
@@ -49,6 +51,7 @@ def roc_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
 
 
 def histogram_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
+    """One panel per normal class: the default score's histograms, normal against anomalous, and the threshold."""
     fig, axes = _panels(len(by_class))
     for ax, (c, rs) in zip(axes, by_class.items(), strict=False):
         cur = min(rs, key=lambda r: r["seed"])["curves"]
@@ -69,6 +72,7 @@ def histogram_grid(by_class: dict[int, list[dict]], dataset: str) -> Figure:
 
 
 def bars(by_class: dict[int, list[dict]], score: str, paper: dict[str, Any], dataset: str) -> Figure:
+    """Our `score` beside a paper's per-class numbers, one pair of bars per class."""
     classes = list(by_class)
     ours = [np.mean([r["auroc"][score] for r in by_class[c]]) for c in classes]
     err = [np.std([r["auroc"][score] for r in by_class[c]]) for c in classes]

@@ -28,6 +28,7 @@ _REQUIRED = KEY_FIELDS[:5]
 
 
 def cell_key(row: dict[str, Any]) -> tuple:
+    """The key of the cell a result line belongs to (as `Cell.key`)."""
     return tuple(json.dumps(row.get(k), sort_keys=True) for k in KEY_FIELDS)
 
 
@@ -85,6 +86,7 @@ class Scan:
 
 
 def scan_results(path: str | Path) -> Scan:
+    """The result lines of a file and how many lines were left out (broken or not results)."""
     scan = Scan()
     path = Path(path)
     if not path.is_file():
@@ -124,6 +126,7 @@ class ResultsFile:
 
     @property
     def rejected_path(self) -> Path:
+        """Where lines that name a cell but lack or mistype its metrics are moved."""
         return self.path.with_name(self.path.name + ".rejected")
 
     def check(self) -> int:
@@ -150,6 +153,7 @@ class ResultsFile:
         return len(scan.bad_lines)
 
     def done_keys(self) -> set[tuple]:
+        """The keys of the cells already in the file."""
         return {cell_key(row) for row in read_results(self.path)}
 
     def append(self, row: dict[str, Any]) -> bool:

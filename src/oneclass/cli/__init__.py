@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv`; 0 on success, 2 with one line on stderr for a user error, 130 when interrupted."""
     for stream in (sys.stdout, sys.stderr):  # a path or message that the terminal's encoding cannot show
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")

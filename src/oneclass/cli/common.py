@@ -20,6 +20,7 @@ REPORT_FILES = ("report.md", "report.html", "*.png")
 
 
 def check_normal_class(dataset: str, normal_class: int, option: str = "--normal-class") -> None:
+    """Refuse a normal class the dataset does not have, naming the option."""
     classes = dataset_info(dataset).classes
     if classes and not 0 <= normal_class < len(classes):
         raise OneClassError(f"{option} {normal_class}: {dataset} has classes 0-{len(classes) - 1}")
@@ -32,6 +33,7 @@ def settings_text(args: argparse.Namespace) -> str:
 
 
 def collect_images(inputs: list[str]) -> list[Path]:
+    """Image files named on the command line, or found in the folders named (and their normal/ and abnormal/)."""
     from oneclass.data.images import IMAGE_SUFFIXES, list_images
 
     paths: list[Path] = []
@@ -83,10 +85,12 @@ def add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: boo
 
 
 def add_device_flag(p: argparse.ArgumentParser, default: str) -> None:
+    """Add --device with `default` described in its help."""
     p.add_argument("--device", default=None, help=f"cpu, cuda, cuda:1, mps or auto (default: {default})")
 
 
 def add_scoring_flags(p: argparse.ArgumentParser) -> None:
+    """Add the flags of the commands that score: --device and --precision."""
     add_device_flag(p, "as trained, else auto")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="scoring precision (default: fp32; bf16 is faster where the device computes it natively)")

@@ -36,6 +36,7 @@ class Capabilities:
     scores: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object."""
         return {**asdict(self), "scores": list(self.scores)}
 
 

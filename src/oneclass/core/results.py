@@ -24,9 +24,11 @@ class ScoringModel(Protocol):
     decision_: Decision | None
     has_anomaly_maps: bool
 
-    def score(self, x: Any) -> Scores: ...
+    def score(self, x: Any) -> Scores:
+        """Every score of images `x`."""
 
-    def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]: ...
+    def score_with_maps(self, x: Any) -> tuple[Scores, np.ndarray | None]:
+        """The scores and maps of images `x` in one pass."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class ImageResult:
 
     @property
     def default_score(self) -> float:
+        """The value of the default score."""
         return self.scores[self.default_name]
 
     def to_json(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ IDX_FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """A known dataset: its name, description, classes, files and where they come from."""
     name: str
     description: str
     #: file name -> md5 of the file as released (the gzip or tar archive)
@@ -108,6 +109,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in [
 
 
 def dataset_info(name: str) -> DatasetInfo:
+    """The `DatasetInfo` of dataset `name`; a one-line error naming the known ones otherwise."""
     try:
         return DATASETS[name]
     except KeyError:
@@ -115,6 +117,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def cache_dir() -> Path:
+    """The data cache: $XDG_CACHE_HOME/oneclass (else ~/.cache/oneclass)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "oneclass"
 
@@ -246,6 +249,7 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
 
 
 def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes."""
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -282,6 +286,7 @@ def load_dataset(name: str, data_root: str | Path | None = None,
 
 @dataclass
 class FileCheck:
+    """What `verify_dataset` found for one file: its path, status and a detail."""
     path: Path
     status: str  # "ok", "unverified", "mismatch", "missing", "corrupt"
     detail: str

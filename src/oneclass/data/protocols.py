@@ -31,6 +31,7 @@ class FramePatches:
 
     @property
     def patches_per_frame(self) -> int:
+        """How many patches each test frame is cut into."""
         from oneclass.data.video import patch_grid
 
         return len(patch_grid(self.frame_shape, self.patch_size, self.stride))
@@ -47,6 +48,8 @@ class FramePatches:
 
 @dataclass
 class Split:
+    """A protocol's split: training normals, test images and labels, the optional validation set, known anomalies and
+    named test sets, and what the protocol did (`info`)."""
     x_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
@@ -64,6 +67,7 @@ class Split:
 
     @property
     def val(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The validation set as `fit` takes it, (images, labels), or None."""
         return None if self.x_val is None else (self.x_val, self.y_val)
 
 

@@ -83,6 +83,7 @@ def parse_gt_ranges(text: str, source: str = "the .m file") -> list[list[tuple[i
 
 
 def labels_from_ranges(ranges: list[tuple[int, int]], n_frames: int) -> np.ndarray:
+    """Frame labels (1 abnormal) of a clip of `n` frames from its annotated 1-based ranges."""
     labels = np.zeros(n_frames, np.int64)
     for first, last in ranges:
         labels[first - 1:last] = 1

@@ -61,6 +61,7 @@ class Discriminator(nn.Module):
         self.logit = nn.Linear(widths[-1] * fh * fw, 1)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
+        """The logit from the last conv block's features."""
         return self.logit(features.flatten(1)).squeeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,6 +92,7 @@ class ADANetworks(nn.Module):
         return self.decoder(self.encode(x)[0])
 
     def discriminators(self) -> list[Discriminator]:
+        """D_G, and D_ano where the model has one."""
         return [self.discriminator] + ([self.anomaly_discriminator] if self.anomaly_discriminator is not None else [])
 
 

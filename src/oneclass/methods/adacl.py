@@ -171,6 +171,7 @@ class ADACL(TorchDetector):
 
     @property
     def epochs_(self) -> int:
+        """The epochs `fit` trains: `epochs`, else 10 for grey and 15 for colour images."""
         return self.epochs if self.epochs is not None else (10 if self.input_shape_[0] == 1 else 15)
 
     def _regressor(self) -> nn.Module:

@@ -97,6 +97,7 @@ class ALOCCNetworks(nn.Module):
 
     @property
     def scoring_discriminator(self) -> nn.Module:
+        """The discriminator that scores (D, in eval mode where the paper's code scores so)."""
         return self.discriminator if self.discriminator_average is None else self.discriminator_average.module
 
 

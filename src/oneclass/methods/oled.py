@@ -255,6 +255,7 @@ class OLED(TorchDetector):
 
     @property
     def scores_relative_to_set(self) -> bool:
+        """True with `score_scaling="scored-set"`: each score is min-max scaled over the images scored together."""
         return self.score_scaling == "scored-set"
 
     def _calibrate(self, images: torch.Tensor) -> None:
@@ -302,6 +303,7 @@ class OLED(TorchDetector):
 
     @property
     def export_refusal(self) -> str | None:
+        """Why this OLED cannot be exported (random masks, or scores scaled over the scored set), else None."""
         if self.masking == "random":
             return "its random test masks come from a seeded generator, outside the network"
         if self.score_scaling == "scored-set":

@@ -21,6 +21,7 @@ class VariationalAutoencoder(nn.Module):
         self.decoder = ConvDecoder(input_shape, widths, latent_dim, kernel)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ and log σ² of the posterior (log σ² clamped to [-10, 10])."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-10, 10)
 

@@ -61,6 +61,7 @@ class ConvEncoder(nn.Module):
         self.fc = nn.Linear(widths[-1] * fh * fw, out_features, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (n, C, H, W) to codes (n, latent_dim)."""
         return self.fc(self.features(x).flatten(1))
 
 
@@ -80,5 +81,6 @@ class ConvDecoder(nn.Module):
                                  nn.Conv2d(rev[-1], c, kernel, 1, kernel // 2), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (n, latent_dim) to images (n, C, H, W) in [-1, 1]."""
         x = nn.functional.leaky_relu(self.fc(z), 0.2).view(-1, *self.start)
         return self.out(self.features(x))

@@ -27,20 +27,25 @@ class Report:
         self._blocks: list[tuple[str, object]] = []
 
     def heading(self, text: str) -> None:
+        """Start a section."""
         self._blocks.append(("h2", text))
 
     def paragraph(self, text: str) -> None:
+        """Add a paragraph (Markdown inline syntax)."""
         self._blocks.append(("p", text))
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        """Add a table."""
         self._blocks.append(("table", (list(header), [list(r) for r in rows])))
 
     def figure(self, name: str, fig: Figure, caption: str = "") -> None:
+        """Add a figure, saved as `name`.png beside the report, with its caption."""
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         self._blocks.append(("figure", (name, buf.getvalue(), caption)))
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write report.md, report.html and the figures into `out_dir`; returns the two files."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         md, body = [f"# {self.title}", ""], [f"<h1>{html.escape(self.title)}</h1>"]
