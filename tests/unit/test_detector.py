@@ -180,7 +180,7 @@ def test_importing_the_package_loads_no_torch_and_no_method():
     import subprocess
     import sys
 
-    code = ("import sys, oneclass, oneclass.data, oneclass.cli; "
+    code = ("import sys, oneclass, oneclass.data, oneclass.cli; oneclass.cli.build_parser().format_help(); "
             "assert 'torch' not in sys.modules, 'torch'; "
             "assert not [m for m in sys.modules if m.startswith('oneclass.methods.')], 'methods'; "
             "assert oneclass.available()[0] == 'ada'; "
