@@ -88,8 +88,6 @@ def cmd_train_video(args: argparse.Namespace) -> None:
                                ("min_motion", "--min-motion", number(0, 1)),
                                ("max_train_patches", "--max-patches", integer(1, optional=True))):
         rule.check(flag, patch[option])
-    if patch["train_patches"] not in ("motion", "all"):
-        raise OneClassError(f"train_patches must be 'motion' or 'all', got {patch['train_patches']!r}")
     video = PatchVideoDetector(create(args.method, **params), PatchSettings(
         patch_size=patch["patch_size"], stride=patch["stride"], train_patches=patch["train_patches"],
         min_motion=patch["min_motion"], max_train_patches=patch["max_train_patches"]))
