@@ -109,7 +109,9 @@ def check_scores(det: Detector, x: np.ndarray) -> None:
         assert values.shape == (len(x),) and np.isfinite(values).all(), f"score {name}: shape or non-finite values"
     if not det.scores_relative_to_set:  # an image's default score does not depend on the others scored with it
         alone = np.concatenate([det.score(x[:1]).default, det.score(x[1:]).default])
-        np.testing.assert_allclose(alone, scores.default, rtol=1e-5, err_msg="default score depends on the scored set")
+        # batch composition changes a matmul's blocking: float32 noise, amplified where a kNN distance cancels
+        np.testing.assert_allclose(alone, scores.default, rtol=RTOL, atol=1e-5 * np.abs(scores.default).max(),
+                                   err_msg="default score depends on the scored set")
     with_maps, maps = det.score_with_maps(x)
     for name in scores:
         np.testing.assert_allclose(with_maps[name], scores[name], rtol=1e-6, err_msg=f"{name}: score_with_maps")
