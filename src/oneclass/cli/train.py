@@ -14,6 +14,7 @@ from oneclass.cli.common import (
     clear_model_folder,
     settings_text,
 )
+from oneclass.cli.images import train_on_images
 from oneclass.data.catalog import DATASETS, load_dataset
 from oneclass.data.protocols import PROTOCOLS, make_split
 from oneclass.errors import OneClassError
@@ -44,10 +45,22 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    """Train one method on one dataset/protocol/normal class, evaluate it, save the model and its metrics."""
+    """Train one method on your own images (--images DIR: every image under it is normal) or on one
+    dataset/protocol/normal class (--dataset); save the model, and with a test set its metrics."""
+    if (args.images is None) == (args.dataset is None):
+        raise OneClassError("train: give --images DIR (your own normal images) or --dataset NAME, one of the two")
+    if args.images is not None:
+        return train_on_images(args)
+    for flag, value in (("--val-images", args.val_images), ("--test", args.test), ("--size", args.size),
+                        ("--channels", args.channels)):
+        if value is not None:
+            raise OneClassError(f"{flag} goes with --images; a --dataset's split gives the test set and sizes")
+    if args.normal_class is None:
+        raise OneClassError(f"--dataset {args.dataset} needs --normal-class: the class trained on as normal")
     from oneclass.core import create
     from oneclass.evaluation import evaluate
 
+    args.preset = args.preset or "paper"
     check_normal_class(args.dataset, args.normal_class)
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     overrides.update({k: v for k, v in (("val_normal", args.val_normal), ("val_outliers", args.val_outliers))
@@ -114,15 +127,28 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
                    help="the video demo: generated scenes (UCSD layout, made once in the data cache), scored per frame")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train and evaluate one method; save the model", description=cmd_train.__doc__)
+    p = sub.add_parser("train", help="train one method on your images (--images DIR) or a dataset; save the model",
+                       description=cmd_train.__doc__)
     p.add_argument("--method", required=True, choices=methods)
-    p.add_argument("--dataset", required=True, choices=list(DATASETS))
-    p.add_argument("--normal-class", type=int, required=True)
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="train on your own images: every image under DIR (subfolders too) is normal")
+    p.add_argument("--val-images", default=None, metavar="DIR",
+                   help="with --images: normal images that select the epoch and set the threshold")
+    p.add_argument("--test", default=None, metavar="DIR",
+                   help="with --images: test images in normal/ (or good/) and other subfolders (anomalies); prints "
+                        "AUROC and writes metrics.json")
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="with --images: the size images are resized to (default: their median size, at most "
+                        "128 pixels a side)")
+    p.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                   help="with --images: 1 (grey) or 3 (colour) (default: what most of the images are)")
+    p.add_argument("--dataset", default=None, choices=list(DATASETS), help="or train on a known dataset")
+    p.add_argument("--normal-class", type=int, default=None, help="with --dataset: the class trained on as normal")
     p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS), help=PROTOCOL_HELP)
     p.add_argument("--out", required=True, help="folder for the model (config.json, weights.safetensors, metrics.json)")
     p.add_argument("--data-root", default=None, help="folder holding DATASET/ (else $ONECLASS_DATA, else the cache)")
     p.add_argument("--no-download", action="store_true", help="fail instead of downloading a missing dataset")
-    add_training_flags(p)
+    add_training_flags(p, preset=None)
     p.add_argument("--val-normal", type=int, default=None,
                    help="normal training images held out for model selection (default: the method's paper set where "
                         "it has one, e.g. OLED's 150 + 150, else 0)")

@@ -1,0 +1,83 @@
+"""`oneclass train --images DIR`: a user's own folder of normal PNGs, nested and of mixed sizes, trained through the
+command line, tested on a normal/ + abnormal/ folder, and scored; each bad input refused in one line, nothing
+written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from oneclass.cli import main
+from tests.integration.test_bad_inputs import refused
+
+
+def save(images: np.ndarray, folder: Path, size: int | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, x in enumerate(images):
+        img = Image.fromarray(x)
+        (img.resize((size, size)) if size else img).save(folder / f"{i:03d}.png")
+
+
+@pytest.fixture(scope="module")
+def folders(mini, tmp_path_factory):
+    """Trousers as the normal class, in two subfolders, some saved at 32×32; a test folder of trousers (normal/)
+    and bags (abnormal/)."""
+    root = tmp_path_factory.mktemp("own")
+    trousers, bags = mini["x_train"][mini["y_train"] == 1], mini["x_test"][mini["y_test"] == 8]
+    save(trousers[:60], root / "train" / "day1")
+    save(trousers[60:100], root / "train" / "day2", size=32)
+    save(trousers[100:120], root / "val")
+    save(mini["x_test"][mini["y_test"] == 1][:30], root / "test" / "normal")
+    save(bags[:30], root / "test" / "abnormal")
+    return root
+
+
+def test_train_on_a_folder_then_test_and_score(folders, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(["train", "--method", "ocsvm", "--images", str(folders / "train"), "--val-images",
+                 str(folders / "val"), "--test", str(folders / "test"), "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "100 images" in out and "28×28 pixels (the median size)" in out and "40 of 100 resized" in out
+    assert "threshold: svm >" in out and "20 val normal images" in out
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["n_train"] == 100 and metrics["n_test"] == 60 and metrics["size"] == [28, 28]
+    assert metrics["auroc"]["svm"] > 0.9  # trousers against bags
+    assert main(["score", "--model", str(model), str(folders / "test")]) == 0
+    assert "AUROC (svm, normal/ vs abnormal/)" in capsys.readouterr().out
+
+
+def test_the_size_and_channels_can_be_given(folders, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(["train", "--method", "ocsvm", "--images", str(folders / "train"), "--size", "20", "24",
+                 "--channels", "3", "--out", str(model)]) == 0
+    assert "20×24 pixels (given), 3 channels (given); 100 of 100 resized, 100 of 100 converted" in capsys.readouterr().out
+    assert json.loads((model / "config.json").read_text())["input_shape"] == [3, 20, 24]
+
+
+@pytest.mark.parametrize("setup, extra, message", [
+    (lambda d: d.mkdir(), [], "no images found"),
+    (lambda d: d.write_text("x"), [], "is a file; give the folder"),
+    (lambda d: (save(np.zeros((3, 28, 28), np.uint8), d), (d / "broken.png").write_bytes(b"not a png")), [],
+     "broken.png: not a readable image"),
+    (lambda d: save(np.zeros((3, 28, 28), np.uint8), d), ["--size", "0", "0"], "--size must be an integer in [1, 1024], got 0"),
+    (lambda d: save(np.zeros((3, 28, 28), np.uint8), d), ["--normal-class", "1"], "--normal-class goes with --dataset"),
+    (lambda d: save(np.zeros((3, 28, 28), np.uint8), d), ["--test", "nowhere"], "--test nowhere: no such folder"),
+    (lambda d: save(np.zeros((3, 28, 28), np.uint8), d), ["--set", "ratios=[0.1]"], "--set ratios: a protocol option"),
+])
+def test_bad_folders_and_options_are_refused_before_training(tmp_path, capsys, setup, extra, message):
+    folder = tmp_path / "imgs"
+    setup(folder)
+    refused(["train", "--method", "ae", "--images", folder, "--out", tmp_path / "m", *extra], capsys, message)
+    assert not (tmp_path / "m").exists()
+
+
+def test_images_and_dataset_are_one_or_the_other(tmp_path, capsys):
+    refused(["train", "--method", "ae", "--out", tmp_path / "m"], capsys, "give --images DIR")
+    refused(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--out", tmp_path / "m"], capsys,
+            "needs --normal-class")
+    refused(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "0", "--size", "8", "8",
+             "--out", tmp_path / "m"], capsys, "--size goes with --images")
