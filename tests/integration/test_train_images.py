@@ -81,3 +81,17 @@ def test_images_and_dataset_are_one_or_the_other(tmp_path, capsys):
             "needs --normal-class")
     refused(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "0", "--size", "8", "8",
              "--out", tmp_path / "m"], capsys, "--size goes with --images")
+
+
+def test_calibrate_a_saved_model_on_other_normals(folders, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(["train", "--method", "ocsvm", "--images", str(folders / "train"), "--out", str(model)]) == 0
+    assert "expect a false-positive rate of" in capsys.readouterr().out
+    assert main(["calibrate", "--model", str(model), str(folders / "test" / "normal"), "--fpr", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "30 normal images" in out and "flag 10.0% of them" in out and "updated" in out
+    decision = json.loads((model / "config.json").read_text())["decision"]
+    assert (decision["source"], decision["n"], decision["fpr"]) == ("calibrate", 30, 0.1)
+    refused(["calibrate", "--model", model, folders / "test" / "normal", "--fpr", "2"], capsys, "--fpr must be",
+            unchanged=[model])
+    refused(["calibrate", "--model", model, tmp_path / "none"], capsys, "NORMALS", "no such folder", unchanged=[model])

@@ -291,3 +291,34 @@ def test_a_method_of_another_package_is_found_through_its_entry_point(monkeypatc
 
 class TinyAEWithAnotherName(AE):
     name = "not_tiny_ae"
+
+
+def test_the_expected_false_positive_range_matches_a_simulation():
+    """A threshold at the 95 % point of n uniform normal scores: the rate at which new normals exceed it."""
+    from oneclass.core import Decision
+
+    rng = np.random.default_rng(0)
+    for n in (25, 200):
+        rates = [1 - np.quantile(rng.random(n), 0.95, method="higher") for _ in range(4000)]
+        lo, hi = Decision(threshold=1.0, low=0.0, fpr=0.05, n=n).fpr_interval()
+        assert np.quantile(rates, 0.05) == pytest.approx(lo, abs=0.006)
+        assert np.quantile(rates, 0.95) == pytest.approx(hi, abs=0.012)
+    assert Decision(threshold=1.0, low=0.0).fpr_interval() is None  # older models: n and fpr unknown
+
+
+def test_calibrate_sets_the_threshold_again_without_refitting(mini):
+    x = mini["x_train"][mini["y_train"] == 1]
+    det = oneclass.create("ocsvm").fit(x[:100])
+    weights = det.support_vectors_.clone()
+    normals = mini["x_test"][mini["y_test"] == 1]
+    det.calibrate(normals, fpr=0.1)
+    d = det.decision_
+    assert (d.source, d.n, d.fpr, det.threshold_fpr) == ("calibrate", len(normals), 0.1, 0.1)
+    assert det.predict(normals).mean() <= 0.1 and torch.equal(det.support_vectors_, weights)
+    with pytest.raises(InputError, match="threshold_fpr must be"):
+        det.calibrate(normals, fpr=1.5)
+    with pytest.raises(NotFittedError):
+        oneclass.create("ocsvm").calibrate(normals)
+    with pytest.raises(OneClassError, match="scaled over the images scored together"):
+        oneclass.create("oled", epochs=1, widths=(8, 8, 8), mask_widths=(4, 4), kernel=3,
+                        score_scaling="scored-set").fit(x[:40]).calibrate(normals)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from oneclass.cli.common import MODEL_FILES, clear_model_folder
+from oneclass.cli.score import fpr_range_text
 from oneclass.errors import OneClassError
 from oneclass.files import prepare_output_dir, write_atomic
 from oneclass.params import integer
@@ -48,7 +49,8 @@ def train_on_images(args: argparse.Namespace) -> None:
     fit_seconds = time.perf_counter() - start
     d = det.decision_
     if d is not None:
-        print(f"  threshold: {d.score} > {d.threshold:.6g}, set to flag {d.fpr:.0%} of {d.n} {d.source} normal images")
+        print(f"  threshold: {d.score} > {d.threshold:.6g}, set to flag {d.fpr:.0%} of {d.n} {d.source} normal images; "
+              f"{fpr_range_text(d)}")
     clear_model_folder(args.out)
     out = det.save(args.out)
     if test is not None:

@@ -146,6 +146,34 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     print(f"wrote {out / 'frame_scores.csv'} and {out / 'video.png'}")
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    """Set a saved model's decision threshold again, without retraining, on normal images it did not train on
+    (every image under NORMALS, brought to the model's size and channels), at --fpr; the model is rewritten in
+    place. Prints the new threshold and the range of false-positive rates to expect from it."""
+    from oneclass.data.folder import read_folder
+
+    number(0, 1, low_open=True, high_open=True, optional=True).check("--fpr", args.fpr)
+    det = oneclass.load(args.model)
+    old = det.decision_
+    c, h, w = det.input_shape_
+    normals = read_folder(args.normals, (h, w), c, "NORMALS")
+    det.calibrate(normals.images, fpr=args.fpr)
+    det.save(args.model)
+    d = det.decision_
+    print(f"{len(normals.paths)} normal images under {args.normals}: {normals.summary()}")
+    print(f"threshold {d.score} > {d.threshold:.6g} (was {'none' if old is None else f'{old.threshold:.6g}'}), set to "
+          f"flag {d.fpr:.1%} of them; {fpr_range_text(d)}; model {args.model} updated")
+
+
+def fpr_range_text(d) -> str:
+    """What false-positive rate to expect on new normal images from a threshold set on `d.n` of them."""
+    interval = d.fpr_interval()
+    if interval is None:
+        return "the false-positive rate to expect is unknown (a model of an older version)"
+    return (f"on new normal images expect a false-positive rate of {interval[0]:.1%} to {interval[1]:.1%} "
+            f"(90 % of the time, from {d.n} normals; more normals narrow it: oneclass calibrate)")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     """Serve saved models over HTTP: a page at / to score images from a browser, and the JSON API (GET /health,
     GET /models, POST /score with multipart fields `files` and an optional `model`)."""
@@ -167,7 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
-    """The parsers of `score`, `score-video`, `export` and `serve`."""
+    """The parsers of `score`, `score-video`, `export`, `calibrate` and `serve`."""
     p = sub.add_parser("score", help="score images with a saved model", description=cmd_score.__doc__)
     p.add_argument("--model", required=True, help="model folder written by `oneclass train`, or FILE.onnx from `export`")
     p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
@@ -195,6 +223,14 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--out", required=True, help="the file to write, FILE.onnx")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("calibrate", help="set a saved model's decision threshold again on held-out normal images",
+                       description=cmd_calibrate.__doc__)
+    p.add_argument("--model", required=True, help="model folder written by `oneclass train`")
+    p.add_argument("normals", help="a folder of normal images the model did not train on (subfolders too)")
+    p.add_argument("--fpr", type=float, default=None,
+                   help="false-positive rate to aim at (default: the model's threshold_fpr, 5 %% unless set)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("serve", help="serve saved models over HTTP: a page to score images and a JSON API",
                        description=cmd_serve.__doc__)

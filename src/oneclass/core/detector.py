@@ -19,7 +19,7 @@ import torch
 
 from oneclass import params as rules
 from oneclass.core.capabilities import Capabilities, capabilities
-from oneclass.core.inputs import as_images, as_labels, check_shape
+from oneclass.core.inputs import as_images, check_shape, fit_inputs
 from oneclass.core.parameters import Parameterised
 from oneclass.core.scores import Decision, Scores
 from oneclass.errors import InputError, NotFittedError, OneClassError
@@ -153,7 +153,10 @@ class Detector(Parameterised):
             self, fitted. The caller's global random streams are left as they were.
         """
         self.check_params(self.get_params())
-        images, val_t, known_t = self._checked_fit_inputs(x, val, known_anomalies)
+        if known_anomalies is not None and not self.accepts_known_anomalies:
+            raise InputError(f"known_anomalies: {self.name} trains on normal images only; "
+                             "leave known_anomalies out (ada can use them)")
+        images, val_t, known_t = fit_inputs(x, val, known_anomalies, self.input_shape)
         self.input_shape_ = tuple(int(s) for s in images.shape[1:])
         calibration = source = None
         if not self.scores_relative_to_set:  # a detector that cannot decide needs no normals held out
@@ -178,30 +181,7 @@ class Detector(Parameterised):
             self._fit(self._normalise(images), val_n, None if known_t is None else self._normalise(known_t))
             self.decision_: Decision | None = None
             if calibration is not None:
-                self._calibrate(self._normalise(calibration))
-                self.decision_ = Decision.from_scores(self.score(calibration).default, fpr=self.threshold_fpr,
-                                                      score=self.default_score, source=source)
-
-    def _checked_fit_inputs(self, x: Any, val: Any, known: Any) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
-        if known is not None and not self.accepts_known_anomalies:
-            raise InputError(f"known_anomalies: {self.name} trains on normal images only; "
-                             "leave known_anomalies out (ada can use them)")
-        images = as_images(x, "x")
-        shape = tuple(int(s) for s in images.shape[1:])
-        if self.input_shape is not None and tuple(self.input_shape) != shape:
-            raise InputError(f"x: images have shape {shape}, the detector was created with input_shape={tuple(self.input_shape)}")
-        val_t = None
-        if val is not None:
-            if not (isinstance(val, tuple | list) and len(val) == 2):
-                raise InputError("val: expected a pair (images, labels)")
-            vx = as_images(val[0], "val images")
-            check_shape(vx, shape, "val images")
-            val_t = (vx, as_labels(val[1], len(vx), "val labels"))
-        known_t = None
-        if known is not None:
-            known_t = as_images(known, "known_anomalies")
-            check_shape(known_t, shape, "known_anomalies")
-        return images, val_t, known_t
+                self._set_decision(calibration, source)
 
     def _calibration_images(self, images: torch.Tensor, val: tuple[torch.Tensor, np.ndarray] | None
                             ) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -216,6 +196,42 @@ class Detector(Parameterised):
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed))
             return images[order[n_held:]], images[order[:n_held]], "held-out"
         return images, images, "training"
+
+    def calibrate(self, x: Any, fpr: float | None = None) -> Detector:
+        """Set the decision threshold again, without refitting, on normal images `x` that training did not see.
+
+        Parameters
+        ----------
+        x : array or tensor
+            Normal images of the model's shape; the more, the closer the false-positive rate comes to `fpr`
+            (`decision_.fpr_interval()` says how close).
+        fpr : float, optional
+            The false-positive rate to aim at (default: `threshold_fpr`, which it replaces).
+
+        Examples
+        --------
+        >>> import numpy as np, oneclass
+        >>> det = oneclass.create("ocsvm").fit(np.zeros((40, 8, 8), np.uint8))
+        >>> noise = np.random.default_rng(0).integers(0, 30, (200, 8, 8), dtype=np.uint8)
+        >>> det.calibrate(noise, fpr=0.01).decision_.source, det.decision_.n, det.threshold_fpr
+        ('calibrate', 200, 0.01)
+        """
+        self._require_fitted()
+        if self.scores_relative_to_set:
+            raise OneClassError(f"{self.name}: {self.no_decision_reason()}")
+        if fpr is not None:
+            self.set_params(threshold_fpr=fpr)
+        images = as_images(x, "x")
+        check_shape(images, self.input_shape_)
+        with seeded(self.seed, self.torch_device):
+            self._set_decision(images, "calibrate")
+        return self
+
+    def _set_decision(self, normals: torch.Tensor, source: str) -> None:
+        """What scoring needs beyond the network (`_calibrate`), then the threshold, both from these normals."""
+        self._calibrate(self._normalise(normals))
+        self.decision_ = Decision.from_scores(self.score(normals).default, fpr=self.threshold_fpr,
+                                              score=self.default_score, source=source)
 
     @property
     def scores_relative_to_set(self) -> bool:

@@ -86,3 +86,25 @@ def check_shape(images: torch.Tensor, expected: tuple[int, ...], name: str = "x"
     shape = tuple(int(s) for s in images.shape[1:])
     if shape != tuple(expected):
         raise InputError(f"{name}: images have shape {shape}, the model expects {tuple(expected)}")
+
+
+def fit_inputs(x: Any, val: Any, known: Any, input_shape: tuple[int, ...] | None
+               ) -> tuple[torch.Tensor, tuple[torch.Tensor, np.ndarray] | None, torch.Tensor | None]:
+    """`fit`'s images, validation pair and known anomalies, validated: one shape for all, that of `input_shape`
+    where one was given."""
+    images = as_images(x, "x")
+    shape = tuple(int(s) for s in images.shape[1:])
+    if input_shape is not None and tuple(input_shape) != shape:
+        raise InputError(f"x: images have shape {shape}, the detector was created with input_shape={tuple(input_shape)}")
+    val_t = None
+    if val is not None:
+        if not (isinstance(val, tuple | list) and len(val) == 2):
+            raise InputError("val: expected a pair (images, labels)")
+        vx = as_images(val[0], "val images")
+        check_shape(vx, shape, "val images")
+        val_t = (vx, as_labels(val[1], len(vx), "val labels"))
+    known_t = None
+    if known is not None:
+        known_t = as_images(known, "known_anomalies")
+        check_shape(known_t, shape, "known_anomalies")
+    return images, val_t, known_t

@@ -119,6 +119,25 @@ class Decision:
         """The fields as a JSON object (what config.json, metrics.json and the service show)."""
         return asdict(self)
 
+    def fpr_interval(self, level: float = 0.9) -> tuple[float, float] | None:
+        """The range the false-positive rate on new normal images falls in with probability `level`, given that
+        the threshold is the r-th lowest of `n` normal scores: that rate is Beta(n − r + 1, r)-distributed (for
+        continuous scores). None where `n` or `fpr` is unknown (models of older versions).
+
+        Examples
+        --------
+        >>> d = Decision(threshold=1.0, low=0.0, fpr=0.05, n=25)
+        >>> [round(v, 3) for v in d.fpr_interval()]
+        [0.014, 0.176]
+        """
+        if not self.n or self.fpr is None:
+            return None
+        from scipy.stats import beta
+
+        rank = math.ceil((1.0 - self.fpr) * (self.n - 1)) + 1  # np.quantile(..., method="higher"), 1-based
+        lo, hi = beta.ppf([(1 - level) / 2, (1 + level) / 2], self.n - rank + 1, rank)
+        return float(lo), float(hi)
+
     def normalised(self, default_scores: np.ndarray) -> np.ndarray:
         """Default scores mapped linearly to [0, 1]: 0 at `low`, 0.5 at the threshold, 1 at twice that distance and
         beyond. Anomalous (`decide`) is above 0.5."""
