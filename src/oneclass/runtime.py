@@ -109,8 +109,9 @@ def module_to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.
 
 
 def progress(iterable, desc: str, total: int | None = None, leave: bool = False, initial: int = 0):
-    """A tqdm bar on stderr, shown only when stderr is a terminal (or ONECLASS_PROGRESS=1)."""
-    show = os.environ.get("ONECLASS_PROGRESS", "") == "1" or sys.stderr.isatty()
+    """A tqdm bar on stderr, shown where stderr is a terminal, in a Jupyter notebook, or with ONECLASS_PROGRESS=1.
+    (Commands run off a terminal log a line per epoch instead: `training.EpochLines`.)"""
+    show = os.environ.get("ONECLASS_PROGRESS", "") == "1" or sys.stderr.isatty() or "ipykernel" in sys.modules
     return tqdm(iterable, desc=desc, total=total, leave=leave, disable=not show, dynamic_ncols=True, initial=initial)
 
 

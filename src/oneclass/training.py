@@ -5,6 +5,7 @@ nothing of detectors: the module, the update step, the data and the run settings
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,6 +235,20 @@ class EveryEpoch(Callback):
         if state.tracked:
             with torch.no_grad():
                 self.fn(state.epoch)
+
+
+class EpochLines(Callback):
+    """Prints one line per finished epoch to stderr (`desc`, the epoch, its mean losses): the progress that logs
+    keep where no progress bar is drawn (the commands pass it when stderr is not a terminal)."""
+
+    def __init__(self, stream: Any = None):
+        self.stream = stream
+
+    def on_epoch_end(self, state: LoopState) -> None:
+        history = state.history if isinstance(state.history, dict) else {"loss": state.history or []}
+        losses = ", ".join(f"{k or 'loss'} {v[-1]:.4g}" for k, v in history.items() if v)
+        print(f"{state.desc}: epoch {state.epoch}/{state.epochs}" + (f", {losses}" if losses else ""),
+              file=self.stream or sys.stderr, flush=True)
 
 
 def _appended(history: list[float] | dict[str, list[float]] | None,

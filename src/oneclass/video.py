@@ -93,10 +93,11 @@ class PatchVideoDetector:
         return training_patches(clips, s.patch_size, s.stride, s.train_patches, s.motion_delta, s.min_motion,
                                 s.max_train_patches, rng=np.random.default_rng(seed))
 
-    def fit(self, clips: list[np.ndarray], patches: np.ndarray | None = None) -> PatchVideoDetector:
-        """Train the detector on the clips' patches (or on `patches` already cut by `training_patches`)."""
+    def fit(self, clips: list[np.ndarray], patches: np.ndarray | None = None, callbacks: tuple = ()) -> PatchVideoDetector:
+        """Train the detector on the clips' patches (or on `patches` already cut by `training_patches`), with the
+        training loop's `callbacks`."""
         patches = self.training_patches(clips, self.detector.seed) if patches is None else patches
-        self.detector.fit(patches)
+        self.detector.fit(patches, callbacks=callbacks)
         self.n_train_patches_ = len(patches)
         return self
 

@@ -1,10 +1,12 @@
 """Training precision (bf16 autocast or fp32) and scoring precision."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import oneclass
 from oneclass import runtime
@@ -59,3 +61,23 @@ def test_the_command_line_trains_and_scores_in_the_precision_asked(tmp_path, cap
     capsys.readouterr()
     assert main(["score", "--model", str(out), "--precision", "bf16", "--json", str(tmp_path / "a.png")]) == 0
     assert np.isfinite(json.loads(capsys.readouterr().out)["images"][0]["scores"]["rec"])
+
+
+@pytest.mark.parametrize("flags, warns", [({"avx2"}, True), ({"avx2", "avx512_bf16"}, False)])
+def test_bf16_where_the_cpu_emulates_it_is_said_before_training(monkeypatch, mini, flags, warns):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset(flags))
+    det = oneclass.create("ae", epochs=1, widths=(4, 8), latent_dim=4, precision="bf16", device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        det.fit(mini["x_train"][:40])
+    assert any("without native bf16" in str(w.message) for w in caught) == warns
+
+
+def test_commands_log_a_line_per_epoch_off_a_terminal(mini, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, x in enumerate(mini["x_train"][:40]):
+        Image.fromarray(x).save(folder / f"{i}.png")
+    assert main(["train", "--method", "ae", "--images", str(folder), "--epochs", "2", "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert "ae epochs: epoch 1/2, loss" in err and "ae epochs: epoch 2/2, loss" in err

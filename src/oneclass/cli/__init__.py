@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import oneclass
 from oneclass.cli import bench, score, train
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a path or message that the terminal's encoding cannot show
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    warnings.formatwarning = lambda message, *_args, **_kwargs: f"oneclass: warning: {message}\n"
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

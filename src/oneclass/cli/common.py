@@ -111,3 +111,15 @@ def clear_model_folder(path: str | Path) -> None:
             target.unlink()
         elif target.is_dir() and {p.name for p in target.iterdir()} <= {"config.json", "weights.safetensors"}:
             shutil.rmtree(target)
+
+
+def epoch_logging() -> tuple:
+    """The callbacks a command that trains passes to `fit`: a line per epoch on stderr where no progress bar can be
+    drawn (stderr not a terminal: a log, a pipe, CI), none where the bar shows."""
+    import sys
+
+    if sys.stderr.isatty() or "ipykernel" in sys.modules:
+        return ()
+    from oneclass.training import EpochLines
+
+    return (EpochLines(),)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oneclass.cli.common import MODEL_FILES, clear_model_folder
+from oneclass.cli.common import MODEL_FILES, clear_model_folder, epoch_logging
 from oneclass.cli.score import fpr_range_text
 from oneclass.errors import OneClassError
 from oneclass.files import prepare_output_dir, write_atomic
@@ -45,7 +45,8 @@ def train_on_images(args: argparse.Namespace) -> None:
     print(f"{args.method} (preset {preset}) on {len(train.paths)} images under {args.images}: {train.summary()}",
           flush=True)
     start = time.perf_counter()
-    det.fit(train.images, val=None if val is None else (val.images, np.zeros(len(val.paths), np.int64)))
+    det.fit(train.images, val=None if val is None else (val.images, np.zeros(len(val.paths), np.int64)),
+            callbacks=epoch_logging())
     fit_seconds = time.perf_counter() - start
     d = det.decision_
     if d is not None:

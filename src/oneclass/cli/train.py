@@ -12,6 +12,7 @@ from oneclass.cli.common import (
     add_training_flags,
     check_normal_class,
     clear_model_folder,
+    epoch_logging,
     settings_text,
 )
 from oneclass.cli.images import train_on_images
@@ -73,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
           f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
     result = evaluate(det, split, dataset=args.dataset, normal_class=args.normal_class, preset=args.preset,
-                      overrides=overrides)
+                      overrides=overrides, callbacks=epoch_logging())
     clear_model_folder(args.out)  # --force over a train-video model: its patch settings go with it
     out = det.save(args.out)
     write_atomic(out / "metrics.json", json.dumps(result.line(), indent=2, default=list) + "\n")
@@ -109,7 +110,7 @@ def cmd_train_video(args: argparse.Namespace) -> None:
     patches = video.training_patches(clips, args.seed)
     print(f"{args.method}: {len(patches)} training patches of {patch['patch_size']}×{patch['patch_size']} from "
           f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
-    video.fit(clips, patches)
+    video.fit(clips, patches, callbacks=epoch_logging())
     clear_model_folder(args.out)
     out = video.save(args.out, videos=[str(v) for v in args.videos])
     print(f"model saved to {out}")

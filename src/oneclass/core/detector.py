@@ -10,6 +10,7 @@ map (n, H, W) under "map". `score`, `anomaly_maps`, `score_with_maps`, the servi
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +27,7 @@ from oneclass.errors import InputError, NotFittedError, OneClassError
 from oneclass.runtime import (
     PRECISIONS,
     autocast,
+    bf16_native,
     compute_dtype,
     deterministic,
     map_batches,
@@ -162,6 +164,10 @@ class Detector(Parameterised):
         if not self.scores_relative_to_set:  # a detector that cannot decide needs no normals held out
             images, calibration, source = self._calibration_images(images, val_t)
         device = self.torch_device
+        if self.precision == "bf16" and not bf16_native(device):
+            warnings.warn(f"{self.name}: precision='bf16' on a {device.type.upper()} without native bf16 (AVX512-BF16 or "
+                          "AMX) is emulated, several times slower than fp32; precision='auto' "
+                          "picks fp32 here", UserWarning, stacklevel=2)
         self._run = Run(device, compute_dtype(self.precision, device), tuple(callbacks), self.get_params(), self.name,
                         compile)
         try:
