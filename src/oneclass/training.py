@@ -238,8 +238,9 @@ class EveryEpoch(Callback):
 
 
 class EpochLines(Callback):
-    """Prints one line per finished epoch to stderr (`desc`, the epoch, its mean losses): the progress that logs
-    keep where no progress bar is drawn (the commands pass it when stderr is not a terminal)."""
+    """Prints one line per finished epoch (`desc`, the epoch, its mean losses) to `stream` (default stdout, beside
+    the command's other output; stderr stays for errors): the progress that logs keep where no progress bar is
+    drawn (the commands pass it when stderr is not a terminal)."""
 
     def __init__(self, stream: Any = None):
         self.stream = stream
@@ -248,7 +249,7 @@ class EpochLines(Callback):
         history = state.history if isinstance(state.history, dict) else {"loss": state.history or []}
         losses = ", ".join(f"{k or 'loss'} {v[-1]:.4g}" for k, v in history.items() if v)
         print(f"{state.desc}: epoch {state.epoch}/{state.epochs}" + (f", {losses}" if losses else ""),
-              file=self.stream or sys.stderr, flush=True)
+              file=self.stream or sys.stdout, flush=True)
 
 
 def _appended(history: list[float] | dict[str, list[float]] | None,

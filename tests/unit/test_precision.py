@@ -79,5 +79,5 @@ def test_commands_log_a_line_per_epoch_off_a_terminal(mini, tmp_path, capsys):
     for i, x in enumerate(mini["x_train"][:40]):
         Image.fromarray(x).save(folder / f"{i}.png")
     assert main(["train", "--method", "ae", "--images", str(folder), "--epochs", "2", "--out", str(tmp_path / "m")]) == 0
-    err = capsys.readouterr().err
-    assert "ae epochs: epoch 1/2, loss" in err and "ae epochs: epoch 2/2, loss" in err
+    out = capsys.readouterr().out
+    assert "ae epochs: epoch 1/2, loss" in out and "ae epochs: epoch 2/2, loss" in out

@@ -114,7 +114,7 @@ def clear_model_folder(path: str | Path) -> None:
 
 
 def epoch_logging() -> tuple:
-    """The callbacks a command that trains passes to `fit`: a line per epoch on stderr where no progress bar can be
+    """The callbacks a command that trains passes to `fit`: a line per epoch on stdout where no progress bar can be
     drawn (stderr not a terminal: a log, a pipe, CI), none where the bar shows."""
     import sys
 
