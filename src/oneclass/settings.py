@@ -57,6 +57,12 @@ def resolve(method: str, preset: str, overrides: dict[str, Any], seed: int,
     merged = {**settings.presets.get(preset, {}), **overrides}
     if "epochs" in overrides and "epochs" not in cls.param_names():
         raise OneClassError(f"--epochs: method {method!r} has no epochs")
+    if isinstance(overrides.get("epochs"), int):  # every training phase, not the main one only
+        defaults = cls.param_defaults()
+        for phase in (p for p in cls.param_names() if p.endswith("_epochs") and p not in overrides):
+            value = merged.get(phase, defaults[phase])
+            if isinstance(value, int):
+                merged[phase] = min(value, overrides["epochs"])
     split = {k: merged.pop(k) for k in SPLIT_OPTIONS if k in merged}
     if protocol is not None and protocol not in PROTOCOLS_WITHOUT_OUTLIERS and not {"val_normal", "val_outliers"} & set(split):
         split = {**settings.paper_validation, **split}

@@ -456,3 +456,13 @@ def test_bench_takes_every_protocol_option_its_signature_has(tmp_path):
                  "0", "--set", "anomaly_fraction=0.2", "--set", "pool=false", "--out", str(results)]) == 0
     row = json.loads(results.read_text().splitlines()[0])
     assert row["split_info"]["anomaly_fraction"] == pytest.approx(0.2, abs=0.01)
+
+
+def test_epochs_caps_every_training_phase():
+    """`--epochs 3` bounds Deep SVDD's pretraining and G2D's detector too, unless they are set themselves."""
+    from oneclass.settings import resolve
+
+    assert resolve("dsvdd", "paper", {"epochs": 3}, 0)[0]["ae_epochs"] == 3  # was 150 whatever --epochs said
+    assert resolve("dsvdd", "paper", {"epochs": 3, "ae_epochs": 7}, 0)[0]["ae_epochs"] == 7
+    assert resolve("g2d", "fast", {"epochs": 40}, 0)[0]["detector_epochs"] == 5  # the preset's 5 is below the cap
+    assert "ae_epochs" not in resolve("dsvdd", "paper", {}, 0)[0]

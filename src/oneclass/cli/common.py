@@ -77,7 +77,9 @@ def add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: boo
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help=f"a hyper-parameter of {'every' if many else 'the'} method or a protocol option "
                         f"({', '.join(SPLIT_OPTIONS[:3])}, ...), repeatable; values are read as JSON where they parse")
-    p.add_argument("--epochs", type=int, default=None, help=f"override {every}epochs")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"override {every}epochs; it also caps the other training phases (Deep SVDD's pretraining "
+                        "ae_epochs, G2D's detector_epochs)")
     add_device_flag(p, "auto: a CUDA GPU if there is one, else the CPU")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16"],
                    help="training precision: bf16 autocast, fp32, or auto = bf16 where the device computes it natively "
