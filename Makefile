@@ -289,4 +289,4 @@ lint: $(BIN)/oneclass
 	$(BIN)/ruff check src tests benchmarks tools
 
 clean:
-	rm -rf $(VENV) demo-report .pytest_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) demo-report demo-video-report .pytest_cache .ruff_cache src/*.egg-info

@@ -35,6 +35,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     With --video: on generated surveillance-like scenes, patch by patch, scored per frame."""
     from oneclass.demo import demo_detectors, run_demo, run_video_demo
 
+    args.out = args.out or ("demo-video-report" if args.video else "demo-report")
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     detectors, split_options = demo_detectors(args.methods.split(","), args.preset, overrides, args.seed)
     prepare_output_dir(args.out, "--out", (*REPORT_FILES, "models"), replace_ours=True)
@@ -123,7 +124,7 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
     p.add_argument("--methods", default=",".join(DEMO_METHODS), help="comma-separated methods (default: %(default)s)")
     add_training_flags(p, many=True, preset="fast")
-    p.add_argument("--out", default="demo-report", help="report folder (default: %(default)s)")
+    p.add_argument("--out", default=None, help="report folder (default: demo-report, with --video demo-video-report)")
     p.add_argument("--video", action="store_true",
                    help="the video demo: generated scenes (UCSD layout, made once in the data cache), scored per frame")
     p.set_defaults(func=cmd_demo)
