@@ -68,7 +68,7 @@ def run_demo(detectors: dict[str, Detector], split_options: dict[str, Any], norm
     report.figure("reconstructions", *_image_grid(detectors, split, default_scores[first], first))
     served = " ".join(f"--model {Path(out) / 'models' / m}" for m in detectors)
     report.paragraph(f"The trained models are in `models/`; to score new images with them from a browser or another "
-                     f"program: `oneclass serve {served}` (needs `pip install 'oneclass[serve]'`).")
+                     f"program: `oneclass serve {served}` (needs `pip install -e '.[serve]' in the clone`).")
     md, html = report.write(out)
     print(f"\nreport: {html} (and {md.name})")
     print(f"models: {Path(out) / 'models'}/; score images with them in a browser:\n  oneclass serve {served}\n"

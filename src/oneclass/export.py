@@ -93,7 +93,7 @@ class OnnxModel:
         try:
             import onnxruntime
         except ImportError:
-            raise OneClassError("scoring an ONNX file needs onnxruntime: pip install 'oneclass[onnx]'") from None
+            raise OneClassError("scoring an ONNX file needs onnxruntime: pip install -e '.[onnx]' in the clone") from None
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such file")

@@ -229,7 +229,7 @@ def _run_ray(cells: list[Cell], data_root: str | None, threads: int, address: st
     try:
         import ray
     except ImportError:
-        raise OneClassError("--executor ray needs Ray: pip install 'oneclass[ray]'") from None
+        raise OneClassError("--executor ray needs Ray: pip install -e '.[ray]' in the clone") from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     remote = ray.remote(num_cpus=threads)(_run_cell_pinned)

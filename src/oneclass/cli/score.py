@@ -182,7 +182,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         from oneclass.serve import create_app, load_models
     except ImportError as exc:
-        raise OneClassError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): pip install 'oneclass[serve]'") from None
+        raise OneClassError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): "
+                            "pip install -e '.[serve]' in the clone") from None
     number(0, low_open=True).check("--max-upload-mb", args.max_upload_mb)
     integer(1).check("--max-images", args.max_images)
     integer(1, 65535).check("--port", args.port)

@@ -21,7 +21,7 @@ def read_video(path: str | Path) -> np.ndarray:
     try:
         import av
     except ImportError:
-        raise DataError(f"{path}: reading video files needs PyAV: pip install 'oneclass[video]' "
+        raise DataError(f"{path}: reading video files needs PyAV: pip install -e '.[video]' in the clone "
                         "(or pass a folder of frames)") from None
     try:
         with av.open(str(path)) as container:
