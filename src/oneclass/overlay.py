@@ -13,14 +13,15 @@ from PIL import Image
 MIN_SIDE = 112
 
 
-def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> Image.Image:
+def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5,
+                    scale: tuple[float, float] | None = None) -> Image.Image:
     """`image`, uint8 (H, W) or (H, W, 3) as `read_images` gives it, with the anomaly map `heat` (H, W) over it in the
-    inferno colours, scaled to the map's own range (the brightest pixel is the image's most anomalous, not an
-    absolute level)."""
+    inferno colours: from `scale` = (value drawn black, value drawn white), shared by the images shown together so
+    that one colour means one level; without it, the map's own range (its brightest pixel is its most anomalous)."""
     unit = image.astype(np.float32) / 255.0
     rgb = np.repeat(unit[None], 3, axis=0) if unit.ndim == 2 else unit.transpose(2, 0, 1)
-    span = float(heat.max() - heat.min())
-    level = (heat - heat.min()) / span if span > 0 else np.zeros_like(heat)
+    lo, hi = (float(heat.min()), float(heat.max())) if scale is None else scale
+    level = np.clip((heat - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(heat)
     colour = colormaps["inferno"](level)[..., :3].transpose(2, 0, 1)
     blended = (1 - alpha) * rgb + alpha * colour
     picture = Image.fromarray((blended.transpose(1, 2, 0) * 255).round().astype(np.uint8))
@@ -33,3 +34,17 @@ def png_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def colour_scale(lo: float, hi: float, label: str = "anomaly map") -> Image.Image:
+    """The legend of overlays drawn with `scale=(lo, hi)`: the inferno colour bar with its values."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 0.9))
+    ax = fig.add_axes((0.05, 0.55, 0.9, 0.3))
+    fig.colorbar(ScalarMappable(Normalize(lo, hi), "inferno"), cax=ax, orientation="horizontal", label=label)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")

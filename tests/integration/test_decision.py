@@ -158,9 +158,10 @@ def test_score_json_carries_the_decision(saved, folder, capsys):
 def test_score_writes_heatmap_overlays(saved, folder, tmp_path, capsys):
     assert main(["score", "--model", str(saved), str(folder), "--heatmaps", str(tmp_path / "maps")]) == 0
     written = sorted((tmp_path / "maps").iterdir())
-    assert [p.name for p in written][:2] == ["0001-normal, 0.png", "0002-normal, 1.png"] and len(written) == 6
+    assert [p.name for p in written][:2] == ["0001-normal, 0.png", "0002-normal, 1.png"] and len(written) == 7
     with Image.open(written[0]) as img:
         assert img.size == (112, 112) and img.mode == "RGB"
+    assert (tmp_path / "maps" / "colour-scale.png").is_file()  # one scale for all six, and its legend
 
 
 def test_score_refuses_to_overwrite_a_users_file_with_the_csv(saved, folder, tmp_path, capsys):

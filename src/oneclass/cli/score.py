@@ -26,7 +26,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     """Score image files or folders with a saved model: per image its scores, the normalised score in [0, 1] and the
     decision (anomalous above the threshold `train` set at a false-positive rate); optionally a CSV and heatmaps."""
     from oneclass.data.images import read_images
-    from oneclass.overlay import heatmap_overlay
+    from oneclass.overlay import colour_scale, heatmap_overlay
 
     det = load_for_scoring(args)
     paths = collect_images(args.images)
@@ -41,8 +41,11 @@ def cmd_score(args: argparse.Namespace) -> None:
         write_atomic(csv_file, results_csv(results))
     if heat_dir is not None:
         heat_dir.mkdir(parents=True, exist_ok=True)
+        maps = np.stack([r.map for r in results])
+        scale = (float(maps.min()), float(maps.max()))  # one colour scale for every image written
         for i, (p, r) in enumerate(zip(paths, results, strict=True)):
-            heatmap_overlay(images[i], r.map).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
+            heatmap_overlay(images[i], r.map, scale=scale).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
+        colour_scale(*scale, label=f"{det.name} anomaly map").save(heat_dir / "colour-scale.png")
     if args.json:
         print(json.dumps({"model": str(args.model), "method": det.name, "default_score": results[0].default_name,
                           "decision": None if det.decision_ is None else det.decision_.to_json(),
