@@ -15,6 +15,7 @@ from tests.integration.test_bad_inputs import refused
 
 pytest.importorskip("onnxruntime")
 from oneclass.export import OnnxModel, export_onnx  # noqa: E402
+from oneclass.testing import unlike_training  # noqa: E402
 
 SMALL = {
     "ae": {"epochs": 2}, "cae": {"epochs": 2}, "vae": {"epochs": 2}, "dsvdd": {"epochs": 2, "ae_epochs": 2},
@@ -29,14 +30,6 @@ SMALL = {
 @pytest.fixture(scope="module")
 def trousers(mini):
     return mini["x_train"][mini["y_train"] == 1]
-
-
-def unlike_training(real: np.ndarray) -> dict[str, np.ndarray]:
-    """Images unlike the training data, where copies of a scoring path used to drift apart: uniform noise, blank,
-    saturated and inverted images."""
-    noise = np.random.default_rng(0).integers(0, 256, (8, *real.shape[1:]), dtype=np.uint8)
-    return {"noise": noise, "blank": np.zeros_like(real[:2]), "saturated": np.full_like(real[:2], 255),
-            "inverted": 255 - real[:8]}
 
 
 def test_oled_exports_the_masks_it_scores_with_where_activations_tie(trousers, mini, tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from oneclass.data.images import IMAGE_SUFFIXES, read_images
+from oneclass.data.images import IMAGE_SUFFIXES, is_grey_mode, read_images
 from oneclass.errors import DataError, UnreadableImageError
 
 #: the longer side of the default size at most (the median size of a folder of large photos is scaled down to it)
@@ -82,8 +82,7 @@ def _header(path: Path) -> tuple[int, int, int]:
     """(H, W, channels) from the file's header, without decoding the pixels."""
     try:
         with Image.open(path) as img:
-            grey = img.mode in ("L", "1", "I", "F", "LA") or img.mode.startswith("I;16")
-            return img.height, img.width, 1 if grey else 3
+            return img.height, img.width, 1 if is_grey_mode(img.mode) else 3
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or fix it: nothing was "
                                    "trained") from None

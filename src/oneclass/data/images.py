@@ -28,6 +28,11 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS  # Pillow refuses larger images itself
 _WIDE_GREY = {"I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "F": 1.0}
 
 
+def is_grey_mode(mode: str) -> bool:
+    """Whether Pillow's image mode `mode` is single-channel (read as grey unless colour is asked for)."""
+    return mode in ("L", "1", "I", "F") or mode.startswith("I;16")
+
+
 def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: int | None = None) -> np.ndarray:
     """Read one image as uint8 (H, W) for one channel or (H, W, 3) for three, resized to `size` = (H, W).
 
@@ -57,7 +62,7 @@ def _decode(source: Path | BinaryIO, name: str | Path, size: tuple[int, int] | N
                 raise ImageTooLargeError(f"{name}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
                                 "one image may have; shrink it first")
             img.load()
-            grey = img.mode in ("L", "1", "I", "F") or img.mode.startswith("I;16")
+            grey = is_grey_mode(img.mode)
             img = _to_8_bits(img, name)
             img = img.convert({1: "L", 3: "RGB"}[channels or (1 if grey else 3)])
             if size is not None and img.size != (size[1], size[0]):
