@@ -17,10 +17,14 @@ from oneclass.registry import available
 __version__ = "0.1.0"
 __all__ = ["Decision", "Detector", "Scores", "available", "clone", "create", "load", "__version__"]
 
-_FROM_CORE = ("Decision", "Detector", "Scores", "clone", "create", "load")
+_FROM_CORE = ("Decision", "Detector", "Scores", "clone", "load")
 
 
 def __getattr__(name: str) -> Any:
+    if name == "create":  # with presets: `oneclass.create("oled", preset="paper")`
+        from oneclass.settings import create
+
+        return create
     if name in _FROM_CORE:
         from oneclass import core
 

@@ -83,3 +83,47 @@ def pixel_auroc(masks, maps) -> float:
     if m.shape != a.shape:
         raise InputError(f"masks {m.shape} and maps {a.shape} differ in shape")
     return auroc((m.ravel() != 0).astype(np.int64), a.ravel())
+
+
+def pro_auc(masks, maps, max_fpr: float = 0.3) -> float:
+    """Area under the per-region-overlap curve up to `max_fpr`, divided by `max_fpr` (MVTec AD's PRO; 1 is best).
+
+    Each connected defect region (8-connected, in each image's mask) counts equally, whatever its size: at a
+    threshold its overlap is the fraction of its pixels above the threshold, and PRO is the mean over regions.
+    The false-positive rate is that of the normal pixels. The curve is exact (every distinct map value is a
+    threshold), integrated with the trapezoid rule and cut at `max_fpr` by linear interpolation.
+
+    Examples
+    --------
+    >>> masks = np.zeros((1, 4, 4), int); masks[0, 0, :2] = 1; masks[0, 3, 3] = 1
+    >>> maps = np.zeros((1, 4, 4)); maps[0, 0, :2] = 1.0; maps[0, 3, 3] = 0.5
+    >>> pro_auc(masks, maps)
+    1.0
+    """
+    from scipy import ndimage
+
+    m = np.asarray(masks) != 0
+    a = np.asarray(maps, dtype=np.float64)
+    if m.shape != a.shape or m.ndim != 3:
+        raise InputError(f"masks {m.shape} and maps {a.shape}: expected the same shape (n, H, W)")
+    if not m.any() or m.all():
+        raise InputError("PRO needs defective and normal pixels")
+    regions = np.zeros(m.shape, np.int64)
+    count = 0
+    for i in range(len(m)):
+        labelled, n = ndimage.label(m[i], structure=np.ones((3, 3)))
+        regions[i] = np.where(labelled > 0, labelled + count, 0)
+        count += n
+    sizes = np.bincount(regions.ravel(), minlength=count + 1)
+    weight = np.where(regions > 0, 1.0 / (count * sizes[regions]), 0.0).ravel()
+    order = np.argsort(-a.ravel(), kind="stable")
+    values = a.ravel()[order]
+    pro = np.cumsum(weight[order])
+    fpr = np.cumsum(~m.ravel()[order]) / (~m).sum()
+    last = np.r_[values[1:] != values[:-1], True]  # the end of each run of equal values: one threshold each
+    fpr, pro = np.r_[0.0, fpr[last]], np.r_[0.0, pro[last]]
+    cut = np.searchsorted(fpr, max_fpr, side="right")
+    if cut < len(fpr):
+        f0, f1, p0, p1 = fpr[cut - 1], fpr[cut], pro[cut - 1], pro[cut]
+        fpr, pro = np.r_[fpr[:cut], max_fpr], np.r_[pro[:cut], p0 + (p1 - p0) * (max_fpr - f0) / (f1 - f0)]
+    return float(np.trapezoid(pro, fpr) / max_fpr)

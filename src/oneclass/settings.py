@@ -5,12 +5,15 @@ means the same thing everywhere."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oneclass.bench.harness import harness
 from oneclass.data.protocols import PROTOCOLS_WITHOUT_OUTLIERS, protocol_options
-from oneclass.errors import OneClassError
+from oneclass.errors import InputError, OneClassError
 from oneclass.registry import detector_class
+
+if TYPE_CHECKING:
+    from oneclass.core import Detector
 
 PRESETS = ("paper", "fast")
 #: the defaults of `oneclass serve`'s limits (here, so that the CLI can show them without importing FastAPI)
@@ -19,6 +22,34 @@ MAX_IMAGES = 64
 #: `--set` keys that configure the protocol (the split of the data) rather than the method: every protocol's options,
 #: read from their signatures
 SPLIT_OPTIONS = protocol_options()
+
+def create(name: str, preset: str = "fast", **params: Any) -> Detector:
+    """Create a detector by name under a preset, with `params` on top.
+
+    Parameters
+    ----------
+    name : str
+        A method (`oneclass.available()`).
+    preset : {"fast", "paper"}
+        "fast" (default): the method's defaults, our CPU budget; "paper": the paper's network and schedule
+        (`oneclass.bench.harness`), which can take hours on a CPU.
+    **params
+        Hyper-parameters over the preset.
+
+    Examples
+    --------
+    >>> import oneclass
+    >>> oneclass.create("oled").epochs, oneclass.create("oled", preset="paper").epochs
+    (30, 300)
+    >>> oneclass.create("oled", preset="paper", epochs=5).get_params()["widths"]
+    (64, 96, 128)
+    """
+    from oneclass.core.factory import create as create_detector
+
+    if preset not in PRESETS:
+        raise InputError(f"preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    return create_detector(name, **{**harness(name).presets.get(preset, {}), **params})
+
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """`--set KEY=VALUE` items as a dict; values are parsed as JSON when they can be (3, 0.5, [1, 2], null)."""

@@ -465,4 +465,4 @@ def test_epochs_caps_every_training_phase():
     assert resolve("dsvdd", "paper", {"epochs": 3}, 0)[0]["ae_epochs"] == 3  # was 150 whatever --epochs said
     assert resolve("dsvdd", "paper", {"epochs": 3, "ae_epochs": 7}, 0)[0]["ae_epochs"] == 7
     assert resolve("g2d", "fast", {"epochs": 40}, 0)[0]["detector_epochs"] == 5  # the preset's 5 is below the cap
-    assert "ae_epochs" not in resolve("dsvdd", "paper", {}, 0)[0]
+    assert "ae_epochs" not in resolve("dsvdd", "fast", {}, 0)[0]

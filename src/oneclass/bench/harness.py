@@ -3,8 +3,8 @@ paper's model-selection set and what a benchmark cell sets to follow the paper's
 (`harness.json`, one record per method); a method without a record (a plugin's, say) has no presets, no paper
 validation set and the common benchmark settings.
 
-- `presets`: hyper-parameters over the defaults by preset name; "paper" is the defaults themselves unless given,
-  "fast" our CPU budget.
+- `presets`: hyper-parameters over the defaults by preset name. "fast" is the defaults themselves (the library's
+  defaults are our CPU budget); "paper" sets the paper's network and schedule where they differ from them.
 - `paper_validation`: e.g. {"val_normal": 150, "val_outliers": 150}, drawn by `bench`, `train` and `demo` where
   the protocol has outliers and the command sets neither count (`settings.resolve`).
 - `benchmark_settings`: set on top of the preset by every benchmark cell (`bench.grid.Cell.settings`): every method
@@ -43,8 +43,8 @@ def harness(method: str) -> Harness:
 
     Examples
     --------
-    >>> harness("oled").presets["fast"]["widths"]
-    (32, 48, 64)
+    >>> harness("oled").presets["paper"]["widths"]
+    (64, 96, 128)
     >>> harness("ae").benchmark_settings
     {'calibration': 0.0}
     """

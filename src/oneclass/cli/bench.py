@@ -81,7 +81,11 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    """List known datasets and where they are looked for, or verify their files."""
+    """List known datasets and where they are looked for, verify their files, or generate the defects data set
+    (`make-defects DIR`: colour textures and an object at 128×128 with scratches, spots, missing parts and colour
+    changes, and their masks, in MVTec AD's layout)."""
+    if args.action == "make-defects":
+        return make_defects_folder(args)
     if args.action == "list":
         roots = search_roots(args.data_root)
         print("search order: " + " → ".join(str(r) for r in roots))
@@ -101,6 +105,19 @@ def cmd_data(args: argparse.Namespace) -> None:
         raise OneClassError(f"{bad} file(s) failed verification")
 
 
+def make_defects_folder(args: argparse.Namespace) -> None:
+    """`data make-defects DIR`: write the generated defects data set into the new folder DIR."""
+    from oneclass.data.defects import CATEGORIES, make_defects
+
+    if len(args.names) != 1:
+        raise OneClassError("data make-defects: give one folder to write, e.g. oneclass data make-defects defects/")
+    categories = tuple(args.categories.split(",")) if args.categories else CATEGORIES
+    root = make_defects(args.names[0], categories=categories, n_train=args.n_train, seed=args.seed)
+    print(f"wrote {', '.join(categories)} under {root}: {args.n_train} training images each, 40 good and 4 × 12 "
+          f"defective test images with masks; train on one with: oneclass train --method knn_geom --images "
+          f"{root / categories[0]} --out model")
+
+
 def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     """The parsers of `bench`, `report` and `data`."""
     p = sub.add_parser("bench", help="run a benchmark grid, resumable, one JSON line per cell",
@@ -110,7 +127,7 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--protocol", default="one-vs-rest", choices=list(PROTOCOLS), help=PROTOCOL_HELP)
     p.add_argument("--classes", default="all", help="normal classes: all, 0-9, 0,2,5 (default: all); they run in numeric order")
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
-    add_training_flags(p, many=True, seed=False)
+    add_training_flags(p, many=True, seed=False, preset="paper")
     p.add_argument("--track-epochs", action="store_true",
                    help="also record the test AUROC after every epoch (for studies of training; not for selection)")
     p.add_argument("--data-root", default=None)
@@ -126,8 +143,12 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--out", default="report", help="report folder (default: %(default)s)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("data", help="list or verify datasets", description=cmd_data.__doc__)
-    p.add_argument("action", choices=["list", "verify"])
-    p.add_argument("names", nargs="*", help="datasets to verify (default: all)")
+    p = sub.add_parser("data", help="list or verify datasets; generate the defects data set",
+                       description=cmd_data.__doc__)
+    p.add_argument("action", choices=["list", "verify", "make-defects"])
+    p.add_argument("names", nargs="*", help="verify: datasets (default: all); make-defects: the new folder")
     p.add_argument("--data-root", default=None)
+    p.add_argument("--categories", default=None, help="make-defects: some of weave,tile,wood,pill (default: all)")
+    p.add_argument("--n-train", type=int, default=200, help="make-defects: training images per category (default: 200)")
+    p.add_argument("--seed", type=int, default=0, help="make-defects: the seed the images are drawn from (default: 0)")
     p.set_defaults(func=cmd_data)

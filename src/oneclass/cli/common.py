@@ -67,13 +67,13 @@ def load_for_scoring(args: argparse.Namespace):
 
 
 def add_training_flags(p: argparse.ArgumentParser, many: bool = False, seed: bool = True,
-                       preset: str | None = "paper") -> None:
+                       preset: str = "fast") -> None:
     """The flags of every command that trains: --preset, --set, --epochs, --device and (unless it takes --seeds)
     --seed. `many`: the command trains several methods, and the settings apply to each."""
     every = "every method's " if many else ""
-    default = "%(default)s" if preset is not None else "fast with --images, paper with --dataset"
     p.add_argument("--preset", default=preset, choices=list(PRESETS),
-                   help=f"paper: each method's paper settings; fast: our documented CPU budget (default: {default})")
+                   help="fast: the library's defaults, our CPU budget (minutes for 1,000 images on 2 cores); paper: "
+                        "each paper's network and schedule (up to hours on a CPU) (default: %(default)s)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help=f"a hyper-parameter of {'every' if many else 'the'} method or a protocol option "
                         f"({', '.join(SPLIT_OPTIONS[:3])}, ...), repeatable; values are read as JSON where they parse")

@@ -29,7 +29,7 @@ def train_on_images(args: argparse.Namespace) -> None:
         if value is not None:
             raise OneClassError(f"{flag} goes with --dataset; with --images every image is normal (held-out "
                                 "normals: --val-images DIR)")
-    preset = args.preset or "fast"
+    preset = args.preset
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     params, split_options = resolve(args.method, preset, overrides, args.seed)
     if split_options:

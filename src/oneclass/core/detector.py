@@ -1,10 +1,11 @@
 """The Detector contract: fit on normal images, score new ones with one scoring graph, decide with a threshold.
 
-A method subclasses `Detector` (or `TorchDetector`), takes its hyper-parameters as keyword arguments with the
-paper's defaults, and implements two things: `_fit` (training, on normalised images) and `forward`, its scoring
-graph: a torch function from a normalised batch to every score (n,) and, where the method localises, the anomaly
-map (n, H, W) under "map". `score`, `anomaly_maps`, `score_with_maps`, the service and the ONNX export all run
-`forward`, so they cannot disagree.
+A method subclasses `Detector` (or `TorchDetector`), takes its hyper-parameters as keyword arguments (defaults: what
+works on a CPU budget; the paper's, where they differ, are the "paper" preset of `oneclass.bench.harness`), and
+implements two things: `_fit` (training, on normalised images) and `forward`, its scoring graph: a torch function
+from a normalised batch to every score (n,) and, where the method localises, the anomaly map (n, H, W) under "map".
+`score`, `anomaly_maps`, `score_with_maps`, the service and the ONNX export all run `forward`, so they cannot
+disagree.
 """
 
 from __future__ import annotations

@@ -101,7 +101,11 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 class ADA(TorchDetector):
-    """ADA with the paper's defaults (docs/methods.md lists what the paper leaves open and our choices).
+    """ADA (docs/methods.md lists what the paper leaves open and our choices).
+
+    The defaults are our CPU budget: `widths` (16, 32, 64), `discriminator_widths` (16, 32, 64, 64, 64),
+    `kernel` 3, `batch_size` 32, 30 `epochs`; the paper's (widths (64, 128, 256), (32, 64, 128, 256, 256),
+    kernel 5, batch 64, 100 epochs) are `oneclass.create("ada", preset="paper")` or `--preset paper`.
 
     Paper: `latent_dim` 128, RMSProp with `lr` 3e-4 for all networks, `beta` (β in eq. 5; 0.2 for MNIST). Ours,
     where the paper is silent: `widths` of G_enc's three stride-2 convolutions (G_dec mirrors them),
@@ -133,9 +137,9 @@ class ADA(TorchDetector):
                    "batch_size": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, beta: float = 0.2, latent_dim: int = 128,
-                 lr: float = 3e-4, widths: tuple[int, ...] = (64, 128, 256),
-                 discriminator_widths: tuple[int, ...] = (32, 64, 128, 256, 256), kernel: int = 5,
-                 cam_layer: int | None = None, epochs: int = 100, batch_size: int = 64, seed: int = 0,
+                 lr: float = 3e-4, widths: tuple[int, ...] = (16, 32, 64),
+                 discriminator_widths: tuple[int, ...] = (16, 32, 64, 64, 64), kernel: int = 3,
+                 cam_layer: int | None = None, epochs: int = 30, batch_size: int = 32, seed: int = 0,
                  device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         self._set_params(locals())

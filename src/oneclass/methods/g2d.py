@@ -161,7 +161,10 @@ class G2DNetworks(nn.Module):
 
 
 class G2D(TorchDetector):
-    """G2D with the paper's defaults (see docs/methods.md for what the paper leaves open and our choices).
+    """G2D (see docs/methods.md for what the paper leaves open and our choices).
+
+    The defaults are our CPU budget: `widths` (16, 32, 64) and 5 `detector_epochs`; the paper's (widths
+    (64, 128, 256), 10 detector epochs) are `oneclass.create("g2d", preset="paper")` or `--preset paper`.
 
     The paper's hyper-parameters: Adam `lr` 1e-4 with `betas` (0.5, 0.999) and `batch_size` 64 for I and C;
     `h` = 5, the epoch gap of the loss difference L = L_I(i) − L_I(i + h); `epsilon1` ≫ `epsilon2` ≫ `epsilon3`,
@@ -202,8 +205,8 @@ class G2D(TorchDetector):
                  epsilon2: float = 0.1, epsilon3: float = 0.01, k: int = 10, m: int | None = None,
                  alpha: float = 0.5, lr: float = 1e-4, betas: tuple[float, float] = (0.5, 0.999),
                  batch_size: int = 64, n_critic: int = 5, gp_weight: float = 10.0, latent_dim: int = 100,
-                 widths: tuple[int, ...] = (64, 128, 256), epochs: int = 30, detector_lr: float = 0.01,
-                 detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 10,
+                 widths: tuple[int, ...] = (16, 32, 64), epochs: int = 30, detector_lr: float = 0.01,
+                 detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 5,
                  networks: str = "ours", selection_curve: str = "distance", seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         self._set_params(locals())
