@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from oneclass.errors import InputError
-from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold, pixel_auroc, threshold_for_outlier_ratio
+from oneclass.metrics import (auroc, eer, f1_at_outlier_ratio, f1_at_threshold, pixel_auroc, pro_auc,
+                              threshold_for_outlier_ratio)
 
 
 def test_auroc_hand_computed():
@@ -81,3 +82,45 @@ def test_pixel_auroc():
 def test_single_class_labels_are_refused():
     with pytest.raises(InputError, match="both normal"):
         auroc([0, 0], [0.1, 0.2])
+
+
+def _pro_by_thresholds(masks, maps, max_fpr=0.3):
+    """PRO the slow way: every threshold, every region's overlap by its own loop (MVTec AD's definition)."""
+    from scipy import ndimage
+
+    regions = [r for m in masks for r in (lambda lab: [lab[0] == k for k in range(1, lab[1] + 1)])(
+        ndimage.label(m, structure=np.ones((3, 3))))]
+    regions_maps = [maps[i] for i, m in enumerate(masks) for _ in range(ndimage.label(m, structure=np.ones((3, 3)))[1])]
+    normal = maps[masks == 0]
+    points = [(0.0, 0.0)]
+    for t in np.unique(maps)[::-1]:
+        fpr = (normal >= t).mean()
+        pro = np.mean([(rm[r] >= t).mean() for r, rm in zip(regions, regions_maps, strict=True)])
+        points.append((fpr, pro))
+    f, p = np.array(points).T
+    keep = f <= max_fpr
+    f_cut, p_cut = np.r_[f[keep], max_fpr], np.r_[p[keep], np.interp(max_fpr, f, p)]
+    return np.trapezoid(p_cut, f_cut) / max_fpr
+
+
+def test_pro_is_exact_against_a_threshold_by_threshold_computation():
+    rng = np.random.default_rng(0)
+    masks = np.zeros((3, 12, 12), bool)
+    masks[0, 2:4, 2:9] = True  # a large region and a one-pixel region count the same
+    masks[0, 9, 9] = True
+    masks[2, 5:10, 1:4] = True
+    maps = rng.random((3, 12, 12)).round(2) + masks * rng.uniform(0, 0.6, (3, 12, 12))  # ties, and partial signal
+    assert pro_auc(masks, maps) == pytest.approx(_pro_by_thresholds(masks, maps), rel=1e-9)
+    assert pro_auc(masks, maps.astype(np.float32) * 0 + masks) == pytest.approx(1.0)  # perfect maps
+
+
+def test_pro_weighs_regions_not_pixels():
+    masks = np.zeros((1, 10, 10), bool)
+    masks[0, :5, :] = True  # 50 pixels
+    masks[0, 9, 9] = True  # 1 pixel
+    found_big = masks * 1.0
+    found_big[0, 9, 9] = 0.0
+    # half the regions at FPR 0, though 50 of 51 pixels; then straight to (1, 1): 0.3 × (0.5 + 0.65) / 2 / 0.3
+    assert pro_auc(masks, found_big) == pytest.approx(0.575)
+    with pytest.raises(InputError, match="defective and normal pixels"):
+        pro_auc(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from oneclass.errors import DataError
 
@@ -33,7 +34,7 @@ CATEGORIES = ("weave", "tile", "wood", "pill")
 DEFECTS = ("scratch", "spot", "missing", "colour")
 SIDE = 128
 #: strong tints of a colour change, one drawn per defect
-_TINTS = np.array([(1.45, 0.6, 0.6), (0.6, 1.35, 0.6), (0.6, 0.75, 1.5), (1.3, 1.25, 0.45)], np.float32)
+_TINTS = np.array([(1.25, 0.8, 0.8), (0.8, 1.2, 0.8), (0.8, 0.85, 1.3), (1.2, 1.15, 0.7)], np.float32)
 
 
 def _grid() -> tuple[np.ndarray, np.ndarray]:
@@ -111,33 +112,39 @@ def _blob(rng: np.random.Generator, centre: np.ndarray, radius: float) -> np.nda
 
 
 def _centre(rng: np.random.Generator, inside: np.ndarray, margin: int = 12) -> np.ndarray:
-    """A point of `inside` at least `margin` px from the border (the object's interior for the pill)."""
+    """A point of `inside`, at least 4 px from its edge, and `margin` px from the image's border."""
+    inside = ndimage.binary_erosion(inside, iterations=4, border_value=1)
     ys, xs = np.nonzero(inside[margin:-margin, margin:-margin])
     i = rng.integers(len(ys))
     return np.array([ys[i] + margin, xs[i] + margin], np.float32)
 
 
 def _scratch(rng, image, inside):
-    """A thin curved line, 1–2 px wide and 25–60 px long, darker or lighter than what it crosses."""
+    """A thin curved line, 1–2 px wide and 25–60 px long (turning back at the object's edge), 60 % of the way to
+    dark or light, whichever contrasts with what it crosses."""
     y, x = _grid()
-    point, heading = _centre(rng, inside, 20), rng.uniform(0, 2 * np.pi)
+    point, heading = _centre(rng, ndimage.binary_erosion(inside, iterations=4, border_value=1), 20), rng.uniform(0, 2 * np.pi)
     length, width = rng.uniform(25, 60), rng.uniform(0.8, 1.4)
     mask = np.zeros((SIDE, SIDE), bool)
     for _ in range(int(length)):
         heading += rng.normal(0, 0.08)
-        point = np.clip(point + [np.sin(heading), np.cos(heading)], 2, SIDE - 3)
+        step = np.clip(point + [np.sin(heading), np.cos(heading)], 2, SIDE - 3)
+        if not inside[round(step[0]), round(step[1])]:  # turn back at the object's edge
+            heading += np.pi
+            continue
+        point = step
         mask |= (y - point[0]) ** 2 + (x - point[1]) ** 2 <= width ** 2
     mask &= inside
     bright = image[mask].mean() < 0.5
-    image[mask] = np.float32(0.92) if bright else np.array([0.1, 0.08, 0.07], np.float32)
+    image[mask] = 0.4 * image[mask] + 0.6 * (np.float32(0.92) if bright else np.array([0.1, 0.08, 0.07], np.float32))
     return mask
 
 
 def _spot(rng, image, inside):
-    """A stain: an irregular blob of radius 4–8 px in a dark colour, mostly opaque."""
-    mask = _blob(rng, _centre(rng, inside), rng.uniform(4, 8)) & inside
+    """A stain: an irregular blob of radius 3–7 px in a dark colour, 60 % opaque."""
+    mask = _blob(rng, _centre(rng, inside), rng.uniform(3, 7)) & inside
     stain = np.array([0.25, 0.18, 0.1], np.float32) if rng.random() < 0.5 else np.array([0.2, 0.3, 0.15], np.float32)
-    image[mask] = 0.2 * image[mask] + 0.8 * stain
+    image[mask] = 0.4 * image[mask] + 0.6 * stain
     return mask
 
 
@@ -149,7 +156,7 @@ def _missing(rng, image, inside, background):
 
 
 def _colour(rng, image, inside):
-    """A discoloured region of radius 10–18 px: the texture stays, its colour is tinted strongly."""
+    """A discoloured region of radius 10–18 px: the texture stays, its colour is tinted (±20–30 % per channel)."""
     mask = _blob(rng, _centre(rng, inside), rng.uniform(10, 18)) & inside
     image[mask] = image[mask] * _TINTS[rng.integers(len(_TINTS))]
     return mask
