@@ -95,3 +95,53 @@ def test_calibrate_a_saved_model_on_other_normals(folders, tmp_path, capsys):
     refused(["calibrate", "--model", model, folders / "test" / "normal", "--fpr", "2"], capsys, "--fpr must be",
             unchanged=[model])
     refused(["calibrate", "--model", model, tmp_path / "none"], capsys, "NORMALS", "no such folder", unchanged=[model])
+
+
+@pytest.fixture(scope="module")
+def defects(tmp_path_factory):
+    from oneclass.data.defects import make_defects
+
+    return make_defects(tmp_path_factory.mktemp("mvtec") / "set", categories=("tile", "pill"), n_train=30,
+                        n_test_good=6, n_per_defect=2)
+
+
+def test_a_folder_in_mvtecs_layout_trains_on_train_good_and_measures_pixels_too(defects, tmp_path, capsys):
+    model = tmp_path / "model"
+    assert main(["train", "--method", "ae", "--images", str(defects / "tile"), "--size", "32", "32", "--epochs", "2",
+                 "--out", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "30 train/good/ of" in out and "6 good images and 8 defective ones (colour, missing, scratch, spot)" in out
+    assert "AUROC map_max" in out and "pixel AUROC" in out and "PRO (to 30 % FPR)" in out
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["n_train"] == 30 and metrics["n_test"] == 14 and metrics["size"] == [32, 32]
+    assert 0 <= metrics["pixel_auroc"] <= 1 and 0 <= metrics["pro"] <= 1
+    assert set(metrics["image_auroc_per_defect"]) == {"colour", "missing", "scratch", "spot"}
+
+
+def test_a_root_of_categories_names_them_and_its_test_folder_is_its_own(defects, tmp_path, capsys):
+    refused(["train", "--method", "ae", "--images", defects, "--out", tmp_path / "m"], capsys,
+            "holds the categories pill, tile", f"--images {defects / 'pill'}")
+    refused(["train", "--method", "ae", "--images", defects / "tile", "--test", defects / "pill" / "test",
+             "--out", tmp_path / "m"], capsys, "so its test/ folder is the test set")
+    assert not (tmp_path / "m").exists()
+
+
+def test_data_make_defects_writes_a_new_folder_only(tmp_path, capsys):
+    assert main(["data", "make-defects", str(tmp_path / "d"), "--categories", "wood", "--n-train", "2"]) == 0
+    assert "wrote wood under" in capsys.readouterr().out
+    assert len(list((tmp_path / "d" / "wood" / "train" / "good").glob("*.png"))) == 2
+    refused(["data", "make-defects", tmp_path / "d"], capsys, "already exists and is not empty")
+    refused(["data", "make-defects", tmp_path / "e", "--categories", "marble"], capsys, "category 'marble'")
+
+
+def test_demo_defects_reports_image_and_pixel_measures_per_category(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["demo", "--defects", "--methods", "ae", "--epochs", "3", "--out", str(tmp_path / "report")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if line.split()[1:2] == ["ae"] and not line.startswith(" ")]  # the table's rows
+    assert [r[0] for r in rows] == ["weave", "tile", "wood", "pill"]
+    pixel = [float(r[3]) for r in rows]  # after 3 epochs (seed 0): 0.71, 0.70, 0.78, 0.65; untrained, about 0.5
+    assert all(0.55 < p <= 1 for p in pixel) and np.mean(pixel) > 0.65
+    assert (tmp_path / "cache" / "oneclass" / "defects" / "pill" / "ground_truth" / "spot" / "000_mask.png").is_file()
+    assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.html", "maps-pill.png", "maps-weave.png"}
+    refused(["demo", "--defects", "--video"], capsys, "--video or --defects")

@@ -322,3 +322,17 @@ def test_calibrate_sets_the_threshold_again_without_refitting(mini):
     with pytest.raises(OneClassError, match="scaled over the images scored together"):
         oneclass.create("oled", epochs=1, widths=(8, 8, 8), mask_widths=(4, 4), kernel=3,
                         score_scaling="scored-set").fit(x[:40]).calibrate(normals)
+
+
+def test_the_defaults_are_the_fast_preset_and_the_paper_preset_is_the_papers():
+    """`create(name)` gives our CPU budget; `preset="paper"` the paper's network and schedule, with params on top;
+    the paper preset of each method changes only values that differ from the defaults."""
+    assert oneclass.create("oled").get_params() == oneclass.create("oled", preset="fast").get_params()
+    paper = oneclass.create("oled", preset="paper", seed=3)
+    assert (paper.epochs, paper.widths, paper.kernel, paper.seed) == (300, (64, 96, 128), 5, 3)
+    assert oneclass.create("dsvdd", preset="paper", epochs=2).get_params()["ae_epochs"] == 150
+    for method in oneclass.available():
+        defaults = detector_class(method).param_defaults()
+        assert all(defaults[k] != v for k, v in harness(method).presets.get("paper", {}).items())
+    with pytest.raises(InputError, match="preset 'slow': expected one of paper, fast"):
+        oneclass.create("ae", preset="slow")

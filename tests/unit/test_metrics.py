@@ -5,8 +5,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from oneclass.errors import InputError
-from oneclass.metrics import (auroc, eer, f1_at_outlier_ratio, f1_at_threshold, pixel_auroc, pro_auc,
-                              threshold_for_outlier_ratio)
+from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold, pixel_auroc, pro_auc, threshold_for_outlier_ratio
 
 
 def test_auroc_hand_computed():

@@ -29,22 +29,31 @@ DEMO_METHODS = ("knn_geom", "adacl", "oled", "ae", "cae", "vae", "dsvdd", "ocsvm
 #: `demo --video`'s: those that train on its thousands of patches in seconds (about a minute in all on 2 cores;
 #: OLED alone takes 6 minutes, results/demo-video-walls.txt)
 VIDEO_DEMO_METHODS = ("knn_geom", "adacl", "ae", "ocsvm")
+#: `demo --defects`'s: two methods with anomaly maps, fast at 64×64
+DEFECTS_DEMO_METHODS = ("knn_geom", "ae")
 #: the protocol options `train-video` has flags for
 VIDEO_OPTIONS = ("patch_size", "stride", "train_patches", "min_motion", "max_train_patches")
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """Train ADACL, OLED and the baselines on the embedded Fashion-MNIST subset for one class (fast presets); print
     a table; write a report.
-    With --video: on generated surveillance-like scenes, patch by patch, scored per frame."""
-    from oneclass.demo import demo_detectors, run_demo, run_video_demo
+    With --video: on generated surveillance-like scenes, patch by patch, scored per frame. With --defects: on the
+    generated defects data set, per image and per pixel."""
+    from oneclass.demo import demo_detectors, run_defects_demo, run_demo, run_video_demo
 
-    args.out = args.out or ("demo-video-report" if args.video else "demo-report")
-    args.methods = args.methods or ",".join(VIDEO_DEMO_METHODS if args.video else DEMO_METHODS)
+    if args.video and args.defects:
+        raise OneClassError("demo: --video or --defects, one of the two")
+    kind = "video" if args.video else "defects" if args.defects else None
+    args.out = args.out or (f"demo-{kind}-report" if kind else "demo-report")
+    args.methods = args.methods or ",".join({"video": VIDEO_DEMO_METHODS, "defects": DEFECTS_DEMO_METHODS}.get(
+        kind, DEMO_METHODS))
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     detectors, split_options = demo_detectors(args.methods.split(","), args.preset, overrides, args.seed)
     prepare_output_dir(args.out, "--out", (*REPORT_FILES, "models"), replace_ours=True)
     if args.video:
         run_video_demo(detectors, split_options, args.seed, settings_text(args), args.out)
+    elif args.defects:
+        run_defects_demo(detectors, args.seed, settings_text(args), args.out)
     else:
         check_normal_class("fashion-mnist-mini", args.normal_class)
         run_demo(detectors, split_options, args.normal_class, args.seed, settings_text(args), args.out)
@@ -128,9 +137,13 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--methods", default=None, help=f"comma-separated methods (default: {','.join(DEMO_METHODS)}; with "
                                                     f"--video: {','.join(VIDEO_DEMO_METHODS)})")
     add_training_flags(p, many=True, preset="fast")
-    p.add_argument("--out", default=None, help="report folder (default: demo-report, with --video demo-video-report)")
+    p.add_argument("--out", default=None, help="report folder (default: demo-report; demo-video-report, "
+                                                 "demo-defects-report)")
     p.add_argument("--video", action="store_true",
                    help="the video demo: generated scenes (UCSD layout, made once in the data cache), scored per frame")
+    p.add_argument("--defects", action="store_true",
+                   help="the defects demo: generated textures and an object with defects and masks (MVTec AD's "
+                        "layout, made once in the data cache), maps scored per pixel")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train one method on your images (--images DIR) or a dataset; save the model",

@@ -108,3 +108,31 @@ def video_figure(frames: np.ndarray, picks: Sequence[int], heat: np.ndarray, sco
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def defects_figure(images: np.ndarray, masks: np.ndarray, maps: Mapping[str, np.ndarray],
+                   titles: Sequence[str], title: str = "") -> Figure:
+    """Test images of a defects category (top row, each defect's true outline in cyan) and, below, each method's
+    anomaly map over them, one colour scale per method (1st percentile to maximum of the maps shown)."""
+    n = len(images)
+    fig = Figure(figsize=(1.6 * n, 1.7 * (1 + len(maps))))
+    axes = fig.subplots(1 + len(maps), n, squeeze=False)
+    for j in range(n):
+        axes[0, j].imshow(images[j], cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=255)
+        if masks[j].any():
+            axes[0, j].contour(masks[j], levels=[0.5], colors="cyan", linewidths=0.8)
+        axes[0, j].set_title(titles[j], fontsize=7)
+    for i, (method, heat) in enumerate(maps.items(), start=1):
+        lo, hi = np.quantile(heat, [0.01, 1.0])
+        for j in range(n):
+            axes[i, j].imshow(images[j], cmap="gray" if images.ndim == 3 else None, vmin=0, vmax=255)
+            axes[i, j].imshow(np.clip((heat[j] - lo) / (hi - lo + 1e-12), 0, 1), cmap="inferno", alpha=0.55,
+                              vmin=0, vmax=1)
+        axes[i, 0].set_ylabel(method, fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
