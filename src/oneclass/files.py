@@ -49,13 +49,24 @@ def check_writable_dir(folder: Path, option: str) -> None:
         raise OneClassError(f"{option} {folder}: cannot write there ({exc.strerror or exc})") from None
 
 
+def _is_ours(path: Path, ours: tuple[str, ...], nested: bool) -> bool:
+    def matches(p: Path) -> bool:
+        return any(fnmatch.fnmatch(p.name, pattern) for pattern in ours)
+
+    if nested and path.is_dir() and not path.is_symlink():
+        return all(matches(p) for p in path.rglob("*") if not p.is_dir())
+    return matches(path)
+
+
 def prepare_output_dir(path: str | Path, option: str, ours: tuple[str, ...], force: bool = False,
-                       replace_ours: bool = False) -> Path:
+                       replace_ours: bool = False, nested: bool = False) -> Path:
     """Check, before long work starts, that folder `path` may receive our output (it is created when written).
 
     `ours` names (or glob patterns) the files this kind of output consists of. A folder holding anything else is
     refused, so no file of the user's is ever overwritten. A folder holding earlier output of the same kind is
-    replaced when `replace_ours` (reports: regenerated on each run) or `force` (models), refused otherwise.
+    replaced when `replace_ours` (reports: regenerated on each run) or `force` (models), refused otherwise. With
+    `nested`, our output may lie in subfolders too (heatmaps named by the images' relative paths): a subfolder all
+    of whose files match `ours` is ours.
     """
     out = Path(path)
     if out.exists() and not out.is_dir():
@@ -65,7 +76,7 @@ def prepare_output_dir(path: str | Path, option: str, ours: tuple[str, ...], for
             present = sorted(p.name for p in out.iterdir())
         except OSError as exc:
             raise OneClassError(f"{option} {out}: cannot read the folder ({exc.strerror or exc})") from None
-        foreign = [name for name in present if not any(fnmatch.fnmatch(name, pattern) for pattern in ours)]
+        foreign = [name for name in present if not _is_ours(out / name, ours, nested)]
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise OneClassError(f"{option} {out}: the folder holds other files ({shown}); choose a new or empty folder")

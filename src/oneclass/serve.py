@@ -9,6 +9,7 @@ command line, and uploads are decoded in memory. Every bad request gets a 4xx st
 from __future__ import annotations
 
 import base64
+import io
 import threading
 from dataclasses import dataclass, field
 from importlib import resources
@@ -25,7 +26,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from oneclass.core import Detector, Scores, load
 from oneclass.core.results import results_from
-from oneclass.data.images import decode_image
+from oneclass.data.images import conversion_note, decode_image, image_header
 from oneclass.errors import DataError, ImageTooLargeError, OneClassError, UnreadableImageError
 from oneclass.overlay import heatmap_overlay, png_bytes
 from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
@@ -90,11 +91,12 @@ class ServedModel:
             raise job.error
         return job.outputs
 
-    def score(self, images: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
-        """Per image its result (`ImageResult.to_json`) and heatmap overlay (base64 PNG, where the method has maps)."""
+    def score(self, images: np.ndarray, names: list[str], notes: list[str | None] | None = None) -> list[dict[str, Any]]:
+        """Per image its result (`ImageResult.to_json`, with what was converted to give it the model's input) and
+        heatmap overlay (base64 PNG, where the method has maps)."""
         scores, maps = self._outputs(images)
         out = []
-        for image, result in zip(images, results_from(scores, maps, self.detector.decision_, names), strict=True):
+        for image, result in zip(images, results_from(scores, maps, self.detector.decision_, names, notes), strict=True):
             heatmap = None
             if result.map is not None:
                 heatmap = base64.b64encode(png_bytes(heatmap_overlay(image, result.map))).decode("ascii")
@@ -162,8 +164,8 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
         if len(files) > max_images:
             raise RequestError(413, f"{len(files)} images in one request; the limit is {max_images}")
         served = models[name]
-        images, names = await _decode_uploads(files, served.detector.input_shape_)
-        results = await run_in_threadpool(served.score, images, names)
+        images, names, notes = await _decode_uploads(files, served.detector.input_shape_)
+        results = await run_in_threadpool(served.score, images, names, notes)
         return {"model": name, "images": results}
 
     return app
@@ -197,20 +199,24 @@ async def _parse_form(request: Request, body: bytes, max_files: int):
         raise RequestError(413 if "many" in str(exc).lower() else 400, f"bad multipart upload: {exc}") from None
 
 
-async def _decode_uploads(files: list[UploadFile], shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:
-    """The uploads as one uint8 batch at the model's size and channels, and their names; an image the model cannot
-    take is refused with the status its error's type maps to (415 unreadable, 413 too large, else 400)."""
+async def _decode_uploads(files: list[UploadFile],
+                         shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str], list[str | None]]:
+    """The uploads as one uint8 batch at the model's size and channels, their names, and per upload what was
+    converted (`conversion_note`); an image the model cannot take is refused with the status its error's type maps
+    to (415 unreadable, 413 too large, else 400)."""
     c, h, w = shape
-    images, names = [], []
+    images, names, notes = [], [], []
     for i, upload in enumerate(files):
         label = _label(upload.filename, i)
+        data = await upload.read()
         try:
-            images.append(decode_image(await upload.read(), label, size=(h, w), channels=c))
+            images.append(decode_image(data, label, size=(h, w), channels=c))
+            notes.append(conversion_note(image_header(io.BytesIO(data), label), (h, w), c))
         except DataError as exc:
             status = {UnreadableImageError: 415, ImageTooLargeError: 413}.get(type(exc), 400)
             raise RequestError(status, str(exc)) from None
         names.append(label)
-    return np.stack(images), names
+    return np.stack(images), names, notes
 
 
 def _label(filename: str | None, index: int) -> str:

@@ -155,13 +155,35 @@ def test_score_json_carries_the_decision(saved, folder, capsys):
     assert all(isinstance(i["anomalous"], bool) and 0 <= i["normalised"] <= 1 for i in out["images"])
 
 
-def test_score_writes_heatmap_overlays(saved, folder, tmp_path, capsys):
-    assert main(["score", "--model", str(saved), str(folder), "--heatmaps", str(tmp_path / "maps")]) == 0
-    written = sorted((tmp_path / "maps").iterdir())
-    assert [p.name for p in written][:2] == ["0001-normal, 0.png", "0002-normal, 1.png"] and len(written) == 7
-    with Image.open(written[0]) as img:
+def test_score_writes_heatmap_overlays_named_by_the_images_relative_paths(saved, folder, tmp_path, capsys):
+    maps = tmp_path / "maps"
+    assert main(["score", "--model", str(saved), str(folder), "--heatmaps", str(maps)]) == 0
+    written = sorted(str(p.relative_to(maps)) for p in maps.rglob("*.png"))
+    assert written == ["abnormal/abnormal, 0.png", "abnormal/abnormal, 1.png", "abnormal/abnormal, 2.png",
+                       "colour-scale.png", "normal/normal, 0.png", "normal/normal, 1.png", "normal/normal, 2.png"]
+    with Image.open(maps / "normal" / "normal, 0.png") as img:
         assert img.size == (112, 112) and img.mode == "RGB"
-    assert (tmp_path / "maps" / "colour-scale.png").is_file()  # one scale for all six, and its legend
+    # again into the same folder: it holds only our output, in subfolders too, so it is replaced
+    assert main(["score", "--model", str(saved), str(folder / "normal" / "normal, 0.png"), str(folder / "abnormal" /
+                 "abnormal, 0.png"), str(folder / "normal" / "normal, 0.png"), "--heatmaps", str(maps)]) == 0
+    assert {"normal, 0-1.png", "normal, 0-3.png", "abnormal, 0.png"} <= {p.name for p in maps.iterdir()}
+    (maps / "normal" / "notes.txt").write_text("mine")
+    refused(["score", "--model", saved, folder, "--heatmaps", maps], capsys, "--heatmaps", "holds other files")
+
+
+def test_score_says_per_image_what_was_converted_to_the_models_input(saved, tmp_path, capsys):
+    """The model takes 28×28 grey images: a 40×30 colour one is scored, and said to be converted, in the text, the
+    JSON and the service's answer alike (ImageResult.converted)."""
+    Image.fromarray(np.full((30, 40, 3), 90, np.uint8)).save(tmp_path / "photo.png")
+    Image.fromarray(np.full((28, 28), 90, np.uint8)).save(tmp_path / "fits.png")
+    assert main(["score", "--model", str(saved), str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "(resized from 30×40, colour to grey)" in next(line for line in out.splitlines() if "photo.png" in line)
+    assert "(" not in next(line for line in out.splitlines() if "fits.png" in line)
+    assert "1 of 2 images were resized or converted to the model's input (28×28, grey)" in out
+    assert main(["score", "--model", str(saved), str(tmp_path), "--json"]) == 0
+    images = json.loads(capsys.readouterr().out)["images"]
+    assert [i["converted"] for i in images] == [None, "resized from 30×40, colour to grey"]
 
 
 def test_score_refuses_to_overwrite_a_users_file_with_the_csv(saved, folder, tmp_path, capsys):

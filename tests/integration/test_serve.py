@@ -90,6 +90,12 @@ def test_the_model_field_picks_another_model_without_maps(client, uploads):
     assert body["images"][1]["scores"]["svm"] > body["images"][0]["scores"]["svm"]  # the bag is further out
 
 
+def test_an_upload_not_at_the_models_size_is_scored_and_said_to_be_converted(client, uploads):
+    colour = ("files", ("photo.png", png(np.full((60, 50, 3), 200, np.uint8)), "image/png"))
+    images = client.post("/score", files=[uploads[0], colour]).json()["images"]
+    assert [i["converted"] for i in images] == [None, "resized from 60×50, colour to grey"]
+
+
 def _huge_png_header() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

@@ -32,11 +32,13 @@ def settings_text(args: argparse.Namespace) -> str:
     return f"Preset {args.preset}" + (f"; settings {', '.join(extra)}" if extra else "")
 
 
-def collect_images(inputs: list[str]) -> list[Path]:
-    """Image files named on the command line, or found in the folders named (and their normal/ and abnormal/)."""
+def collect_images(inputs: list[str]) -> tuple[list[Path], list[Path]]:
+    """Image files named on the command line, or found in the folders named (and their normal/ and abnormal/); and
+    each one's path relative to the folder it was found in (a file named: its name), which names its heatmap."""
     from oneclass.data.images import IMAGE_SUFFIXES, list_images
 
     paths: list[Path] = []
+    relative: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
@@ -47,11 +49,13 @@ def collect_images(inputs: list[str]) -> list[Path]:
             if not found:
                 raise OneClassError(f"{p}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
             paths += found
+            relative += [f.relative_to(p) for f in found]
         elif p.is_file():
             paths.append(p)
+            relative.append(Path(p.name))
         else:
             raise OneClassError(f"{p}: no such file or folder")
-    return paths
+    return paths, relative
 
 
 def load_for_scoring(args: argparse.Namespace):

@@ -25,27 +25,23 @@ VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
 def cmd_score(args: argparse.Namespace) -> None:
     """Score image files or folders with a saved model: per image its scores, the normalised score in [0, 1] and the
     decision (anomalous above the threshold `train` set at a false-positive rate); optionally a CSV and heatmaps."""
-    from oneclass.data.images import read_images
-    from oneclass.overlay import colour_scale, heatmap_overlay
+    from oneclass.data.images import conversion_note, image_header, read_images
 
     det = load_for_scoring(args)
-    paths = collect_images(args.images)
+    paths, relative = collect_images(args.images)
     if args.heatmaps is not None and not det.has_anomaly_maps:
         raise OneClassError(f"--heatmaps: {det.name} has no anomaly maps; leave --heatmaps out")
     csv_file = _check_csv_out(args.csv) if args.csv is not None else None
-    heat_dir = prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True) if args.heatmaps else None
+    heat_dir = (prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True, nested=True)
+                if args.heatmaps else None)
     c, h, w = det.input_shape_
+    notes = [conversion_note(image_header(p, p), (h, w), c) for p in paths]
     images = read_images(paths, size=(h, w), channels=c)
-    results = image_results(det, images, [str(p) for p in paths], maps=heat_dir is not None)
+    results = image_results(det, images, [str(p) for p in paths], maps=heat_dir is not None, notes=notes)
     if csv_file is not None:
         write_atomic(csv_file, results_csv(results))
     if heat_dir is not None:
-        heat_dir.mkdir(parents=True, exist_ok=True)
-        maps = np.stack([r.map for r in results])
-        scale = (float(maps.min()), float(maps.max()))  # one colour scale for every image written
-        for i, (p, r) in enumerate(zip(paths, results, strict=True)):
-            heatmap_overlay(images[i], r.map, scale=scale).save(heat_dir / f"{i + 1:04d}-{p.stem}.png")
-        colour_scale(*scale, label=f"{det.name} anomaly map").save(heat_dir / "colour-scale.png")
+        _write_heatmaps(det, heat_dir, images, results, relative)
     if args.json:
         print(json.dumps({"model": str(args.model), "method": det.name, "default_score": results[0].default_name,
                           "decision": None if det.decision_ is None else det.decision_.to_json(),
@@ -55,6 +51,26 @@ def cmd_score(args: argparse.Namespace) -> None:
     for label, target in (("scores", csv_file), ("heatmaps", heat_dir)):
         if target is not None:
             print(f"wrote {label} to {target}", file=sys.stderr if args.json else sys.stdout)
+
+
+def heatmap_names(relative: list[Path]) -> list[Path]:
+    """Each image's heatmap file: its path relative to the folder it was found in, as .png (`normal/003.png`), with
+    its position added where two would share a name (`a/x.png` and `b/x.png` named as files)."""
+    names = [r.with_suffix(".png") for r in relative]
+    clashes = {n for n in names if names.count(n) > 1} | {n for n in names if n.name == "colour-scale.png"}
+    return [n.with_name(f"{n.stem}-{i + 1}.png") if n in clashes else n for i, n in enumerate(names)]
+
+
+def _write_heatmaps(det, heat_dir: Path, images: np.ndarray, results: list[ImageResult], relative: list[Path]) -> None:
+    """The maps over their images, on one colour scale for every image written, with its legend."""
+    from oneclass.overlay import colour_scale, heatmap_overlay
+
+    maps = np.stack([r.map for r in results])
+    scale = (float(maps.min()), float(maps.max()))
+    for image, r, name in zip(images, results, heatmap_names(relative), strict=True):
+        (heat_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        heatmap_overlay(image, r.map, scale=scale).save(heat_dir / name)
+    colour_scale(*scale, label=f"{det.name} anomaly map").save(heat_dir / "colour-scale.png")
 
 
 def _print_results(det, results: list[ImageResult]) -> None:
@@ -68,13 +84,19 @@ def _print_results(det, results: list[ImageResult]) -> None:
     for r in results:
         verdict = "" if r.anomalous is None else f"  normalised={r.normalised:.3f}  {'ANOMALOUS' if r.anomalous else 'normal'}"
         others = "  ".join(f"{k}={v:.6g}" for k, v in r.scores.items() if k != name)
-        print(f"{r.name:{width}s}  {name}={r.default_score:.6g}{verdict}  {others}".rstrip())
+        note = f"  ({r.converted})" if r.converted else ""
+        print(f"{r.name:{width}s}  {name}={r.default_score:.6g}{verdict}  {others}{note}".rstrip())
     d = det.decision_
     if d is not None:
         print(f"threshold {name} > {d.threshold:.6g} (false-positive rate {d.fpr:.0%} on {d.n} {d.source} normal "
               f"images): {sum(bool(r.anomalous) for r in results)} of {len(results)} anomalous")
     else:
         print(f"no decisions: {det.no_decision_reason()}")
+    converted = sum(r.converted is not None for r in results)
+    if converted:
+        print(f"{converted} of {len(results)} images were resized or converted to the model's input "
+              f"({det.input_shape_[1]}×{det.input_shape_[2]}, {'grey' if det.input_shape_[0] == 1 else 'colour'}); "
+              "it never saw images like them as they were, so their scores may say more about the conversion")
     labels = folder_labels([Path(r.name) for r in results])
     if labels is not None:
         print(f"AUROC ({name}, normal/ vs abnormal/): {auroc(labels, [r.default_score for r in results]):.4f}")

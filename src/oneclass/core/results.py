@@ -49,6 +49,9 @@ class ImageResult:
         Whether the default score is above the threshold; None where the model cannot decide.
     map : ndarray (H, W) or None
         The anomaly map, where asked for and the method has one.
+    converted : str or None
+        What was done to the image to give it the model's input size and channels ("resized from 28×28, grey to
+        colour"); None if it had them.
     """
 
     name: str
@@ -57,6 +60,7 @@ class ImageResult:
     normalised: float | None
     anomalous: bool | None
     map: np.ndarray | None = None
+    converted: str | None = None
 
     @property
     def default_score(self) -> float:
@@ -66,7 +70,7 @@ class ImageResult:
     def to_json(self) -> dict[str, Any]:
         """The fields `score --json` and `POST /score` give for the image (the map is written as a picture)."""
         return {"name": self.name, "scores": self.scores, "default_score": self.default_score,
-                "normalised": self.normalised, "anomalous": self.anomalous}
+                "normalised": self.normalised, "anomalous": self.anomalous, "converted": self.converted}
 
     def csv_row(self) -> list[str]:
         """The image's row under `CSV_COLUMNS`."""
@@ -74,8 +78,10 @@ class ImageResult:
                 "" if self.anomalous is None else str(int(self.anomalous))]
 
 
-def image_results(model: ScoringModel, images: Any, names: Sequence[str], maps: bool = False) -> list[ImageResult]:
-    """Score `images` with `model` (one pass, maps too where asked and the method has them) and decide.
+def image_results(model: ScoringModel, images: Any, names: Sequence[str], maps: bool = False,
+                  notes: Sequence[str | None] | None = None) -> list[ImageResult]:
+    """Score `images` with `model` (one pass, maps too where asked and the method has them) and decide; `notes`
+    say per image what was converted to give it the model's input (`ImageResult.converted`).
 
     Examples
     --------
@@ -89,18 +95,19 @@ def image_results(model: ScoringModel, images: Any, names: Sequence[str], maps: 
         scores, heat = model.score_with_maps(images)
     else:
         scores, heat = model.score(images), None
-    return results_from(scores, heat, model.decision_, names)
+    return results_from(scores, heat, model.decision_, names, notes)
 
 
-def results_from(scores: Scores, maps: np.ndarray | None, decision: Decision | None,
-                 names: Sequence[str]) -> list[ImageResult]:
-    """The results of images already scored: their `scores`, their `maps` (or None), decided by `decision`."""
+def results_from(scores: Scores, maps: np.ndarray | None, decision: Decision | None, names: Sequence[str],
+                 notes: Sequence[str | None] | None = None) -> list[ImageResult]:
+    """The results of images already scored: their `scores`, their `maps` (or None), decided by `decision`, with
+    their conversion `notes` (or none)."""
     normalised = None if decision is None else decision.normalised(scores.default)
     anomalous = None if decision is None else decision.decide(scores.default)
     return [ImageResult(name=name, scores={k: float(v[i]) for k, v in scores.items()}, default_name=scores.default_name,
                         normalised=None if normalised is None else float(normalised[i]),
                         anomalous=None if anomalous is None else bool(anomalous[i]),
-                        map=None if maps is None else maps[i])
+                        map=None if maps is None else maps[i], converted=None if notes is None else notes[i])
             for i, name in enumerate(names)]
 
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from oneclass.data.images import IMAGE_SUFFIXES, is_grey_mode, read_images
+from oneclass.data.images import IMAGE_SUFFIXES, image_header, read_images
 from oneclass.errors import DataError, UnreadableImageError
 
 #: the longer side of the default size at most (the median size of a folder of large photos is scaled down to it)
@@ -79,13 +78,11 @@ def find_images(root: str | Path, option: str = "--images") -> list[Path]:
 
 
 def _header(path: Path) -> tuple[int, int, int]:
-    """(H, W, channels) from the file's header, without decoding the pixels."""
+    """(H, W, channels) from the file's header; an unreadable file is named, before anything is trained."""
     try:
-        with Image.open(path) as img:
-            return img.height, img.width, 1 if is_grey_mode(img.mode) else 3
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImageError(f"{path}: not a readable image ({exc}); remove it or fix it: nothing was "
-                                   "trained") from None
+        return image_header(path, path)
+    except UnreadableImageError as exc:
+        raise UnreadableImageError(f"{exc}; remove it or fix it: nothing was trained") from None
 
 
 def read_folder(root: str | Path, size: tuple[int, int] | None = None, channels: int | None = None,

@@ -33,6 +33,33 @@ def is_grey_mode(mode: str) -> bool:
     return mode in ("L", "1", "I", "F") or mode.startswith("I;16")
 
 
+def image_header(source: str | Path | BinaryIO, name: str | Path) -> tuple[int, int, int]:
+    """(H, W, channels) of an image from its header, without decoding the pixels; channels as `read_image` reads
+    the image unless told otherwise (1 for grey modes, else 3). `name` is what an error calls it."""
+    try:
+        with Image.open(source) as img:
+            return img.height, img.width, 1 if is_grey_mode(img.mode) else 3
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImageError(f"{name}: not a readable image ({exc})") from None
+
+
+def conversion_note(header: tuple[int, int, int], size: tuple[int, int], channels: int) -> str | None:
+    """What reading an image of `header` (H, W, channels) at `size` and `channels` changes, in words; None if nothing.
+
+    >>> conversion_note((28, 28, 1), (64, 64), 3)
+    'resized from 28×28, grey to colour'
+    >>> conversion_note((64, 64, 3), (64, 64), 3) is None
+    True
+    """
+    h, w, c = header
+    kind = {1: "grey", 3: "colour"}
+    changes = ([f"resized from {h}×{w}"] if (h, w) != tuple(size) else []) + \
+              ([f"{kind[c]} to {kind[channels]}"] if c != channels else [])
+    return ", ".join(changes) or None
+
+
 def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: int | None = None) -> np.ndarray:
     """Read one image as uint8 (H, W) for one channel or (H, W, 3) for three, resized to `size` = (H, W).
 
