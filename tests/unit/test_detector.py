@@ -306,6 +306,19 @@ def test_the_expected_false_positive_range_matches_a_simulation():
     assert Decision(threshold=1.0, low=0.0).fpr_interval() is None  # older models: n and fpr unknown
 
 
+@pytest.mark.parametrize("fpr, within", [(0.05, 0.5), (0.01, 0.5), (0.05, 0.2)])
+def test_normals_needed_is_where_the_range_stays_within_the_bounds(fpr, within):
+    from oneclass.core import Decision
+
+    n = Decision.normals_needed(fpr, within)
+    for m in (n, n + 1, n + 37, 2 * n):
+        lo, hi = Decision(threshold=1.0, low=0.0, fpr=fpr, n=m).fpr_interval()
+        assert fpr * (1 - within) <= lo and hi <= fpr * (1 + within)
+    lo, hi = Decision(threshold=1.0, low=0.0, fpr=fpr, n=n - 1).fpr_interval()
+    assert lo < fpr * (1 - within) or hi > fpr * (1 + within)
+    assert Decision.normals_needed(0.001, within=0.05, most=1000) is None
+
+
 def test_calibrate_sets_the_threshold_again_without_refitting(mini):
     x = mini["x_train"][mini["y_train"] == 1]
     det = oneclass.create("ocsvm").fit(x[:100])

@@ -195,8 +195,11 @@ def fpr_range_text(d) -> str:
     interval = d.fpr_interval()
     if interval is None:
         return "the false-positive rate to expect is unknown (a model of an older version)"
+    needed = d.normals_needed(d.fpr)
+    advice = (f"{needed} normals would keep it within {d.fpr / 2:.1%} to {1.5 * d.fpr:.1%}" if needed is not None
+              else "more normals narrow it")
     return (f"on new normal images expect a false-positive rate of {interval[0]:.1%} to {interval[1]:.1%} "
-            f"(90 % of the time, from {d.n} normals; more normals narrow it: oneclass calibrate)")
+            f"(90 % of the time, from {d.n} normals; {advice}: --val-images or oneclass calibrate)")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:

@@ -138,6 +138,28 @@ class Decision:
         lo, hi = beta.ppf([(1 - level) / 2, (1 + level) / 2], self.n - rank + 1, rank)
         return float(lo), float(hi)
 
+    @staticmethod
+    def normals_needed(fpr: float, within: float = 0.5, level: float = 0.9, most: int = 20_000) -> int | None:
+        """The fewest normal images a threshold at `fpr` needs so that, from then on, the false-positive rate on new
+        normal images lies within `fpr` × (1 ± `within`) with probability `level` (`fpr_interval`); None if more
+        than `most`.
+
+        Examples
+        --------
+        >>> Decision.normals_needed(0.05), Decision.normals_needed(0.01), Decision.normals_needed(0.05, within=0.2)
+        (304, 1616, 1562)
+        """
+        from scipy.stats import beta
+
+        n = np.arange(2, most + 1)
+        rank = np.ceil((1.0 - fpr) * (n - 1)) + 1
+        lo = beta.ppf((1 - level) / 2, n - rank + 1, rank)
+        hi = beta.ppf((1 + level) / 2, n - rank + 1, rank)
+        bad = np.flatnonzero((lo < fpr * (1 - within)) | (hi > fpr * (1 + within)))
+        if len(bad) and bad[-1] == len(n) - 1:
+            return None
+        return int(n[bad[-1] + 1]) if len(bad) else 2
+
     def normalised(self, default_scores: np.ndarray) -> np.ndarray:
         """Default scores mapped linearly to [0, 1]: 0 at `low`, 0.5 at the threshold, 1 at twice that distance and
         beyond. Anomalous (`decide`) is above 0.5."""
