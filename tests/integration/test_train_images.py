@@ -75,6 +75,31 @@ def test_bad_folders_and_options_are_refused_before_training(tmp_path, capsys, s
     assert not (tmp_path / "m").exists()
 
 
+def _images(folder: Path, arrays: list[np.ndarray], mode: str | None = None) -> None:
+    folder.mkdir(parents=True)
+    for i, a in enumerate(arrays):
+        Image.fromarray(a, mode).save(folder / f"{i:02d}.png")
+
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("arrays, mode, said", [
+    ([np.zeros((28, 28), np.uint8)], None, "only 1 image: too few to learn much from"),
+    ([RNG.integers(0, 256, s, dtype=np.uint8) for s in [(10, 10, 3), (300, 450, 3), (28, 28, 3)] * 8], None,
+     "sizes range from 10×10 to 300×450, so shapes change (give --size"),
+    ([RNG.integers(0, 65536, (16, 16)).astype(np.uint16) for _ in range(24)], None, "24 of 24 of more than 8 bits, scaled to 8"),
+    ([RNG.integers(0, 256, (16, 16, 4), dtype=np.uint8) for _ in range(24)], "RGBA",
+     "24 of 24 with an alpha channel, which is ignored"),
+])
+def test_odd_folders_are_trained_on_with_what_was_decided_said(arrays, mode, said, tmp_path, capsys):
+    _images(tmp_path / "imgs", arrays, mode)
+    assert main(["train", "--method", "ocsvm", "--images", str(tmp_path / "imgs"), "--out", str(tmp_path / "m")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert said in first
+    assert ("too few" in first) == (len(arrays) < 20)
+
+
 def test_images_and_dataset_are_one_or_the_other(tmp_path, capsys):
     refused(["train", "--method", "ae", "--out", tmp_path / "m"], capsys, "give --images DIR")
     refused(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--out", tmp_path / "m"], capsys,

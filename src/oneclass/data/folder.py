@@ -4,11 +4,11 @@ with what was done to them stated; and test folders whose subfolders say which i
     >>> import tempfile, numpy as np
     >>> from PIL import Image
     >>> root = Path(tempfile.mkdtemp())
-    >>> for i, side in enumerate((30, 32, 34)):
+    >>> for i, side in enumerate((30, 32, 34) * 10):
     ...     Image.fromarray(np.zeros((side, side), np.uint8)).save(root / f"{i}.png")
     >>> folder = read_folder(root)
     >>> folder.images.shape, folder.summary()
-    ((3, 32, 32), '32×32 pixels (the median size), 1 channel (as the images are); 2 of 3 resized')
+    ((30, 32, 32), '32×32 pixels (the median size), 1 channel (as the images are); 20 of 30 resized')
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oneclass.data.images import IMAGE_SUFFIXES, image_header, read_images
+from oneclass.data.images import IMAGE_SUFFIXES, ImageHeader, image_header, read_images
 from oneclass.errors import DataError, UnreadableImageError
 
 #: the longer side of the default size at most (the median size of a folder of large photos is scaled down to it)
@@ -42,6 +42,9 @@ class FolderImages:
         1 or 3; `channels_source` says why.
     resized, converted : int
         How many images were not at `size`, and how many had other channels than `channels`.
+    notes : list of str
+        What else was decided and the user should know: images of more than 8 bits scaled to 8, alpha channels
+        ignored, sizes far apart, too few images to learn from.
     """
 
     images: np.ndarray
@@ -52,14 +55,16 @@ class FolderImages:
     channels_source: str
     resized: int
     converted: int
+    notes: list[str]
 
     def summary(self) -> str:
-        """One line: the size and channels used and why, and what was changed."""
+        """One line: the size and channels used and why, what was changed, and anything else decided."""
         h, w = self.size
         changed = [f"{n} of {len(self.paths)} {what}" for n, what in ((self.resized, "resized"),
                                                                      (self.converted, "converted")) if n]
+        parts = ([", ".join(changed)] if changed else []) + self.notes
         return (f"{h}×{w} pixels ({self.size_source}), {self.channels} channel{'s' if self.channels > 1 else ''} "
-                f"({self.channels_source})" + (f"; {', '.join(changed)}" if changed else ""))
+                f"({self.channels_source})" + "".join(f"; {part}" for part in parts))
 
 
 def find_images(root: str | Path, option: str = "--images") -> list[Path]:
@@ -77,7 +82,31 @@ def find_images(root: str | Path, option: str = "--images") -> list[Path]:
     return paths
 
 
-def _header(path: Path) -> tuple[int, int, int]:
+#: fewer training images than this get a note: a detector learns little from them, and a threshold set on so
+#: few normals is a guess (results/fpr-intervals.txt)
+FEW_IMAGES = 20
+#: sizes further apart than this factor (in height or width) get a note: resizing them all to one changes shapes
+SIZE_SPREAD = 4
+
+
+def _notes(headers: list[ImageHeader]) -> list[str]:
+    """What else a user should know about a folder's images (`FolderImages.notes`)."""
+    n = len(headers)
+    notes = [f"{k} of {n} {what}" for k, what in ((sum(h.wide for h in headers), "of more than 8 bits, scaled to 8"),
+                                                  (sum(h.transparent for h in headers), "with an alpha channel, "
+                                                   "which is ignored")) if k]
+    heights, widths = [h.height for h in headers], [h.width for h in headers]
+    if max(heights) > SIZE_SPREAD * min(heights) or max(widths) > SIZE_SPREAD * min(widths):
+        small, large = min(headers, key=lambda h: h.height * h.width), max(headers, key=lambda h: h.height * h.width)
+        notes.append(f"sizes range from {small.height}×{small.width} to {large.height}×{large.width}, so shapes change "
+                     "(give --size, or crop them alike first)")
+    if n < FEW_IMAGES:
+        notes.append(f"only {n} image{'s' if n > 1 else ''}: too few to learn much from or to set a threshold on; "
+                     "100 or more work better")
+    return notes
+
+
+def _header(path: Path) -> ImageHeader:
     """(H, W, channels) from the file's header; an unreadable file is named, before anything is trained."""
     try:
         return image_header(path, path)
@@ -94,18 +123,18 @@ def read_folder(root: str | Path, size: tuple[int, int] | None = None, channels:
     headers = [_header(p) for p in paths]
     size_source, channels_source = "given", "given"
     if size is None:
-        h, w = (int(np.median([hw[i] for hw in headers])) for i in (0, 1))
+        h, w = (int(np.median([header[i] for header in headers])) for i in (0, 1))
         scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         size_source = "the median size" if scale == 1.0 else f"the median size {h}×{w}, scaled to at most {MAX_DEFAULT_SIDE}"
     if channels is None:
-        colour = sum(c == 3 for _, _, c in headers)
+        colour = sum(header.channels == 3 for header in headers)
         channels = 3 if 2 * colour >= len(headers) else 1
         channels_source = "as the images are" if colour in (0, len(headers)) else f"{colour} of {len(headers)} in colour"
     images = read_images(paths, size, channels)
     return FolderImages(images, paths, tuple(size), channels, size_source, channels_source,
-                        resized=sum((h, w) != tuple(size) for h, w, _ in headers),
-                        converted=sum(c != channels for _, _, c in headers))
+                        resized=sum((h.height, h.width) != tuple(size) for h in headers),
+                        converted=sum(h.channels != channels for h in headers), notes=_notes(headers))
 
 
 def read_test_folder(root: str | Path, size: tuple[int, int], channels: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,27 +33,46 @@ def is_grey_mode(mode: str) -> bool:
     return mode in ("L", "1", "I", "F") or mode.startswith("I;16")
 
 
-def image_header(source: str | Path | BinaryIO, name: str | Path) -> tuple[int, int, int]:
-    """(H, W, channels) of an image from its header, without decoding the pixels; channels as `read_image` reads
-    the image unless told otherwise (1 for grey modes, else 3). `name` is what an error calls it."""
+class ImageHeader(NamedTuple):
+    """What an image file's header says: its size, the channels `read_image` reads it with unless told otherwise
+    (1 for grey modes, else 3), and Pillow's mode ("L", "RGB", "RGBA", "I;16", ...)."""
+
+    height: int
+    width: int
+    channels: int
+    mode: str
+
+    @property
+    def wide(self) -> bool:
+        """More than 8 bits per pixel (scaled to 8 bits when read)."""
+        return self.mode in _WIDE_GREY or self.mode == "I"
+
+    @property
+    def transparent(self) -> bool:
+        """It has an alpha channel (which reading ignores)."""
+        return self.mode in ("RGBA", "LA", "PA", "La", "RGBa")
+
+
+def image_header(source: str | Path | BinaryIO, name: str | Path) -> ImageHeader:
+    """An image's `ImageHeader`, without decoding its pixels. `name` is what an error calls it."""
     try:
         with Image.open(source) as img:
-            return img.height, img.width, 1 if is_grey_mode(img.mode) else 3
+            return ImageHeader(img.height, img.width, 1 if is_grey_mode(img.mode) else 3, img.mode)
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImageError(f"{name}: not a readable image ({exc})") from None
 
 
-def conversion_note(header: tuple[int, int, int], size: tuple[int, int], channels: int) -> str | None:
-    """What reading an image of `header` (H, W, channels) at `size` and `channels` changes, in words; None if nothing.
+def conversion_note(header: ImageHeader, size: tuple[int, int], channels: int) -> str | None:
+    """What reading an image of `header` at `size` and `channels` changes, in words; None if nothing.
 
-    >>> conversion_note((28, 28, 1), (64, 64), 3)
+    >>> conversion_note(ImageHeader(28, 28, 1, "L"), (64, 64), 3)
     'resized from 28×28, grey to colour'
-    >>> conversion_note((64, 64, 3), (64, 64), 3) is None
+    >>> conversion_note(ImageHeader(64, 64, 3, "RGB"), (64, 64), 3) is None
     True
     """
-    h, w, c = header
+    h, w, c = header[:3]
     kind = {1: "grey", 3: "colour"}
     changes = ([f"resized from {h}×{w}"] if (h, w) != tuple(size) else []) + \
               ([f"{kind[c]} to {kind[channels]}"] if c != channels else [])
