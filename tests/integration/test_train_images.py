@@ -100,6 +100,18 @@ def test_odd_folders_are_trained_on_with_what_was_decided_said(arrays, mode, sai
     assert ("too few" in first) == (len(arrays) < 20)
 
 
+def test_a_method_that_needs_square_images_gets_them_or_says_so_before_reading(tmp_path, capsys):
+    _images(tmp_path / "imgs", [RNG.integers(0, 256, (20, 30), dtype=np.uint8) for _ in range(30)])
+    assert main(["train", "--method", "knn_geom", "--epochs", "1", "--images", str(tmp_path / "imgs"),
+                 "--out", str(tmp_path / "m")]) == 0
+    assert "30×30 pixels (the median size 20×30, made square: knn_geom rotates images)" in capsys.readouterr().out
+    refused(["train", "--method", "knn_geom", "--images", tmp_path / "imgs", "--size", "20", "30", "--out",
+             tmp_path / "m2"], capsys, "--size 20 30: images must be square (knn_geom rotates images)")
+    assert main(["train", "--method", "ae", "--epochs", "1", "--images", str(tmp_path / "imgs"),
+                 "--out", str(tmp_path / "m3")]) == 0  # any shape
+    assert "20×30 pixels (the median size)" in capsys.readouterr().out
+
+
 def test_images_and_dataset_are_one_or_the_other(tmp_path, capsys):
     refused(["train", "--method", "ae", "--out", tmp_path / "m"], capsys, "give --images DIR")
     refused(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--out", tmp_path / "m"], capsys,

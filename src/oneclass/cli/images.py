@@ -38,15 +38,17 @@ def train_on_images(args: argparse.Namespace) -> None:
         for value in args.size:
             integer(1, 1024).check("--size", value)
     det = create(args.method, **params)
+    if args.size is not None and args.size[0] != args.size[1] and det.square_only:
+        raise OneClassError(f"--size {args.size[0]} {args.size[1]}: images must be square ({det.square_only})")
     size = None if args.size is None else tuple(args.size)
     found = categories(args.images) if Path(args.images).is_dir() else []
     if found and not is_category(args.images):
         raise OneClassError(f"--images {args.images}: holds the categories {', '.join(found)} (MVTec AD's layout); "
                             f"train on one, e.g. --images {Path(args.images) / found[0]}")
-    category = read_category(args.images, size, args.channels) if found else None
+    category = read_category(args.images, size, args.channels, det.square_only) if found else None
     if category is not None and args.test:
         raise OneClassError(f"--test: {args.images} is in MVTec AD's layout, so its test/ folder is the test set")
-    train = category.train if category else read_folder(args.images, size, args.channels)
+    train = category.train if category else read_folder(args.images, size, args.channels, square=det.square_only)
     val = read_folder(args.val_images, train.size, train.channels, "--val-images") if args.val_images else None
     test = read_test_folder(args.test, train.size, train.channels) if args.test else None
     prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)

@@ -159,7 +159,7 @@ class Detector(Parameterised):
         if known_anomalies is not None and not self.accepts_known_anomalies:
             raise InputError(f"known_anomalies: {self.name} trains on normal images only; "
                              "leave known_anomalies out (ada can use them)")
-        images, val_t, known_t = fit_inputs(x, val, known_anomalies, self.input_shape)
+        images, val_t, known_t = fit_inputs(x, val, known_anomalies, self.input_shape, self.square_only)
         self.input_shape_ = tuple(int(s) for s in images.shape[1:])
         calibration = source = None
         if not self.scores_relative_to_set:  # a detector that cannot decide needs no normals held out
@@ -239,6 +239,11 @@ class Detector(Parameterised):
         self._calibrate(self._normalise(normals))
         self.decision_ = Decision.from_scores(self.score(normals).default, fpr=self.threshold_fpr,
                                               score=self.default_score, source=source)
+
+    @property
+    def square_only(self) -> str | None:
+        """Why this detector takes square images only, in words (e.g. "knn_geom rotates images"); None if it takes any."""
+        return None
 
     @property
     def scores_relative_to_set(self) -> bool:

@@ -88,14 +88,16 @@ def check_shape(images: torch.Tensor, expected: tuple[int, ...], name: str = "x"
         raise InputError(f"{name}: images have shape {shape}, the model expects {tuple(expected)}")
 
 
-def fit_inputs(x: Any, val: Any, known: Any, input_shape: tuple[int, ...] | None
+def fit_inputs(x: Any, val: Any, known: Any, input_shape: tuple[int, ...] | None, square_only: str | None = None
                ) -> tuple[torch.Tensor, tuple[torch.Tensor, np.ndarray] | None, torch.Tensor | None]:
     """`fit`'s images, validation pair and known anomalies, validated: one shape for all, that of `input_shape`
-    where one was given."""
+    where one was given, square where the detector says why it needs that (`square_only`)."""
     images = as_images(x, "x")
     shape = tuple(int(s) for s in images.shape[1:])
     if input_shape is not None and tuple(input_shape) != shape:
         raise InputError(f"x: images have shape {shape}, the detector was created with input_shape={tuple(input_shape)}")
+    if square_only and shape[1] != shape[2]:
+        raise InputError(f"x: images must be square ({square_only}); got {shape[1]}×{shape[2]}: resize or crop them")
     val_t = None
     if val is not None:
         if not (isinstance(val, tuple | list) and len(val) == 2):

@@ -115,10 +115,11 @@ def _header(path: Path) -> ImageHeader:
 
 
 def read_folder(root: str | Path, size: tuple[int, int] | None = None, channels: int | None = None,
-                option: str = "--images") -> FolderImages:
+                option: str = "--images", square: str | None = None) -> FolderImages:
     """Read every image under `root` at `size` (H, W; default: the median size, scaled so that the longer side is
-    at most `MAX_DEFAULT_SIDE`) with `channels` (default: 3 if most images are in colour, else 1). An unreadable
-    file is refused, naming it, before anything is decoded."""
+    at most `MAX_DEFAULT_SIDE`, and made square on its longer side where `square` says why the detector needs
+    that) with `channels` (default: 3 if most images are in colour, else 1). An unreadable file is refused, naming
+    it, before anything is decoded."""
     paths = find_images(root, option)
     headers = [_header(p) for p in paths]
     size_source, channels_source = "given", "given"
@@ -127,6 +128,8 @@ def read_folder(root: str | Path, size: tuple[int, int] | None = None, channels:
         scale = min(1.0, MAX_DEFAULT_SIDE / max(h, w))
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         size_source = "the median size" if scale == 1.0 else f"the median size {h}×{w}, scaled to at most {MAX_DEFAULT_SIDE}"
+        if square and size[0] != size[1]:
+            size, size_source = (max(size),) * 2, f"{size_source} {size[0]}×{size[1]}, made square: {square}"
     if channels is None:
         colour = sum(header.channels == 3 for header in headers)
         channels = 3 if 2 * colour >= len(headers) else 1

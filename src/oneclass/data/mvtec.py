@@ -78,13 +78,15 @@ def _mask(category: Path, image: Path, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask).resize((size[1], size[0]), Image.Resampling.NEAREST)) > 127
 
 
-def read_category(folder: str | Path, size: tuple[int, int] | None = None, channels: int | None = None) -> Category:
-    """Read a category folder at `size` (H, W; default: the training images' median size, capped as `read_folder`
-    caps it) with `channels` (default: as most training images are). Masks are resized with the nearest pixel."""
+def read_category(folder: str | Path, size: tuple[int, int] | None = None, channels: int | None = None,
+                  square: str | None = None) -> Category:
+    """Read a category folder at `size` (H, W; default: the training images' median size, capped and made square
+    as `read_folder` does) with `channels` (default: as most training images are). Masks are resized with the
+    nearest pixel."""
     root = Path(folder)
     if not is_category(root):
         raise DataError(f"{root}: not in MVTec AD's layout (expected train/good/ and test/ in it)")
-    train = read_folder(root / "train" / GOOD, size, channels, option=f"{root}: train/good")
+    train = read_folder(root / "train" / GOOD, size, channels, option=f"{root}: train/good", square=square)
     test = read_folder(root / "test", train.size, train.channels, option=f"{root}: test")
     defects = [p.relative_to(root / "test").parts[0] for p in test.paths]
     labels = np.array([d != GOOD for d in defects], np.int64)

@@ -214,10 +214,13 @@ class ADACL(TorchDetector):
             return F.mse_loss(pred, target)
         return F.binary_cross_entropy(pred, target)
 
+    @property
+    def square_only(self) -> str | None:
+        square = sorted({"rotation", "mix-up"} & set(self.augmentations), reverse=True)
+        return (f"adacl's {' and '.join(square)} augmentation{'s' if len(square) > 1 else ''}; leave "
+                f"{'them' if len(square) > 1 else 'it'} out of augmentations for other shapes") if square else None
+
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
-        _, h, w = self.input_shape_
-        if h != w and ({"rotation", "mix-up"} & set(self.augmentations)):
-            raise InputError(f"rotation and mix-up need square images, got {h}×{w}; drop them from augmentations")
         if self.members == 1:
             self.fit_info_.update(self._fit_member(x, val, self.seed))
             return

@@ -221,10 +221,12 @@ class KnnGeom(TorchDetector):
         return KnnGeomScorer(self.input_shape_, self.bank_size_, self.k, self.blur, knn_pool, classifier_pool,
                              tuple(self.widths))
 
+    @property
+    def square_only(self) -> str:
+        return "knn_geom rotates images"
+
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
         _, h, w = self.input_shape_
-        if h != w:
-            raise InputError(f"knn_geom rotates images, so they must be square; got {h}×{w}: resize or crop them")
         if h // self._pools()[1] < 4:
             raise InputError(f"images of {h}×{w} are too small for classifier_pool={self._pools()[1]}: lower it")
         gen = torch.Generator().manual_seed(self.seed)
