@@ -96,6 +96,20 @@ def test_an_upload_not_at_the_models_size_is_scored_and_said_to_be_converted(cli
     assert [i["converted"] for i in images] == [None, "resized from 60×50, colour to grey"]
 
 
+def test_a_colour_model_scores_colour_uploads_as_the_library_does(tmp_path):
+    from oneclass.data.defects import make_image
+
+    tiles = np.stack([make_image("tile", np.random.default_rng(i))[0] for i in range(24)])
+    det = oneclass.create("ae", epochs=2, widths=(8, 16), latent_dim=8).fit(tiles[:20])
+    colour = TestClient(create_app(load_models([det.save(tmp_path / "tiles")])))
+    answer = colour.post("/score", files=[("files", (f"{i}.png", png(x), "image/png")) for i, x in enumerate(tiles[20:])])
+    images = answer.json()["images"]
+    np.testing.assert_allclose([i["default_score"] for i in images], det.score(tiles[20:]).default, rtol=1e-5)
+    assert all(i["converted"] is None for i in images)
+    heat = Image.open(io.BytesIO(base64.b64decode(images[0]["heatmap_png"])))
+    assert heat.mode == "RGB" and heat.size == (128, 128)
+
+
 def _huge_png_header() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
