@@ -129,13 +129,14 @@ def cmd_train_video(args: argparse.Namespace) -> None:
     print(f"model saved to {out}")
 
 
-def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
-    """The parsers of `demo`, `train` and `train-video`."""
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    """The parser of `demo`."""
     p = sub.add_parser("demo", help="train knn_geom, ADACL, OLED and the baselines on the embedded Fashion-MNIST subset; report",
                        description=cmd_demo.__doc__)
     p.add_argument("--normal-class", type=int, default=0, help="Fashion-MNIST class used as normal (0-9, default 0)")
     p.add_argument("--methods", default=None, help=f"comma-separated methods (default: {','.join(DEMO_METHODS)}; with "
-                                                    f"--video: {','.join(VIDEO_DEMO_METHODS)})")
+                                                    f"--video: {','.join(VIDEO_DEMO_METHODS)}; with --defects: "
+                                                    f"{','.join(DEFECTS_DEMO_METHODS)})")
     add_training_flags(p, many=True, preset="fast")
     p.add_argument("--out", default=None, help="report folder (default: demo-report; demo-video-report, "
                                                  "demo-defects-report)")
@@ -145,6 +146,11 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
                    help="the defects demo: generated textures and an object with defects and masks (MVTec AD's "
                         "layout, made once in the data cache), maps scored per pixel")
     p.set_defaults(func=cmd_demo)
+
+
+def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
+    """The parsers of `demo`, `train` and `train-video`."""
+    _add_demo_parser(sub)
 
     p = sub.add_parser("train", help="train one method on your images (--images DIR) or a dataset; save the model",
                        description=cmd_train.__doc__)
