@@ -1,7 +1,7 @@
 """How long training takes at each preset, for the README and `--help`: every method on 1,000 Fashion-MNIST
 training images of class 0 (28×28 grey), fp32. The fast preset (the defaults) is trained to the end; the paper
 preset for `--paper-epochs` epochs of each phase, its full time then estimated from the time per epoch (stated as
-an estimate in the line). One JSON line per (method, preset), appended to --out.
+an estimate in the line). One JSON line per (method, preset), appended to --out; those there are skipped.
 
     OMP_NUM_THREADS=1 python benchmarks/preset_times.py --data-root ../shared/data --out results/preset-times.jsonl
 """
@@ -36,8 +36,13 @@ def main() -> None:
     args = parser.parse_args()
     data = load_dataset("fashion-mnist", args.data_root)
     x = data["x_train"][data["y_train"] == 0][:1000]
+    done = set()
+    if Path(args.out).exists():
+        done = {(r["method"], r["preset"]) for r in map(json.loads, Path(args.out).read_text().splitlines())}
     for method in args.methods.split(","):
         for preset in ("fast", "paper"):
+            if (method, preset) in done:
+                continue
             params = {"precision": "fp32", "calibration": 0.0, "seed": 0}
             full = oneclass.create(method, preset=preset).get_params()
             phases = {p: full[p] for p in epoch_params(method) if isinstance(full[p], int)}
@@ -45,6 +50,8 @@ def main() -> None:
                 if not harness(method).presets.get("paper"):
                     continue  # the same as fast
                 params |= {p: min(n, args.paper_epochs) for p, n in phases.items()}
+                if "h" in full:  # G2D needs more GAN epochs than its horizon h
+                    params["epochs"] = min(full["epochs"], max(params["epochs"], full["h"] + 1))
             det = oneclass.create(method, preset=preset, **params)
             start = time.perf_counter()
             det.fit(x)
