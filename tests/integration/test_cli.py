@@ -46,8 +46,10 @@ def test_score_folder_lines_and_json(trained, tmp_path, mini, capsys):
             Image.fromarray(img).resize((56, 56)).convert("RGB").save(tmp_path / sub / f"{i}.png")
     code, out, _ = run(["score", "--model", str(trained), str(tmp_path)], capsys)
     lines = out.strip().splitlines()
-    assert code == 0 and len(lines) == 7 and "rec=" in lines[0] and lines[-1].startswith("AUROC")
-    assert lines[-2].startswith("threshold rec >") and all("normalised=" in line for line in lines[:5])
+    assert code == 0 and len(lines) == 8 and "rec=" in lines[0] and lines[-1].startswith("AUROC")
+    assert lines[-3].startswith("threshold rec >") and all("normalised=" in line for line in lines[:5])
+    assert all(line.endswith("(resized from 56×56, colour to grey)") for line in lines[:5])  # said per image
+    assert lines[-2].startswith("5 of 5 images were resized or converted to the model's input (28×28, grey)")
     code, out, _ = run(["score", "--model", str(trained), "--json", str(tmp_path / "normal" / "0.png")], capsys)
     doc = json.loads(out)
     assert doc["method"] == "ae" and len(doc["images"]) == 1 and np.isfinite(doc["images"][0]["scores"]["rec"])

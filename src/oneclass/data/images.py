@@ -53,11 +53,20 @@ class ImageHeader(NamedTuple):
         return self.mode in ("RGBA", "LA", "PA", "La", "RGBa")
 
 
+def _check_pixels(img: Image.Image, name: str | Path) -> None:
+    if img.width * img.height > MAX_IMAGE_PIXELS:
+        raise ImageTooLargeError(f"{name}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
+                                 "one image may have; shrink it first")
+
+
 def image_header(source: str | Path | BinaryIO, name: str | Path) -> ImageHeader:
     """An image's `ImageHeader`, without decoding its pixels. `name` is what an error calls it."""
     try:
         with Image.open(source) as img:
+            _check_pixels(img, name)
             return ImageHeader(img.height, img.width, 1 if is_grey_mode(img.mode) else 3, img.mode)
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"{name}: the image claims more than {MAX_IMAGE_PIXELS:,} pixels; shrink it first") from None
     except FileNotFoundError:
         raise DataError(f"{name}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -104,9 +113,7 @@ def decode_image(data: bytes, name: str, size: tuple[int, int] | None = None, ch
 def _decode(source: Path | BinaryIO, name: str | Path, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
     try:
         with Image.open(source) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise ImageTooLargeError(f"{name}: {img.width}×{img.height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
-                                "one image may have; shrink it first")
+            _check_pixels(img, name)
             img.load()
             grey = is_grey_mode(img.mode)
             img = _to_8_bits(img, name)
