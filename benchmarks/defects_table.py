@@ -1,0 +1,50 @@
+"""The tables of docs/results.md's defects section from the ledger `benchmarks/defects.py` writes: per category and
+method the image AUROC of the default score and of the map's maximum, pixel AUROC, PRO and fit time; then per
+category the best method (by image AUROC, the better of its two image scores) and whether it meets issue 49's
+targets (pixel AUROC ≥ 0.90, image AUROC ≥ 0.95).
+
+    python benchmarks/defects_table.py results/defects.jsonl
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def main(path: str) -> None:
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    categories = list(dict.fromkeys(r["category"] for r in rows))
+    print("| method | " + " | ".join(categories) + " | fit s (mean) |")
+    print("|---|" + "---|" * (len(categories) + 1))
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = {r["category"]: r for r in rows if r["method"] == method}
+        cells = []
+        for c in categories:
+            r = mine.get(c)
+            if r is None:
+                cells.append("not run")
+                continue
+            image = r["image_auroc"]
+            cells.append(f"{cell(image[r['default_score']])} / {cell(image.get('map_max'))} / "
+                         f"{cell(r.get('pixel_auroc'))} / {cell(r.get('pro'))}")
+        fit = sum(r["fit_seconds"] for r in mine.values()) / len(mine)
+        print(f"| `{method}` | " + " | ".join(cells) + f" | {fit:.0f} |")
+    print("\nimage AUROC (default score) / image AUROC (map maximum) / pixel AUROC / PRO to 30 % FPR\n")
+    for c in categories:
+        mine = [r for r in rows if r["category"] == c]
+        best = max(mine, key=lambda r: max(r["image_auroc"].values()))
+        image = max(best["image_auroc"].items(), key=lambda kv: kv[1])
+        pixel = max((r for r in mine if r.get("pixel_auroc") is not None), key=lambda r: r["pixel_auroc"])
+        met = image[1] >= 0.95 and (best.get("pixel_auroc") or 0) >= 0.90
+        print(f"- {c}: best image AUROC {image[1]:.3f} (`{best['method']}`, {image[0]}), its pixel AUROC "
+              f"{cell(best.get('pixel_auroc'))}; best pixel AUROC {pixel['pixel_auroc']:.3f} (`{pixel['method']}`); "
+              f"targets {'met' if met else 'missed'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
