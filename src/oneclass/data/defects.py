@@ -111,9 +111,9 @@ def _blob(rng: np.random.Generator, centre: np.ndarray, radius: float) -> np.nda
     return d + 0.25 * _smooth_noise(rng, 8) <= 1
 
 
-def _centre(rng: np.random.Generator, inside: np.ndarray, margin: int = 12) -> np.ndarray:
-    """A point of `inside`, at least 4 px from its edge, and `margin` px from the image's border."""
-    inside = ndimage.binary_erosion(inside, iterations=4, border_value=1)
+def _centre(rng: np.random.Generator, inside: np.ndarray, margin: int = 12, inset: int = 4) -> np.ndarray:
+    """A point of `inside`, at least `inset` px from its edge, and `margin` px from the image's border."""
+    inside = ndimage.binary_erosion(inside, iterations=inset, border_value=1)
     ys, xs = np.nonzero(inside[margin:-margin, margin:-margin])
     i = rng.integers(len(ys))
     return np.array([ys[i] + margin, xs[i] + margin], np.float32)
@@ -123,7 +123,7 @@ def _scratch(rng, image, inside):
     """A thin curved line, 1–2 px wide and 25–60 px long (turning back at the object's edge), 60 % of the way to
     dark or light, whichever contrasts with what it crosses."""
     y, x = _grid()
-    point, heading = _centre(rng, ndimage.binary_erosion(inside, iterations=4, border_value=1), 20), rng.uniform(0, 2 * np.pi)
+    point, heading = _centre(rng, inside, margin=20, inset=8), rng.uniform(0, 2 * np.pi)
     length, width = rng.uniform(25, 60), rng.uniform(0.8, 1.4)
     mask = np.zeros((SIDE, SIDE), bool)
     for _ in range(int(length)):
