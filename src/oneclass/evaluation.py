@@ -15,7 +15,7 @@ from oneclass import __version__
 from oneclass.bench.provenance import git_commit
 from oneclass.core import Detector, Scores
 from oneclass.core.persistence import jsonable
-from oneclass.data.mvtec import Category
+from oneclass.data.mvtec import GOOD, Category
 from oneclass.data.protocols import Split
 from oneclass.metrics import auroc, eer, f1_at_outlier_ratio, f1_at_threshold, pixel_auroc, pro_auc
 from oneclass.training import Callback, EveryEpoch
@@ -219,8 +219,8 @@ def localisation_metrics(det: Detector, category: Category) -> dict[str, Any]:
         image_scores["map_max"] = maps.reshape(len(maps), -1).max(1)
     y, defects = category.labels, np.array(category.defects)
     per_defect = {}
-    for d in sorted(set(category.defects) - {"good"}):
-        keep = np.isin(defects, ["good", d])
+    for d in sorted(set(category.defects) - {GOOD}):
+        keep = np.isin(defects, [GOOD, d])
         per_defect[d] = {k: round(auroc(y[keep], s[keep]), 5) for k, s in image_scores.items()}
     line = {"n_test": len(y), "n_defective": int(y.sum()), "default_score": scores.default_name,
             "image_auroc": {k: round(auroc(y, s), 5) for k, s in image_scores.items()},
