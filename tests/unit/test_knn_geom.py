@@ -49,6 +49,23 @@ def test_a_bank_image_is_at_distance_zero_and_its_map_is_blank(trousers):
     assert maps.shape == (2, 28, 28) and maps[0].max() < 1e-5 < maps[1].mean()
 
 
+def test_the_map_forgives_a_shift_within_map_shift_and_marks_a_pasted_square(trousers):
+    """A training image moved by one pixel (one cell at 28×28) is normal to the map's local search, and not to the
+    squared difference to the nearest image (map_neighbours=1, map_shift=0, map_patch=1); a bright square pasted on
+    it is where the map is highest."""
+    det = oneclass.create("knn_geom", **SMALL, holdout=0.1, calibration=0.0, seed=0).fit(trousers)
+    blurred = det.net_.knn_features(torch.from_numpy(trousers).float()[:, None] / 255).flatten(1)
+    index = int(torch.cdist(det.net_.bank[:1], blurred).argmin())
+    moved = np.roll(trousers[index], 1, axis=1)
+    pasted = moved.copy()
+    pasted[10:16, 4:10] = 255
+    local = det.anomaly_maps(np.stack([moved, pasted]))
+    det.net_.map_neighbours, det.net_.map_shift, det.net_.map_patch = 1, 0, 1
+    plain = det.anomaly_maps(moved[None])
+    assert local[0, :, 2:-2].max() < 0.05 * plain[0, :, 2:-2].max()
+    assert np.unravel_index(local[1].argmax(), (28, 28)) in {(y, x) for y in range(9, 17) for x in range(3, 11)}
+
+
 def test_refuses_non_square_and_too_few_images_before_training():
     with pytest.raises(InputError, match="square"):
         oneclass.create("knn_geom", **SMALL).fit(np.zeros((64, 28, 32), np.uint8))

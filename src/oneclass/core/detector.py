@@ -262,6 +262,11 @@ class Detector(Parameterised):
         masks); `score` passes one seeded by `seed`, an exported graph None."""
         raise NotImplementedError
 
+    def forward_scores(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """`forward`'s scores without the maps, for `score`; a method whose map costs more than its scores
+        (`knn_geom`'s neighbour search) computes the same scores without it."""
+        return {k: v for k, v in self.forward(batch, generator).items() if k != MAP}
+
     def _over_set(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Scores that depend on the whole scored set (a min-max scaling over it), from `forward`'s; default: none."""
         return scores
@@ -272,8 +277,7 @@ class Detector(Parameterised):
         generator = torch.Generator().manual_seed(self.seed + 1)
 
         def run(b: torch.Tensor) -> dict[str, torch.Tensor]:
-            out = self.forward(b, generator)
-            return out if maps else {k: v for k, v in out.items() if k != MAP}
+            return self.forward(b, generator) if maps else self.forward_scores(b, generator)
 
         out = map_batches(run, x, self.torch_device, self.scoring_batch_size)
         return {**self._over_set({k: v for k, v in out.items() if k != MAP}), **({MAP: out[MAP]} if MAP in out else {})}

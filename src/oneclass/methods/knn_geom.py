@@ -10,7 +10,10 @@ and averaged:
   transformations to fit a CPU budget.
 
 Both are computed by one module (`KnnGeomScorer`), which `score`, `anomaly_maps`, serving and the ONNX export all
-run. Its map is the squared difference between the blurred image and its nearest training image.
+run. Its map compares each small patch of the blurred image with the same patch, shifted by up to `map_shift`
+cells, in its `map_neighbours` nearest training images, and keeps the closest: SPADE's correspondence to retrieved
+normal images (Cohen & Hoshen, "Sub-Image Anomaly Detection with Deep Pyramid Correspondences", 2020), on pixels
+instead of pretrained features, so the search is local.
 """
 
 from __future__ import annotations
@@ -85,11 +88,13 @@ class KnnGeomScorer(nn.Module):
     the median and interquartile range of held-out normals' scores that standardise it (`centre`, `scale`)."""
 
     def __init__(self, input_shape: tuple[int, int, int], bank_size: int, k: int, blur: float, knn_pool: int,
-                 classifier_pool: int, widths: tuple[int, ...]):
+                 classifier_pool: int, widths: tuple[int, ...], map_neighbours: int = 1, map_shift: int = 0,
+                 map_patch: int = 1):
         super().__init__()
         c, h, w = input_shape
         self.input_hw = (h, w)
         self.k, self.knn_pool, self.classifier_pool = k, knn_pool, classifier_pool
+        self.map_neighbours, self.map_shift, self.map_patch = min(map_neighbours, bank_size), map_shift, map_patch
         self.shift = max(1, round((h // classifier_pool) / 7))
         features = c * math.ceil(h / knn_pool) * math.ceil(w / knn_pool)
         kernel = gaussian_kernel(blur)
@@ -111,6 +116,25 @@ class KnnGeomScorer(nn.Module):
             x = F.avg_pool2d(x, self.knn_pool, ceil_mode=True)
         return x
 
+    def correspondence_map(self, feats: torch.Tensor, sq: torch.Tensor) -> torch.Tensor:
+        """The map (n, 1, h, w) at the features' resolution: per cell, the smallest mean squared difference between
+        the `map_patch`-square patch around it and the same patch in one of the `map_neighbours` nearest training
+        images (by `sq`, the squared distances to the bank) shifted by up to `map_shift` cells each way."""
+        n, c, h, w = feats.shape
+        s, kn, p = self.map_shift, self.map_neighbours, self.map_patch // 2
+        nearest = sq.topk(kn, dim=1, largest=False).indices.flatten()
+        neighbours = F.pad(self.bank.index_select(0, nearest).view(n * kn, c, h, w), (s, s, s, s), mode="replicate")
+        neighbours = neighbours.view(n, kn, c, h + 2 * s, w + 2 * s)
+        best = None
+        for dy in range(2 * s + 1):
+            for dx in range(2 * s + 1):
+                cells = (feats.unsqueeze(1) - neighbours[..., dy: dy + h, dx: dx + w]).pow(2).mean(2).view(n * kn, 1, h, w)
+                if p:
+                    cells = F.avg_pool2d(F.pad(cells, (p, p, p, p), mode="replicate"), 2 * p + 1, stride=1)
+                closest = cells.view(n, kn, h, w).amin(1)
+                best = closest if best is None else torch.minimum(best, closest)
+        return best.unsqueeze(1)
+
     def classifier_input(self, x: torch.Tensor) -> torch.Tensor:
         """Images at the classifier's resolution (average-pooled by `classifier_pool`), mapped to [-1, 1]."""
         if self.classifier_pool > 1:
@@ -122,27 +146,29 @@ class KnnGeomScorer(nn.Module):
         transformation 0 first, then under 1, and so on."""
         return self.classifier(torch.cat(transformed(self.classifier_input(x), self.shift)))
 
-    def raw_scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(kNN distance (n,), transformation score (n,), map (n, H, W)), before standardisation."""
+    def raw_scores(self, x: torch.Tensor, maps: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(kNN distance (n,), transformation score (n,), map (n, H, W) or None without `maps`), before
+        standardisation."""
         with torch.autocast(x.device.type, enabled=False):  # |a|² − 2ab + |b|² cancels badly in bf16
             feats = self.knn_features(x.float())
             flat = feats.flatten(1)
             sq = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.bank.T + self.bank_sq).clamp_min(0)
-            nearest = sq.topk(self.k, dim=1, largest=False)
-            knn = nearest.values.sqrt().mean(1)
-            closest = self.bank.index_select(0, nearest.indices[:, 0]).view_as(feats)
-            maps = (feats - closest).pow(2).mean(1, keepdim=True)
-            if self.knn_pool > 1:
-                maps = F.interpolate(maps, size=self.input_hw, mode="nearest")
+            knn = sq.topk(self.k, dim=1, largest=False).values.sqrt().mean(1)
+            map_ = None
+            if maps:
+                map_ = self.correspondence_map(feats, sq)
+                if self.knn_pool > 1:
+                    map_ = F.interpolate(map_, size=self.input_hw, mode="bilinear", align_corners=False)
+                map_ = map_[:, 0, : self.input_hw[0], : self.input_hw[1]]
         logits = self.transform_logits(x).float()
         log_p = logits.log_softmax(1).view(logits.shape[1], -1, logits.shape[1])  # (transformation, image, class)
         transforms = -torch.diagonal(log_p, dim1=0, dim2=2).sum(1)  # -log p(the right class), summed
-        return knn, transforms, maps[:, 0, : self.input_hw[0], : self.input_hw[1]]
+        return knn, transforms, map_
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        knn, transforms, maps = self.raw_scores(x)
+    def forward(self, x: torch.Tensor, maps: bool = True) -> dict[str, torch.Tensor]:
+        knn, transforms, map_ = self.raw_scores(x, maps)
         z = (torch.stack([knn, transforms], 1) - self.centre) / self.scale
-        return {"combined": z.mean(1), "knn": knn, "transforms": transforms, "map": maps}
+        return {"combined": z.mean(1), "knn": knn, "transforms": transforms, **({"map": map_} if maps else {})}
 
 
 class KnnGeom(TorchDetector):
@@ -151,7 +177,9 @@ class KnnGeom(TorchDetector):
 
     Scores (higher = more anomalous): `combined` (default), the mean of the other two after each is standardised
     by the median and interquartile range of its scores on the `holdout` normals; `knn`; `transforms`. Anomaly
-    maps: the squared difference between the blurred image and its nearest training image.
+    maps: per patch of the blurred image, its smallest difference to the same patch, shifted by up to `map_shift`
+    cells, in the `map_neighbours` nearest training images (SPADE's correspondence, Cohen & Hoshen 2020, on pixels);
+    their maximum is the image score to use where defects are small (`evaluate_category`'s `map_max`).
 
     Not a published method: its two members are. The transformation classifier follows GEOM (Golan & El-Yaniv,
     NeurIPS 2018) with 12 transformations (4 rotations × 3 translations) instead of 72 and a 3-layer CNN at
@@ -180,6 +208,10 @@ class KnnGeom(TorchDetector):
         Fraction of the training images held out of both members to standardise their scores (at least 20 images).
     max_bank : int
         The most training images kept for the nearest-neighbour search (a seeded random subset beyond).
+    map_neighbours, map_shift, map_patch : int
+        The map's search: the nearest training images it looks in, how far (in cells of `knn_pool` pixels) a patch
+        may move, and the patch's side in cells (odd). 1, 0, 1 give the squared difference to the nearest image.
+        Chosen on a validation defects set (seed 1), not the test set (docs/methods.md, `knn_geom`).
 
     Examples
     --------
@@ -201,14 +233,16 @@ class KnnGeom(TorchDetector):
                    "classifier_pool": rules.integer(1, optional=True), "widths": rules.integers(1, min_length=1),
                    "epochs": rules.integer(1, optional=True), "min_steps": rules.integer(1), "batch_size": rules.integer(2),
                    "lr": rules.number(0, low_open=True), "holdout": rules.number(0, 0.5, low_open=True),
-                   "max_bank": rules.integer(1)}
+                   "max_bank": rules.integer(1), "map_neighbours": rules.integer(1), "map_shift": rules.integer(0, 8),
+                   "map_patch": rules.odd_integer(1)}
     state_attributes = ("bank_size_",)
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, k: int = 1, blur: float = 1.0,
                  knn_pool: int | None = None, classifier_pool: int | None = None, widths: tuple[int, ...] = (16, 32, 64),
                  epochs: int | None = None, min_steps: int = 160, batch_size: int = 64, lr: float = 1e-3,
-                 holdout: float = 0.1, max_bank: int = 10000, seed: int = 0, device: str = "auto",
-                 precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
+                 holdout: float = 0.1, max_bank: int = 10000, map_neighbours: int = 10, map_shift: int = 2,
+                 map_patch: int = 3, seed: int = 0, device: str = "auto", precision: str = "auto",
+                 threshold_fpr: float = 0.05, calibration: float = 0.1):
         self._set_params(locals())
 
     def _pools(self) -> tuple[int, int]:
@@ -219,7 +253,7 @@ class KnnGeom(TorchDetector):
     def _build(self) -> nn.Module:
         knn_pool, classifier_pool = self._pools()
         return KnnGeomScorer(self.input_shape_, self.bank_size_, self.k, self.blur, knn_pool, classifier_pool,
-                             tuple(self.widths))
+                             tuple(self.widths), self.map_neighbours, self.map_shift, self.map_patch)
 
     @property
     def square_only(self) -> str:
@@ -261,7 +295,7 @@ class KnnGeom(TorchDetector):
             """Each score's median and interquartile range on the held-out normals, after every epoch, so that the
             model the loop tracks or checkpoints at an epoch is the whole detector of that epoch."""
             net.eval()
-            raw = map_batches(lambda b: torch.stack(net.raw_scores(b)[:2], 1), held, device)
+            raw = map_batches(lambda b: torch.stack(net.raw_scores(b, maps=False)[:2], 1), held, device)
             low, centre, high = torch.quantile(raw.double(), torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64), dim=0)
             net.centre.copy_(centre.float())
             net.scale.copy_((high - low).clamp_min(1e-6).float())
@@ -275,3 +309,6 @@ class KnnGeom(TorchDetector):
 
     def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         return self.net_(batch)
+
+    def forward_scores(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return self.net_(batch, maps=False)
