@@ -47,7 +47,7 @@ def main() -> None:
             category = read_category(Path(root) / name, size=(128, 128))
             det = create("knn_geom", seed=0, precision="fp32").fit(category.train.images)
             for variant in VARIANTS:
-                det.set_params(**dict(zip(("map_neighbours", "map_shift", "map_patch"), variant)))
+                det.set_params(**dict(zip(("map_neighbours", "map_shift", "map_patch"), variant, strict=True)))
                 det.net_.map_neighbours, det.net_.map_shift, det.net_.map_patch = variant  # same fit, another search
                 start = time.perf_counter()
                 line = localisation_metrics(det, category)

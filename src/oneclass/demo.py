@@ -91,7 +91,7 @@ def _image_grid(detectors: dict[str, Detector], split: Any, first_scores: np.nda
             parts = det.inpaint(x)
             rows_img += [(f"{m} mask", parts["mask"]), (f"{m} masked", parts["masked"][:, 0]),
                          (f"{m} output", parts["reconstruction"][:, 0]), (f"{m} map", det.anomaly_maps(x))]
-        elif det.has_anomaly_maps:  # knn_geom: where each image differs from its nearest training image
+        elif det.has_anomaly_maps:  # knn_geom: where each image differs from its nearest training images
             rows_img.append((f"{m} map", det.anomaly_maps(x)))
     titles = [f"{'anomaly' if split.y_test[i] else 'normal'}" for i in picks]
     return (image_grid(rows_img, titles, [r[0] for r in rows_img if r[0].endswith("map")]),
