@@ -166,7 +166,8 @@ def run_defects_demo(detectors: dict[str, Detector], seed: int, settings: str, o
             rows.append([name, m, f"{image[line['default_score']]:.4f}",
                          *(f"{line[k]:.4f}" if k in line else "-" for k in ("pixel_auroc", "pro")),
                          f"{image['map_max']:.4f}" if "map_max" in image else "-", f"{line['fit_seconds']:.1f}"])
-            print(f"  {name:6s} {m:9s} image AUROC {image[line['default_score']]:.4f}  pixel AUROC "
+            by_map = f" (by map max {image['map_max']:.4f})" if "map_max" in image else ""
+            print(f"  {name:6s} {m:9s} image AUROC {image[line['default_score']]:.4f}{by_map}  pixel AUROC "
                   f"{line.get('pixel_auroc', float('nan')):.4f}  fit {line['fit_seconds']:5.1f} s", flush=True)
             if fitted.has_anomaly_maps:
                 maps[m] = fitted.anomaly_maps(category.test.images[picks])

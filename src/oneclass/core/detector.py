@@ -275,11 +275,8 @@ class Detector(Parameterised):
         """`forward` over normalised images `x`, batch by batch on the device: every score, and the maps if asked."""
         self._eval()
         generator = torch.Generator().manual_seed(self.seed + 1)
-
-        def run(b: torch.Tensor) -> dict[str, torch.Tensor]:
-            return self.forward(b, generator) if maps else self.forward_scores(b, generator)
-
-        out = map_batches(run, x, self.torch_device, self.scoring_batch_size)
+        run = self.forward if maps else self.forward_scores
+        out = map_batches(lambda b: run(b, generator), x, self.torch_device, self.scoring_batch_size)
         return {**self._over_set({k: v for k, v in out.items() if k != MAP}), **({MAP: out[MAP]} if MAP in out else {})}
 
     def _eval(self) -> None:
