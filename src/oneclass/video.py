@@ -16,10 +16,10 @@ import numpy as np
 
 from oneclass import params as rules
 from oneclass.core import Detector, load
-from oneclass.core.persistence import CONFIG_FILE
+from oneclass.core.persistence import CONFIG_FILE, check_model_folder
 from oneclass.data.video import extract_patches, frame_scores, heatmaps, training_patches
 from oneclass.errors import InputError, ModelFileError
-from oneclass.files import write_atomic
+from oneclass.files import put_back, write_atomic, written_whole
 
 FORMAT = "oneclass-patch-video"
 DETECTOR_FOLDER = "detector"
@@ -117,12 +117,15 @@ class PatchVideoDetector:
         return heatmaps(patch_scores, shape, self.detector.input_shape_[-1], self.settings.stride)
 
     def save(self, path: str | Path, **about: Any) -> Path:
-        """The detector in `path`/detector/ and the settings (and `about`, e.g. the videos) in `path`/config.json."""
+        """The detector in `path`/detector/ and the settings (and `about`, e.g. the videos) in `path`/config.json,
+        replacing a model saved there before as a whole (`Detector.save`'s rules)."""
         out = Path(path)
-        self.detector.save(out / DETECTOR_FOLDER)
+        check_model_folder(out)
         config = {"format": FORMAT, "settings": self.settings.to_json(), "detector": DETECTOR_FOLDER,
                   "n_train_patches": self.n_train_patches_, **about}
-        write_atomic(out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+        with written_whole(out, "save:") as new:
+            self.detector.save(new / DETECTOR_FOLDER)
+            write_atomic(new / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         return out
 
 
@@ -130,6 +133,7 @@ def load_patch_video(path: str | Path, **load_options: Any) -> PatchVideoDetecto
     """A `PatchVideoDetector` saved by `save`; or a patch detector saved by `oneclass train` (stride = patch size);
     or one with the `video.json` of older versions. `load_options` go to `oneclass.load` (device, precision)."""
     root = Path(path)
+    put_back(root)  # as `load` does
     config_path = root / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text())

@@ -103,7 +103,7 @@ def test_export_and_score_from_the_command_line(saved_ae, mini, tmp_path, capsys
         assert a["name"] == b["name"] and a["anomalous"] == b["anomalous"]
         assert a["scores"]["rec"] == pytest.approx(b["scores"]["rec"], rel=1e-4)
     assert main(["score", "--model", str(out), str(folder), "--heatmaps", str(tmp_path / "maps")]) == 0
-    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["0.png", "1.png", "2.png", "3.png", "colour-scale.png"]
+    assert sorted(p.name for p in (tmp_path / "maps").glob("*.png")) == ["0.png", "1.png", "2.png", "3.png", "colour-scale.png"]
 
 
 def test_export_refuses_to_overwrite_and_bad_onnx_files_are_one_line_errors(saved_ae, tmp_path, capsys, mini):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -163,12 +166,43 @@ def test_score_writes_heatmap_overlays_named_by_the_images_relative_paths(saved,
                        "colour-scale.png", "normal/normal, 0.png", "normal/normal, 1.png", "normal/normal, 2.png"]
     with Image.open(maps / "normal" / "normal, 0.png") as img:
         assert img.size == (112, 112) and img.mode == "RGB"
-    # again into the same folder: it holds only our output, in subfolders too, so it is replaced
+    # again into the same folder: it holds only our output, in subfolders too, so it is replaced as a whole
     assert main(["score", "--model", str(saved), str(folder / "normal" / "normal, 0.png"), str(folder / "abnormal" /
                  "abnormal, 0.png"), str(folder / "normal" / "normal, 0.png"), "--heatmaps", str(maps)]) == 0
-    assert {"normal, 0-1.png", "normal, 0-3.png", "abnormal, 0.png"} <= {p.name for p in maps.iterdir()}
-    (maps / "normal" / "notes.txt").write_text("mine")
+    assert {p.name for p in maps.iterdir()} == {"normal, 0-1.png", "normal, 0-3.png", "abnormal, 0.png",
+                                                "colour-scale.png", ".oneclass-heatmaps"}
+    (maps / "notes.txt").write_text("mine")
     refused(["score", "--model", saved, folder, "--heatmaps", maps], capsys, "--heatmaps", "holds other files")
+
+
+def test_heatmaps_never_replace_the_users_own_pngs(saved, folder, tmp_path, capsys):
+    """A folder of the user's PNGs, named as heatmaps would be, is not ours (no marker): refused, left as it was."""
+    mine = tmp_path / "mine"
+    (mine / "normal").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 7, np.uint8)).save(mine / "normal" / "normal, 0.png")
+    Image.fromarray(np.full((8, 8), 9, np.uint8)).save(mine / "colour-scale.png")
+    refused(["score", "--model", saved, folder, "--heatmaps", mine], capsys, "--heatmaps", "holds other files",
+            unchanged=[mine])
+
+
+def test_a_full_disk_while_writing_heatmaps_names_the_file_and_leaves_the_folder_as_it_was(saved, folder, tmp_path,
+                                                                                           capsys, monkeypatch):
+    maps = tmp_path / "maps"
+    assert main(["score", "--model", str(saved), str(folder), "--heatmaps", str(maps)]) == 0
+    capsys.readouterr()
+    real_fsync, calls = os.fsync, []
+
+    def fills_up(fd):  # the third file written finds the disk full
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fills_up)
+    err = refused(["score", "--model", saved, folder, "--heatmaps", maps], capsys, "No space left on device",
+                  unchanged=[maps])
+    assert re.search(re.escape(str(maps)) + r"/[^:]+\.png: cannot write it", err) and ".maps.writing" not in err
+    assert not list(tmp_path.glob(".maps.writing*"))
 
 
 def test_score_says_per_image_what_was_converted_to_the_models_input(saved, tmp_path, capsys):
@@ -228,3 +262,15 @@ def test_oled_scaled_over_the_scored_set_as_its_paper_refuses_to_decide(trousers
 def test_bench_cells_evaluate_oled_as_its_paper():
     params, _ = Cell("oled", "mnist", "memae", 0, 0, "fast").settings()
     assert params["score_scaling"] == "scored-set" and params["calibration"] == 0.0
+
+
+def test_a_collapsed_training_warns_in_one_line():
+    """ADACL for one epoch on 40 noise images scores most of them 0: no threshold can split them, and fit says so in
+    one line (the CLI prints it as `oneclass: warning: ...`). A fit that ranks its normals says nothing."""
+    noise = np.random.default_rng(0).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    with pytest.warns(UserWarning, match=r"\d+ of 40 training normal images get the same regression score .*collapsed") as w:
+        oneclass.create("adacl", epochs=1, seed=0).fit(noise)
+    assert "\n" not in str(w[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        oneclass.create("ocsvm", seed=0).fit(noise)

@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,6 +157,21 @@ def test_load_refuses_directories_it_did_not_write(tmp_path, saved):
         oneclass.load(foreign)
 
 
+def without_digest(folder: Path) -> None:
+    """Drop the weights' digest from a saved config, as in a model saved before format 3, so that the checks behind
+    it are reached."""
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = None
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_load_refuses_weights_that_are_not_the_ones_saved_with_the_config(tmp_path, saved, mini):
+    other = oneclass.create("ocsvm").fit(mini["x_train"][:40]).save(tmp_path / "other")
+    (other / "weights.safetensors").write_bytes((saved / "weights.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match="not the weights config.json was saved with"):
+        oneclass.load(other)
+
+
 def test_load_refuses_a_pickle_in_place_of_weights(tmp_path, saved):
     import pickle
 
@@ -163,6 +179,9 @@ def test_load_refuses_a_pickle_in_place_of_weights(tmp_path, saved):
     bad.mkdir()
     (bad / "config.json").write_text((saved / "config.json").read_text())
     (bad / "weights.safetensors").write_bytes(pickle.dumps({"support_vectors": [1, 2, 3]}))
+    with pytest.raises(ModelFileError, match="SHA-256 differs"):
+        oneclass.load(bad)
+    without_digest(bad)
     with pytest.raises(ModelFileError, match="unreadable safetensors"):
         oneclass.load(bad)
 
@@ -170,6 +189,7 @@ def test_load_refuses_a_pickle_in_place_of_weights(tmp_path, saved):
 def test_load_refuses_weights_of_another_method(tmp_path, saved, mini):
     ae_dir = oneclass.create("ae", epochs=1).fit(mini["x_train"][:16]).save(tmp_path / "ae")
     (ae_dir / "weights.safetensors").write_bytes((saved / "weights.safetensors").read_bytes())
+    without_digest(ae_dir)
     with pytest.raises(ModelFileError, match="do not match method 'ae'"):
         oneclass.load(ae_dir)
 

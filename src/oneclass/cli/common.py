@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import oneclass
 from oneclass.data.catalog import dataset_info
 from oneclass.data.protocols import PROTOCOLS, protocol_options
 from oneclass.errors import OneClassError
+from oneclass.files import MODEL_FILES, prepare_output_dir, written_whole
 from oneclass.settings import PRESETS, SPLIT_OPTIONS
 
 #: `--protocol`'s help: each protocol with the options `--set` gives it
 PROTOCOL_HELP = "the split of the data; its options, set with --set KEY=VALUE: " + "; ".join(
     f"{name}: {', '.join(protocol_options(name))}" for name in PROTOCOLS)
-#: what each kind of output folder holds: other files in a folder given as --out make the command refuse it
-MODEL_FILES = ("config.json", "weights.safetensors", "metrics.json", "video.json", "detector")
+#: what a report folder holds: other files in a folder given as --out make the command refuse it
 REPORT_FILES = ("report.md", "report.html", "*.png")
 
 
@@ -105,19 +107,14 @@ def add_scoring_flags(p: argparse.ArgumentParser) -> None:
                    help="scoring precision (default: fp32; bf16 is faster where the device computes it natively)")
 
 
-def clear_model_folder(path: str | Path) -> None:
-    """Remove a model of either kind (`train`'s, `train-video`'s) from a folder that `prepare_output_dir` found to
-    hold only model files, before the new one is written: nothing of the old one is left beside it. A `detector/`
-    that holds anything else stays."""
-    import shutil
-
-    out = Path(path)
-    for name in MODEL_FILES:
-        target = out / name
-        if target.is_file():
-            target.unlink()
-        elif target.is_dir() and {p.name for p in target.iterdir()} <= {"config.json", "weights.safetensors"}:
-            shutil.rmtree(target)
+@contextmanager
+def model_output(path: str | Path, force: bool) -> Iterator[Path]:
+    """For a command that trains a model into --out: check the folder before the long work (refused if it holds
+    anything but a model, or a model without --force), hold its lock through the work (a second writer is refused),
+    and yield a new folder that replaces --out as a whole when the block ends without error."""
+    prepare_output_dir(path, "--out", MODEL_FILES, force=force, nested=True)
+    with written_whole(path, "--out") as new:
+        yield new
 
 
 def epoch_logging() -> tuple:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from oneclass.cli.common import MODEL_FILES, clear_model_folder, epoch_logging
+from oneclass.cli.common import epoch_logging, model_output
 from oneclass.cli.score import fpr_range_text
 from oneclass.errors import OneClassError
-from oneclass.files import prepare_output_dir, write_atomic
+from oneclass.files import write_atomic
 from oneclass.params import integer
 from oneclass.settings import overrides_from, resolve
 
@@ -51,31 +51,30 @@ def train_on_images(args: argparse.Namespace) -> None:
     train = category.train if category else read_folder(args.images, size, args.channels, square=det.square_only)
     val = read_folder(args.val_images, train.size, train.channels, "--val-images") if args.val_images else None
     test = read_test_folder(args.test, train.size, train.channels) if args.test else None
-    prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
-    where = f"train/good/ of {args.images}" if category else f"images under {args.images}"
-    print(f"{args.method} (preset {args.preset}) on {len(train.paths)} {where}: {train.summary()}", flush=True)
-    start = time.perf_counter()
-    det.fit(train.images, val=None if val is None else (val.images, np.zeros(len(val.paths), np.int64)),
-            callbacks=epoch_logging())
-    fit_seconds = time.perf_counter() - start
-    d = det.decision_
-    if d is not None:
-        print(f"  threshold: {d.score} > {d.threshold:.6g}, set to flag {d.fpr:.0%} of {d.n} {d.source} normal images; "
-              f"{fpr_range_text(d)}")
-    clear_model_folder(args.out)
-    out = det.save(args.out)
-    metrics = None
-    if category is not None:
-        metrics = category_metrics(det, category)
-    elif test is not None:
-        metrics = folder_metrics(det, *test, args.test)
-    if metrics is not None:
-        metrics = {"method": det.name, "preset": args.preset, "images": str(args.images), "n_train": len(train.paths),
-                   "size": list(train.size), "channels": train.channels, **metrics,
-                   "fit_seconds": round(fit_seconds, 2), "params": det.get_params()}
-        write_atomic(out / "metrics.json", json.dumps(metrics, indent=2, default=list) + "\n")
-    print(f"  fit {fit_seconds:.1f} s; model saved to {Path(out)}; score images with: "
-          f"oneclass score --model {out} IMAGES")
+    with model_output(args.out, args.force) as new:
+        where = f"train/good/ of {args.images}" if category else f"images under {args.images}"
+        print(f"{args.method} (preset {args.preset}) on {len(train.paths)} {where}: {train.summary()}", flush=True)
+        start = time.perf_counter()
+        det.fit(train.images, val=None if val is None else (val.images, np.zeros(len(val.paths), np.int64)),
+                callbacks=epoch_logging())
+        fit_seconds = time.perf_counter() - start
+        d = det.decision_
+        if d is not None:
+            print(f"  threshold: {d.score} > {d.threshold:.6g}, set to flag {d.fpr:.0%} of {d.n} {d.source} normal "
+                  f"images; {fpr_range_text(d)}")
+        det.save(new)
+        metrics = None
+        if category is not None:
+            metrics = category_metrics(det, category)
+        elif test is not None:
+            metrics = folder_metrics(det, *test, args.test)
+        if metrics is not None:
+            metrics = {"method": det.name, "preset": args.preset, "images": str(args.images),
+                       "n_train": len(train.paths), "size": list(train.size), "channels": train.channels, **metrics,
+                       "fit_seconds": round(fit_seconds, 2), "params": det.get_params()}
+            write_atomic(new / "metrics.json", json.dumps(metrics, indent=2, default=list) + "\n")
+    print(f"  fit {fit_seconds:.1f} s; model saved to {args.out}; score images with: "
+          f"oneclass score --model {args.out} IMAGES")
 
 
 def _print_aurocs(aurocs: dict[str, float], default: str) -> None:

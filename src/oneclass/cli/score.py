@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -14,13 +15,15 @@ import oneclass
 from oneclass.cli.common import add_device_flag, add_scoring_flags, collect_images, load_for_scoring
 from oneclass.core.results import CSV_COLUMNS, ImageResult, image_results, results_csv
 from oneclass.errors import OneClassError
-from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic
+from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic, written_whole
 from oneclass.params import integer, number
 from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
 
 #: the header of `score --csv` files, now and before 0.2 (a file with either is ours to replace)
 CSV_HEADERS = (",".join(CSV_COLUMNS), "path,score,normalised,anomalous")
 VIDEO_SCORE_FILES = ("frame_scores.csv", "video.png")
+#: the file that marks a --heatmaps folder as written by `score`: PNGs in a folder without it are the user's
+HEATMAPS_MARKER = ".oneclass-heatmaps"
 
 def cmd_score(args: argparse.Namespace) -> None:
     """Score image files or folders with a saved model: per image its scores, the normalised score in [0, 1] and the
@@ -32,8 +35,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     if args.heatmaps is not None and not det.has_anomaly_maps:
         raise OneClassError(f"--heatmaps: {det.name} has no anomaly maps; leave --heatmaps out")
     csv_file = _check_csv_out(args.csv) if args.csv is not None else None
-    heat_dir = (prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png",), replace_ours=True, nested=True)
-                if args.heatmaps else None)
+    heat_dir = (prepare_output_dir(args.heatmaps, "--heatmaps", ("*.png", HEATMAPS_MARKER), replace_ours=True,
+                                   nested=True, marker=HEATMAPS_MARKER) if args.heatmaps else None)
     c, h, w = det.input_shape_
     notes = [conversion_note(image_header(p, p), (h, w), c) for p in paths]
     images = read_images(paths, size=(h, w), channels=c)
@@ -62,15 +65,23 @@ def heatmap_names(relative: list[Path]) -> list[Path]:
 
 
 def _write_heatmaps(det, heat_dir: Path, images: np.ndarray, results: list[ImageResult], relative: list[Path]) -> None:
-    """The maps over their images, on one colour scale for every image written, with its legend."""
-    from oneclass.overlay import colour_scale, heatmap_overlay
+    """The maps over their images, on one colour scale for every image written, with its legend: a new folder,
+    marked as ours (`HEATMAPS_MARKER`), that replaces `heat_dir` whole once every file is written."""
+    from oneclass.overlay import colour_scale, heatmap_overlay, png_bytes
 
     maps = np.stack([r.map for r in results])
     scale = (float(maps.min()), float(maps.max()))
-    for image, r, name in zip(images, results, heatmap_names(relative), strict=True):
-        (heat_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        heatmap_overlay(image, r.map, scale=scale).save(heat_dir / name)
-    colour_scale(*scale, label=f"{det.name} anomaly map").save(heat_dir / "colour-scale.png")
+    with written_whole(heat_dir, "--heatmaps") as new:
+        write_atomic(new / HEATMAPS_MARKER, "heatmaps written by `oneclass score`; the folder is replaced on rerun\n")
+        for image, r, name in zip(images, results, heatmap_names(relative), strict=True):
+            _write_output(new, heat_dir, name, png_bytes(heatmap_overlay(image, r.map, scale=scale)))
+        _write_output(new, heat_dir, Path("colour-scale.png"), png_bytes(colour_scale(*scale, label=f"{det.name} anomaly map")))
+
+
+def _write_output(new: Path, shown: Path, name: Path, data: bytes) -> None:
+    """File `name` of a folder being built (`new`), an error naming where the user will look for it (`shown`)."""
+    (new / name).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(new / name, data, shown_as=shown / name)
 
 
 def _print_results(det, results: list[ImageResult]) -> None:
@@ -164,7 +175,9 @@ def cmd_score_video(args: argparse.Namespace) -> None:
     picks = [int(seg[np.argmax(scores[seg])]) for seg in segments]  # the peak of each sixth of the video
     heat = video.heatmaps(patch_scores[picks], frames.shape[1:])
     fig = video_figure(frames, picks, heat, scores, title=f"{Path(args.video).name}: {video.detector.name}")
-    fig.savefig(out / "video.png", dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    write_atomic(out / "video.png", buffer.getvalue())
     top = np.argsort(scores)[::-1][:5] + 1
     print(f"{len(frames)} frames scored in {seconds:.1f} s ({1000 * seconds / len(frames):.1f} ms per frame); "
           f"most anomalous frames: {', '.join(map(str, top))}")
@@ -183,8 +196,15 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     c, h, w = det.input_shape_
     normals = read_folder(args.normals, (h, w), c, "NORMALS")
     det.calibrate(normals.images, fpr=args.fpr)
-    det.save(args.model)
     d = det.decision_
+    with written_whole(args.model, "--model") as new:  # the model and its metrics.json, switched together
+        det.save(new)
+        metrics_file = Path(args.model) / "metrics.json"
+        if metrics_file.is_file():  # the AUROCs still hold; rates at a threshold were measured at the old one
+            metrics = json.loads(metrics_file.read_text()) | {"recalibrated": {
+                "threshold": d.threshold, "fpr": d.fpr, "normals": d.n,
+                "note": "the rates at a threshold above were measured at the threshold before `oneclass calibrate`"}}
+            write_atomic(new / "metrics.json", json.dumps(metrics, indent=2, default=list) + "\n")
     print(f"{len(normals.paths)} normal images under {args.normals}: {normals.summary()}")
     print(f"threshold {d.score} > {d.threshold:.6g} (was {'none' if old is None else f'{old.threshold:.6g}'}), set to "
           f"flag {d.fpr:.1%} of them; {fpr_range_text(d)}; model {args.model} updated")

@@ -6,13 +6,12 @@ import argparse
 import json
 
 from oneclass.cli.common import (
-    MODEL_FILES,
     PROTOCOL_HELP,
     REPORT_FILES,
     add_training_flags,
     check_normal_class,
-    clear_model_folder,
     epoch_logging,
+    model_output,
     settings_text,
 )
 from oneclass.cli.images import train_on_images
@@ -83,17 +82,16 @@ def cmd_train(args: argparse.Namespace) -> None:
     det = create(args.method, **params)
     data = load_dataset(args.dataset, args.data_root, download=not args.no_download)
     split = make_split(args.protocol, data, args.normal_class, seed=args.seed, **split_options)
-    prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
-    print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
-          f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
-    result = evaluate(det, split, dataset=args.dataset, normal_class=args.normal_class, preset=args.preset,
-                      overrides=overrides, callbacks=epoch_logging())
-    clear_model_folder(args.out)  # --force over a train-video model: its patch settings go with it
-    out = det.save(args.out)
-    write_atomic(out / "metrics.json", json.dumps(result.line(), indent=2, default=list) + "\n")
+    with model_output(args.out, args.force) as new:
+        print(f"{args.method} on {args.dataset} ({args.protocol}), normal class {args.normal_class}: "
+              f"{len(split.x_train)} train, {len(split.x_test)} test images", flush=True)
+        result = evaluate(det, split, dataset=args.dataset, normal_class=args.normal_class, preset=args.preset,
+                          overrides=overrides, callbacks=epoch_logging())
+        det.save(new)
+        write_atomic(new / "metrics.json", json.dumps(result.line(), indent=2, default=list) + "\n")
     for name, value in result.auroc.items():
         print(f"  AUROC {name:8s} {value:.4f}{'  (default)' if name == result.default_score else ''}")
-    print(f"  fit {result.fit_seconds:.1f} s, score {result.score_seconds:.1f} s; model saved to {out}")
+    print(f"  fit {result.fit_seconds:.1f} s, score {result.score_seconds:.1f} s; model saved to {args.out}")
 
 
 def cmd_train_video(args: argparse.Namespace) -> None:
@@ -119,14 +117,13 @@ def cmd_train_video(args: argparse.Namespace) -> None:
         patch_size=patch["patch_size"], stride=patch["stride"], train_patches=patch["train_patches"],
         min_motion=patch["min_motion"], max_train_patches=patch["max_train_patches"]))
     clips = [read_video(v) for v in args.videos]
-    prepare_output_dir(args.out, "--out", MODEL_FILES, force=args.force)
-    patches = video.training_patches(clips, args.seed)
-    print(f"{args.method}: {len(patches)} training patches of {patch['patch_size']}×{patch['patch_size']} from "
-          f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
-    video.fit(clips, patches, callbacks=epoch_logging())
-    clear_model_folder(args.out)
-    out = video.save(args.out, videos=[str(v) for v in args.videos])
-    print(f"model saved to {out}")
+    with model_output(args.out, args.force) as new:
+        patches = video.training_patches(clips, args.seed)
+        print(f"{args.method}: {len(patches)} training patches of {patch['patch_size']}×{patch['patch_size']} from "
+              f"{sum(len(c) for c in clips)} frames of {len(clips)} video(s)", flush=True)
+        video.fit(clips, patches, callbacks=epoch_logging())
+        video.save(new, videos=[str(v) for v in args.videos])
+    print(f"model saved to {args.out}")
 
 
 def _add_demo_parser(sub: argparse._SubParsersAction) -> None:

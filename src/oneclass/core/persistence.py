@@ -1,5 +1,8 @@
 """Saving and loading detectors: a directory with `config.json` (method, hyper-parameters, input shape,
-normalisation, learned JSON state, decision, fit summary) and `weights.safetensors`; nothing is ever unpickled.
+normalisation, learned JSON state, decision, fit summary, the weights' SHA-256) and `weights.safetensors`; nothing
+is ever unpickled. A save builds the new folder beside the old and switches it in with one rename
+(`files.written_whole`), so a crash leaves the old model or the new one, and `load` refuses weights whose digest
+is not the one their config recorded.
 
 Each change of the config's layout bumps `FORMAT_VERSION` and adds one numbered step to `MIGRATIONS` that turns a
 config of the version before into the next, so every older model loads through the same steps.
@@ -7,6 +10,7 @@ config of the version before into the next, so every older model loads through t
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
@@ -17,19 +21,19 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from oneclass import params as rules
 from oneclass.core.detector import Detector
 from oneclass.core.scores import Decision
-from oneclass.errors import InputError, ModelFileError
-from oneclass.files import write_atomic
+from oneclass.errors import InputError, ModelFileError, OneClassError
+from oneclass.files import MODEL_FILES, put_back, write_atomic, written_whole
 from oneclass.registry import available, detector_class, is_method
 from oneclass.runtime import PRECISIONS
 
 FORMAT = "oneclass-detector"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 MAX_CONFIG_BYTES = 10_000_000
@@ -48,14 +52,24 @@ def _to_version_2(config: dict[str, Any]) -> dict[str, Any]:
     return {"fit_info": {}, "state": {}, "decision": None, **config, "input_shape": shape}
 
 
+def _to_version_3(config: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 records the weights' SHA-256 ("weights_sha256"); older files have none to check."""
+    return {"weights_sha256": None, **config}
+
+
 #: MIGRATIONS[v] turns a config of format version v into version v + 1
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _to_version_1, 1: _to_version_2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _to_version_1, 1: _to_version_2,
+                                                                      2: _to_version_3}
 
 
 def save(det: Detector, path: str | Path) -> Path:
-    """Write `det`'s `config.json` and `weights.safetensors` into directory `path`; returns the path."""
+    """Write `det`'s `config.json` and `weights.safetensors` as directory `path`, replacing a model saved there
+    before as a whole (never a folder holding other files); returns the path."""
     det._require_fitted()
     out = Path(path)
+    check_model_folder(out)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in det._state_tensors().items()}
+    weights = save_tensors(tensors, metadata={"format": FORMAT, "method": det.name})
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -67,11 +81,42 @@ def save(det: Detector, path: str | Path) -> Path:
         "state": jsonable({k: getattr(det, k) for k in det.state_attributes}),
         "decision": None if det.decision_ is None else det.decision_.to_json(),
         "fit_info": jsonable(det.fit_info_),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    tensors = {k: v.detach().cpu().contiguous() for k, v in det._state_tensors().items()}
-    write_atomic(out / WEIGHTS_FILE, save_tensors(tensors, metadata={"format": FORMAT, "method": det.name}))
-    write_atomic(out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+    with written_whole(out, "save:") as new:
+        write_atomic(new / WEIGHTS_FILE, weights)
+        write_atomic(new / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return out
+
+
+def check_model_folder(path: Path, option: str = "save:") -> None:
+    """Refuse, before any work, a `path` that is a file or a folder holding anything but a oneclass model."""
+    if path.exists() and not path.is_dir():
+        raise OneClassError(f"{option} {path} is a file; give a folder (new, empty or a model's)")
+    if not path.is_dir():
+        return
+    foreign = [p.name for p in sorted(path.iterdir()) if not _is_model_file(p)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise OneClassError(f"{option} {path} holds files that are not a oneclass model's ({shown}); choose a new or "
+                            "empty folder")
+
+
+def _is_model_file(p: Path) -> bool:
+    """Whether `p`, in a model folder, is one of `files.MODEL_FILES`: a config.json of ours, a detector/ folder
+    holding only model files."""
+    from fnmatch import fnmatch
+
+    if not any(fnmatch(p.name, pattern) for pattern in MODEL_FILES) or p.is_symlink():
+        return False
+    if p.is_dir():
+        return p.name == "detector" and all(_is_model_file(q) for q in p.iterdir())
+    if p.name == CONFIG_FILE:
+        try:
+            return str(json.loads(p.read_text()).get("format", "")).startswith("oneclass")
+        except (OSError, ValueError, AttributeError):
+            return False
+    return p.is_file()
 
 
 def load(path: str | Path, device: str | None = None, precision: str | None = None) -> Detector:
@@ -95,6 +140,7 @@ def load(path: str | Path, device: str | None = None, precision: str | None = No
     if precision is not None:
         rules.one_of(*PRECISIONS).check("precision", precision)
     root = Path(path)
+    put_back(root)  # a save that died half-way through its fallback switch left the old model aside
     config_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
     if not root.is_dir():
         raise ModelFileError(f"{root}: no such model directory")
@@ -103,7 +149,7 @@ def load(path: str | Path, device: str | None = None, precision: str | None = No
             raise ModelFileError(f"{root}: missing {p.name}; is this a directory written by `oneclass train` or Detector.save?")
     config = read_config(config_path)
     det = _unfitted(config, config_path, device)
-    tensors = _read_tensors(weights_path)
+    tensors = _read_tensors(weights_path, config["weights_sha256"])
     det.normalisation_ = config["normalisation"]
     det.fit_info_ = config["fit_info"]
     det.input_shape_ = config["input_shape"]
@@ -150,9 +196,15 @@ def _unfitted(config: dict[str, Any], config_path: Path, device: str | None) -> 
     return det
 
 
-def _read_tensors(weights_path: Path) -> dict[str, torch.Tensor]:
+def _read_tensors(weights_path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
+    """The weights, refused where their digest is not the one config.json recorded (a folder mixing two saves, or
+    edited) or where they are not finite."""
     try:
-        tensors = load_file(str(weights_path))
+        data = weights_path.read_bytes()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise ModelFileError(f"{weights_path}: not the weights {CONFIG_FILE} was saved with (their SHA-256 "
+                                 "differs); the folder was changed after saving: train or save the model again")
+        tensors = load_tensors(data)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{weights_path}: unreadable safetensors file ({exc})") from None
     damaged = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
@@ -179,6 +231,9 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ModelFileError(f"{path}: written by a newer oneclass (format {version!r}); upgrade oneclass")
     for step in range(version, FORMAT_VERSION):
         config = MIGRATIONS[step](config)
+    digest = config.get("weights_sha256")
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64):
+        raise ModelFileError(f"{path}: field 'weights_sha256' must be 64 hexadecimal digits or null")
     for field, kind in (("method", str), ("params", dict), ("normalisation", dict), ("state", dict), ("fit_info", dict)):
         if not isinstance(config.get(field), kind):
             found = "missing" if field not in config else f"a {type(config[field]).__name__}"

@@ -4,6 +4,7 @@ default score into normal / anomalous, and the map of scores onto [0, 1])."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -101,8 +102,14 @@ class Decision:
 
     @classmethod
     def from_scores(cls, normal_scores: np.ndarray, *, fpr: float, score: str, source: str) -> Decision:
-        """The threshold at false-positive rate `fpr` on the default scores of normal images."""
+        """The threshold at false-positive rate `fpr` on the default scores of normal images. Warns where half of
+        them or more share one score: no threshold can split them, the training collapsed."""
         scores = np.asarray(normal_scores, dtype=np.float64)
+        values, counts = np.unique(scores, return_counts=True)
+        if len(scores) > 1 and 2 * counts.max() >= len(scores):
+            warnings.warn(f"{counts.max()} of {len(scores)} {source} normal images get the same {score} score "
+                          f"({values[counts.argmax()]:.6g}): the training collapsed and the detector cannot rank them; "
+                          "train longer (epochs), on more images or with a lower learning rate", UserWarning, stacklevel=2)
         threshold = float(np.quantile(scores, 1.0 - fpr, method="higher"))
         return cls(threshold=threshold, low=float(scores.min()), score=score, fpr=fpr, source=source, n=len(scores))
 

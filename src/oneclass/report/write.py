@@ -10,7 +10,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from oneclass.files import write_atomic
+from oneclass.files import safe_name, write_atomic
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .7em;text-align:right}
@@ -39,9 +39,13 @@ class Report:
         self._blocks.append(("table", (list(header), [list(r) for r in rows])))
 
     def figure(self, name: str, fig: Figure, caption: str = "") -> None:
-        """Add a figure, saved as `name`.png beside the report, with its caption."""
+        """Add a figure, saved beside the report as `name`.png (made a plain file name: letters, digits, `.`, `_`
+        and `-`, numbered where two figures would share it), with its caption."""
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
+        taken = {content[0] for kind, content in self._blocks if kind == "figure"}
+        name = safe_name(name)
+        name = next(n for n in (name, *(f"{name}-{i}" for i in range(2, len(taken) + 3))) if n not in taken)
         self._blocks.append(("figure", (name, buf.getvalue(), caption)))
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
