@@ -4,11 +4,15 @@ The graph takes the raw image batch, input `images`: uint8 (n, C, H, W) with val
 input shape; resize before), and does the preprocessing itself (to [0, 1], then the method's normalisation). It
 returns `score`, the method's default score (n,), and `map`, the anomaly maps (n, H, W), where the method has
 them. The file's metadata carries the method, the score's name, the input shape and the decision threshold with
-its normalisation (`oneclass.*` keys, JSON values), so `OnnxModel` decides as the saved model does.
+its normalisation (`oneclass.*` keys, JSON values), so `OnnxModel` decides as the saved model does, and the SHA-256
+of the graph it was written for: `OnnxModel` checks every field by the rules `config.json` is checked by, the
+graph's input and outputs against them, and the digest against the graph, so a graph carrying another's metadata is
+refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import warnings
@@ -18,9 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from oneclass import params as rules
 from oneclass.core import MAP, Decision, Detector, Scores, as_images, check_shape
 from oneclass.errors import InputError, ModelFileError, OneClassError
 from oneclass.files import write_atomic
+from oneclass.registry import detector_class, is_method
 
 #: the opset the graphs are written in (onnxruntime 1.17+ runs it)
 OPSET = 17
@@ -69,7 +75,7 @@ def export_onnx(det: Detector, path: str | Path) -> Path:
     model = onnx.load_from_string(buffer.getvalue())
     meta = {"method": det.name, "default_score": det.default_score, "input_shape": list(det.input_shape_),
             "input": "uint8 (n, C, H, W), 0-255", "decision": None if det.decision_ is None else det.decision_.to_json(),
-            "outputs": outputs, "version": _version()}
+            "outputs": outputs, "version": _version(), "graph_sha256": graph_digest(model)}
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = f"oneclass.{key}", json.dumps(value)
@@ -91,25 +97,30 @@ class OnnxModel:
 
     def __init__(self, path: str | Path):
         try:
+            import onnx
             import onnxruntime
         except ImportError:
-            raise OneClassError("scoring an ONNX file needs onnxruntime: pip install -e '.[onnx]' in the clone") from None
+            raise OneClassError("scoring an ONNX file needs onnx and onnxruntime: pip install -e '.[onnx]' in the "
+                                "clone") from None
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelFileError(f"{self.path}: no such file")
         try:
-            self.session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
-            meta = {k.removeprefix("oneclass."): json.loads(v)
-                    for k, v in self.session.get_modelmeta().custom_metadata_map.items() if k.startswith("oneclass.")}
-            self.name = meta["method"]
-            self.default_score = meta["default_score"]
-            self.input_shape_ = tuple(int(v) for v in meta["input_shape"])
-            self.decision_ = None if meta["decision"] is None else Decision.from_json(meta["decision"], str(self.path))
-            self.outputs = list(meta["outputs"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{self.path}: not an ONNX file written by `oneclass export` ({exc})") from None
-        except Exception as exc:  # onnxruntime's own errors (a damaged or foreign file)  # noqa: BLE001
+            model = onnx.load(str(self.path))
+            self.session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnx's and onnxruntime's own errors (a damaged or foreign file)  # noqa: BLE001
             raise ModelFileError(f"{self.path}: onnxruntime cannot read it ({str(exc).splitlines()[0]})") from None
+        meta = _metadata(model, self.path)
+        self.name, self.default_score, self.outputs = meta["method"], meta["default_score"], meta["outputs"]
+        self.input_shape_ = tuple(meta["input_shape"])
+        try:
+            self.decision_ = None if meta["decision"] is None else Decision.from_json(meta["decision"], str(self.path))
+        except ValueError as exc:
+            raise ModelFileError(f"{exc}; export the model again") from None
+        if self.decision_ is not None and self.decision_.score not in ("", self.default_score):
+            raise ModelFileError(f"{self.path}: its decision applies to score {self.decision_.score!r}, not to the "
+                                 f"graph's {self.default_score!r}; export the model again")
+        _check_graph(self.session, self.input_shape_, self.outputs, self.path)
         self.score_names = (self.default_score,)
 
     @property
@@ -158,6 +169,66 @@ class OnnxModel:
     def no_decision_reason(self) -> str:
         """Why the file has no decision threshold."""
         return "the model it was exported from had no decision threshold"
+
+
+def graph_digest(model) -> str:
+    """The SHA-256 of an ONNX model's graph (its nodes and weights, not its metadata)."""
+    return hashlib.sha256(model.graph.SerializeToString(deterministic=True)).hexdigest()
+
+
+def _metadata(model, path: Path) -> dict[str, Any]:
+    """The `oneclass.*` metadata of an exported file, every field checked as `config.json`'s are (`ModelFileError`
+    naming the file and the field), and bound to the graph by its digest."""
+    def bad(field: str, what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: metadata field 'oneclass.{field}' {what}; export the model again")
+
+    meta = {}
+    for entry in model.metadata_props:
+        if entry.key.startswith("oneclass."):
+            try:
+                meta[entry.key.removeprefix("oneclass.")] = json.loads(entry.value)
+            except ValueError:
+                raise bad(entry.key.removeprefix("oneclass."), "is not JSON") from None
+    if "method" not in meta:
+        raise ModelFileError(f"{path}: not an ONNX file written by `oneclass export` (no oneclass metadata)")
+    if "graph_sha256" not in meta:
+        raise ModelFileError(f"{path}: exported by an older oneclass (no digest binds its metadata to "
+                             "its graph); export the model again")
+    for field, kind in (("method", str), ("default_score", str), ("outputs", list), ("graph_sha256", str)):
+        if not isinstance(meta.get(field), kind):
+            raise bad(field, f"must be a {'JSON ' + kind.__name__ if kind is not str else 'string'}")
+    if meta["graph_sha256"] != graph_digest(model):
+        raise bad("graph_sha256", "does not match the graph: the graph is not the one this metadata was written for")
+    if not is_method(meta["method"]):
+        raise bad("method", f"names no method ({meta['method'][:40]!r})")
+    if meta["default_score"] not in detector_class(meta["method"]).score_names:
+        raise bad("default_score", f"is not a score of {meta['method']}")
+    if meta["outputs"] not in (["score"], ["score", "map"]):
+        raise bad("outputs", "must be [\"score\"] or [\"score\", \"map\"]")
+    try:
+        rules.image_shape().check("input_shape", meta.get("input_shape"))
+    except InputError as exc:
+        raise bad("input_shape", str(exc).split(": ", 1)[-1]) from None
+    if meta.get("input_shape") is None:
+        raise bad("input_shape", "is missing")
+    if "decision" not in meta:
+        raise bad("decision", "is missing")
+    return meta
+
+
+def _check_graph(session, shape: tuple[int, ...], outputs: list[str], path: Path) -> None:
+    """The graph takes one uint8 input `images` of (n, *shape) and gives the outputs the metadata names."""
+    inputs = session.get_inputs()
+    ok = (len(inputs) == 1 and inputs[0].name == "images" and inputs[0].type == "tensor(uint8)"
+          and len(inputs[0].shape) == 4 and list(inputs[0].shape[1:]) == list(shape))
+    if not ok:
+        found = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+        raise ModelFileError(f"{path}: the graph's input ({found}) is not the uint8 images (n, {', '.join(map(str, shape))}) "
+                             "its metadata describes; export the model again")
+    names = [o.name for o in session.get_outputs()]
+    if names != outputs:
+        raise ModelFileError(f"{path}: the graph's outputs {names} are not the {outputs} its metadata names; export "
+                             "the model again")
 
 
 def _version() -> str:

@@ -4,6 +4,7 @@ decisions match the PyTorch model's on real images; the others refuse with one l
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -117,3 +118,68 @@ def test_export_refuses_to_overwrite_and_bad_onnx_files_are_one_line_errors(save
     refused(["score", "--model", mine, tmp_path / "a.png"], capsys, "mine.onnx", "onnxruntime cannot read it",
             unchanged=[mine])
     refused(["score", "--model", tmp_path / "none.onnx", tmp_path / "a.png"], capsys, "no such file")
+
+
+def retouched(source, target, **fields):
+    """A copy of an exported file with metadata fields replaced (a value None removes the field)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    kept = [(e.key, e.value) for e in model.metadata_props]
+    del model.metadata_props[:]
+    for key, value in kept:
+        name = key.removeprefix("oneclass.")
+        if name in fields:
+            value = fields.pop(name)
+            if value is None:
+                continue
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(target))
+    return target
+
+
+@pytest.fixture(scope="module")
+def exported_ae(saved_ae, tmp_path_factory):
+    return export_onnx(oneclass.load(saved_ae), tmp_path_factory.mktemp("onnx") / "ae.onnx")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"decision": '{"threshold": "high", "low": 0}'}, "must hold finite numbers 'threshold' and 'low'"),
+    ({"decision": '{"threshold": NaN, "low": 0}'}, "must hold finite numbers 'threshold' and 'low'"),
+    ({"decision": "[1, 2]"}, "must hold finite numbers"),
+    ({"decision": '{"threshold": 1, "low": 0, "fpr": 5}'}, "'fpr' as a number between 0 and 1"),
+    ({"decision": '{"threshold": 1, "low": 0, "score": "elbo"}'}, "applies to score 'elbo'"),
+    ({"input_shape": "[1, 100000, 100000]"}, "sides of 1 to"),
+    ({"input_shape": "[1, 32, 32]"}, "the graph's input"),
+    ({"input_shape": '{"c": 1}'}, "'oneclass.input_shape'"),
+    ({"outputs": '["score", "map", "extra"]'}, "'oneclass.outputs' must be"),
+    ({"outputs": '["score"]'}, "the graph's outputs ['score', 'map']"),
+    ({"method": '"nope"'}, "names no method"),
+    ({"method": "[1]"}, "'oneclass.method' must be a string"),
+    ({"default_score": '"elbo"'}, "is not a score of ae"),
+    ({"decision": "{not json"}, "'oneclass.decision' is not JSON"),
+    ({"graph_sha256": '"' + "0" * 64 + '"'}, "does not match the graph"),
+    ({"graph_sha256": None}, "exported by an older oneclass"),
+])
+def test_tampered_onnx_metadata_is_refused_naming_the_field(exported_ae, tmp_path, fields, message):
+    from oneclass.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match=re.escape(message)):
+        OnnxModel(retouched(exported_ae, tmp_path / "t.onnx", **fields))
+
+
+def test_another_models_graph_with_copied_metadata_is_refused(exported_ae, trousers, tmp_path, capsys, mini):
+    """Two models of one method and shape: the second's graph under the first's metadata is not the first model."""
+    import onnx
+    from PIL import Image
+
+    other = export_onnx(oneclass.create("ae", epochs=1, seed=7).fit(trousers[:40]), tmp_path / "other.onnx")
+    first, swapped = onnx.load(str(exported_ae)), onnx.load(str(other))
+    del swapped.metadata_props[:]
+    swapped.metadata_props.extend(first.metadata_props)
+    onnx.save(swapped, str(tmp_path / "swapped.onnx"))
+    Image.fromarray(mini["x_test"][0]).save(tmp_path / "a.png")
+    refused(["score", "--model", tmp_path / "swapped.onnx", tmp_path / "a.png"], capsys, "swapped.onnx",
+            "does not match the graph", unchanged=[tmp_path / "swapped.onnx"])
+    OnnxModel(exported_ae)  # the untouched file loads

@@ -119,6 +119,11 @@ class Decision:
         if not (isinstance(record, dict) and all(isinstance(record.get(k), int | float) and not isinstance(record[k], bool)
                                                  and math.isfinite(record[k]) for k in ("threshold", "low"))):
             raise ValueError(f"{where}: field 'decision' must hold finite numbers 'threshold' and 'low'")
+        rules = {"score": "a string", "source": "a string", "fpr": "a number between 0 and 1 or null",
+                 "n": "a whole number >= 1 or null"}
+        for key, rule in rules.items():
+            if key in record and not _valid(key, record[key]):
+                raise ValueError(f"{where}: field 'decision' must hold {key!r} as {rule}, found {str(record[key])[:40]!r}")
         known = {k: record[k] for k in ("threshold", "low", "score", "fpr", "source", "n") if k in record}
         return cls(**known)
 
@@ -176,3 +181,14 @@ class Decision:
     def decide(self, default_scores: np.ndarray) -> np.ndarray:
         """1 (anomalous) where a default score is above the threshold, else 0."""
         return (np.asarray(default_scores) > self.threshold).astype(np.int64)
+
+
+def _valid(key: str, value: Any) -> bool:
+    """Whether a saved decision's optional field `key` holds a value of its kind."""
+    if key in ("score", "source"):
+        return isinstance(value, str)
+    if value is None:
+        return True
+    if key == "fpr":
+        return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
