@@ -2,8 +2,10 @@
 
 `create_app(models)` builds the FastAPI application (the tests drive it with its TestClient); `oneclass serve` runs
 it with uvicorn. Requests never name a path: models are loaded once, at start, from the folders given on the
-command line, and uploads are decoded in memory. Every bad request gets a 4xx status with a JSON message
-{"detail": ...}; the server keeps serving.
+command line, and uploads are decoded in memory, off the event loop (so /health answers while images decode), at
+most `max_queue` requests at a time (503 with Retry-After beyond). Only requests addressed to the bound host or a
+localhost name are answered (DNS rebinding: a page elsewhere cannot reach a local server through its own name).
+Every bad request gets a 4xx status with a JSON message {"detail": ...}; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from oneclass.core import Detector, Scores, load
 from oneclass.core.results import results_from
@@ -30,6 +33,11 @@ from oneclass.data.images import conversion_note, decode_image, image_header
 from oneclass.errors import DataError, ImageTooLargeError, OneClassError, UnreadableImageError
 from oneclass.overlay import heatmap_overlay, png_bytes
 from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
+
+#: the host names a request may be addressed to, besides the address the server is bound to and --allow-host's
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+#: requests decoded or scored at once (beyond them: 503, retry later); their uploads are held in memory
+MAX_QUEUE = 8
 
 
 @dataclass
@@ -105,11 +113,11 @@ class ServedModel:
 
 
 class RequestError(Exception):
-    """A request the service refuses: its HTTP status and the message it answers with."""
+    """A request the service refuses: its HTTP status, the message it answers with, and any headers."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
         super().__init__(detail)
-        self.status, self.detail = status, detail
+        self.status, self.detail, self.headers = status, detail, headers
 
 
 def load_models(folders: list[str | Path], device: str | None = None) -> dict[str, ServedModel]:
@@ -124,16 +132,27 @@ def load_models(folders: list[str | Path], device: str | None = None) -> dict[st
     return models
 
 
-def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPLOAD_MB, max_images: int = MAX_IMAGES):
-    """The FastAPI application serving `models` (the first is the default), with its limits."""
+def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPLOAD_MB, max_images: int = MAX_IMAGES,
+               hosts: tuple[str, ...] = (), max_queue: int = MAX_QUEUE):
+    """The FastAPI application serving `models` (the first is the default), with its limits; it answers requests
+    addressed to a localhost name or one of `hosts` (the bound address, --allow-host), and 421 to others."""
     if not models:
         raise OneClassError("serve: no models; give at least one --model DIR")
     default = next(iter(models))
     app = FastAPI(title="oneclass", version=_version(), docs_url=None, redoc_url=None)
+    allowed, busy = {*LOCAL_HOSTS, *(h.lower() for h in hosts)}, {"requests": 0}
+
+    @app.middleware("http")
+    async def addressed_to_us(request: Request, call_next):
+        host = host_name(request.headers.get("host", ""))
+        if host not in allowed:
+            return JSONResponse({"detail": f"this server does not answer requests addressed to {host[:80]!r}; start it "
+                                           "with --allow-host NAME to serve that name"}, status_code=421)
+        return await call_next(request)
 
     @app.exception_handler(RequestError)
     async def request_error(_request: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -154,18 +173,26 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
 
     @app.post("/score")
     async def score(request: Request) -> dict[str, Any]:
-        form = await _parse_form(request, await _read_body(request, max_upload_mb), max_images)
-        name = form.get("model") or default
-        if not isinstance(name, str) or name not in models:
-            raise RequestError(404, f"unknown model {str(name)[:80]!r}; the models are {', '.join(models)}")
-        files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-        if not files:
-            raise RequestError(400, "no images: send them as multipart fields named 'files'")
-        if len(files) > max_images:
-            raise RequestError(413, f"{len(files)} images in one request; the limit is {max_images}")
-        served = models[name]
-        images, names, notes = await _decode_uploads(files, served.detector.input_shape_)
-        results = await run_in_threadpool(served.score, images, names, notes)
+        if busy["requests"] >= max_queue:  # the body is read and dropped, so that the client hears the answer
+            await _drain(request, max_upload_mb)
+            raise RequestError(503, f"busy: {max_queue} requests are being scored; retry in a second",
+                               headers={"Retry-After": "1"})
+        busy["requests"] += 1  # one event loop: no other coroutine runs between the test and the count
+        try:
+            form = await _parse_form(request, await _read_body(request, max_upload_mb), max_images)
+            name = form.get("model") or default
+            if not isinstance(name, str) or name not in models:
+                raise RequestError(404, f"unknown model {str(name)[:80]!r}; the models are {', '.join(models)}")
+            files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            if not files:
+                raise RequestError(400, "no images: send them as multipart fields named 'files'")
+            if len(files) > max_images:
+                raise RequestError(413, f"{len(files)} images in one request; the limit is {max_images}")
+            uploads = [(_label(f.filename, i), await f.read()) for i, f in enumerate(files)]
+            served = models[name]
+            results = await run_in_threadpool(_decode_and_score, served, uploads)
+        finally:
+            busy["requests"] -= 1
         return {"model": name, "images": results}
 
     return app
@@ -178,11 +205,26 @@ async def _read_body(request: Request, max_upload_mb: float) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the upload is {int(declared) / 2**20:.3g} MB; the limit is {max_upload_mb:g} MB")
     body = bytearray()
-    async for chunk in request.stream():  # counted as it arrives: a missing or false length cannot get past
-        body += chunk
-        if len(body) > limit:
-            raise RequestError(413, f"the upload is over the {max_upload_mb:g} MB limit")
+    try:
+        async for chunk in request.stream():  # counted as it arrives: a missing or false length cannot get past
+            body += chunk
+            if len(body) > limit:
+                raise RequestError(413, f"the upload is over the {max_upload_mb:g} MB limit")
+    except ClientDisconnect:  # the body ended before its declared length, or the client left
+        raise RequestError(400, "the upload ended before its declared Content-Length") from None
     return bytes(body)
+
+
+async def _drain(request: Request, max_upload_mb: float) -> None:
+    """Read a request's body without keeping it (up to the upload limit)."""
+    seen, limit = 0, int(max_upload_mb * 1024 * 1024)
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                break
+    except ClientDisconnect:
+        pass
 
 
 async def _parse_form(request: Request, body: bytes, max_files: int):
@@ -199,24 +241,29 @@ async def _parse_form(request: Request, body: bytes, max_files: int):
         raise RequestError(413 if "many" in str(exc).lower() else 400, f"bad multipart upload: {exc}") from None
 
 
-async def _decode_uploads(files: list[UploadFile],
-                         shape: tuple[int, int, int]) -> tuple[np.ndarray, list[str], list[str | None]]:
-    """The uploads as one uint8 batch at the model's size and channels, their names, and per upload what was
-    converted (`conversion_note`); an image the model cannot take is refused with the status its error's type maps
-    to (415 unreadable, 413 too large, else 400)."""
-    c, h, w = shape
-    images, names, notes = [], [], []
-    for i, upload in enumerate(files):
-        label = _label(upload.filename, i)
-        data = await upload.read()
+def _decode_and_score(served: ServedModel, uploads: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """In a worker thread: the uploads (name, bytes) decoded at the model's size and channels, with what was
+    converted (`conversion_note`), then scored; an image the model cannot take is refused with the status its
+    error's type maps to (415 unreadable, 413 too large, else 400)."""
+    c, h, w = served.detector.input_shape_
+    images, notes = [], []
+    for label, data in uploads:
         try:
             images.append(decode_image(data, label, size=(h, w), channels=c))
             notes.append(conversion_note(image_header(io.BytesIO(data), label), (h, w), c))
         except DataError as exc:
             status = {UnreadableImageError: 415, ImageTooLargeError: 413}.get(type(exc), 400)
             raise RequestError(status, str(exc)) from None
-        names.append(label)
-    return np.stack(images), names, notes
+    return served.score(np.stack(images), [label for label, _ in uploads], notes)
+
+
+def host_name(header: str) -> str:
+    """The host name of a Host header, without its port, lower-case: "[::1]:8000" -> "[::1]", "Example:80" ->
+    "example"."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[: header.find("]") + 1]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 def _label(filename: str | None, index: int) -> str:

@@ -37,7 +37,7 @@ def model_dirs(mini, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(model_dirs):
-    return TestClient(create_app(load_models(model_dirs), max_upload_mb=1, max_images=4))
+    return TestClient(create_app(load_models(model_dirs), max_upload_mb=1, max_images=4), base_url="http://localhost")
 
 
 def png(array: np.ndarray) -> bytes:
@@ -101,7 +101,7 @@ def test_a_colour_model_scores_colour_uploads_as_the_library_does(tmp_path):
 
     tiles = np.stack([make_image("tile", np.random.default_rng(i))[0] for i in range(24)])
     det = oneclass.create("ae", epochs=2, widths=(8, 16), latent_dim=8).fit(tiles[:20])
-    colour = TestClient(create_app(load_models([det.save(tmp_path / "tiles")])))
+    colour = TestClient(create_app(load_models([det.save(tmp_path / "tiles")])), base_url="http://localhost")
     answer = colour.post("/score", files=[("files", (f"{i}.png", png(x), "image/png")) for i, x in enumerate(tiles[20:])])
     images = answer.json()["images"]
     np.testing.assert_allclose([i["default_score"] for i in images], det.score(tiles[20:]).default, rtol=1e-5)
@@ -185,13 +185,14 @@ def test_the_page_scores_two_uploads_re_decides_with_the_slider_and_downloads_th
         pytest.skip("no chromium here (apt-get install chromium; .ci/run installs it)")
     for _, (name, data, _) in uploads:
         (tmp_path / name).write_bytes(data)
+    (tmp_path / "bag.png").rename(tmp_path / "=bag.png")  # a name a spreadsheet would run as a formula
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
             page = browser.new_page()
             page.goto(server)
             page.wait_for_selector("#model option", state="attached")
-            page.set_input_files("#files", [str(tmp_path / "trouser.png"), str(tmp_path / "bag.png")])
+            page.set_input_files("#files", [str(tmp_path / "trouser.png"), str(tmp_path / "=bag.png")])
             page.wait_for_selector("tr.result >> nth=1")
             rows = page.locator("tr.result")
             assert rows.count() == 2
@@ -218,7 +219,7 @@ def test_the_page_scores_two_uploads_re_decides_with_the_slider_and_downloads_th
         finally:
             browser.close()
     assert table[0] == ["name", "score", "normalised", "anomalous"]
-    assert [r[0] for r in table[1:]] == ["trouser.png", "bag.png"]
+    assert [r[0] for r in table[1:]] == ["trouser.png", "'=bag.png"]
     assert [int(r[3]) for r in table[1:]] == [int(v > 0) for v in normalised]
 
 

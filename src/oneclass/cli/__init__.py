@@ -1,5 +1,5 @@
 """`oneclass` command line: argument parsing and one call into the library per command, in three modules
-(`train`, `score`, `bench`). User errors print one line and exit with status 2. Heavy modules (torch, the methods)
+(`train`, `score`, `serve`, `bench`). User errors print one line and exit with status 2. Heavy modules (torch, the methods)
 are imported by the commands that use them, so `oneclass --help` stays fast."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import warnings
 
 import oneclass
-from oneclass.cli import bench, score, train
+from oneclass.cli import bench, score, serve, train
 from oneclass.cli.train import DEMO_METHODS
 from oneclass.errors import OneClassError
 
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="oneclass", description="One-class novelty and anomaly detection on images and video.")
     parser.add_argument("--version", action="version", version=f"oneclass {oneclass.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for commands in (train, score, bench):
+    for commands in (train, score, serve, bench):
         commands.add_parsers(sub, oneclass.available())
     return parser
 

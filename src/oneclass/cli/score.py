@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 
 import oneclass
-from oneclass.cli.common import add_device_flag, add_scoring_flags, collect_images, load_for_scoring
+from oneclass.cli.common import add_scoring_flags, collect_images, load_for_scoring
 from oneclass.core.results import CSV_COLUMNS, ImageResult, image_results, results_csv
 from oneclass.errors import OneClassError
 from oneclass.files import check_writable_dir, prepare_output_dir, write_atomic, written_whole
 from oneclass.params import integer, number
-from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
 
 #: the header of `score --csv` files, now and before 0.2 (a file with either is ours to replace)
 CSV_HEADERS = (",".join(CSV_COLUMNS), "path,score,normalised,anomalous")
@@ -222,29 +221,8 @@ def fpr_range_text(d) -> str:
             f"(90 % of the time, from {d.n} normals; {advice}: --val-images or oneclass calibrate)")
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    """Serve saved models over HTTP: a page at / to score images from a browser, and the JSON API (GET /health,
-    GET /models, POST /score with multipart fields `files` and an optional `model`)."""
-    try:
-        import uvicorn
-
-        from oneclass.serve import create_app, load_models
-    except ImportError as exc:
-        raise OneClassError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): "
-                            "pip install -e '.[serve]' in the clone") from None
-    number(0, low_open=True).check("--max-upload-mb", args.max_upload_mb)
-    integer(1).check("--max-images", args.max_images)
-    integer(1, 65535).check("--port", args.port)
-    models = load_models(args.model, device=args.device)
-    app = create_app(models, max_upload_mb=args.max_upload_mb, max_images=args.max_images)
-    for m in models.values():
-        print(f"model {m.name}: {m.detector.name}, input {tuple(m.detector.input_shape_)}", flush=True)
-    print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-
-
 def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
-    """The parsers of `score`, `score-video`, `export`, `calibrate` and `serve`."""
+    """The parsers of `score`, `score-video`, `export` and `calibrate`."""
     p = sub.add_parser("score", help="score images with a saved model", description=cmd_score.__doc__)
     p.add_argument("--model", required=True, help="model folder written by `oneclass train`, or FILE.onnx from `export`")
     p.add_argument("images", nargs="+", help="image files or folders (a folder's normal/ and abnormal/ are read too)")
@@ -280,13 +258,3 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--fpr", type=float, default=None,
                    help="false-positive rate to aim at (default: the model's threshold_fpr, 5 %% unless set)")
     p.set_defaults(func=cmd_calibrate)
-
-    p = sub.add_parser("serve", help="serve saved models over HTTP: a page to score images and a JSON API",
-                       description=cmd_serve.__doc__)
-    p.add_argument("--model", required=True, action="append", help="model folder (repeatable; the first is the default)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    p.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_MB, help="largest request body in MB (default: %(default)s)")
-    p.add_argument("--max-images", type=int, default=MAX_IMAGES, help="most images in one request (default: %(default)s)")
-    add_device_flag(p, "as trained, else auto")
-    p.set_defaults(func=cmd_serve)

@@ -74,8 +74,19 @@ class ImageResult:
 
     def csv_row(self) -> list[str]:
         """The image's row under `CSV_COLUMNS`."""
-        return [self.name, f"{self.default_score:.6g}", "" if self.normalised is None else f"{self.normalised:.4f}",
+        return [spreadsheet_safe(self.name), f"{self.default_score:.6g}",
+                "" if self.normalised is None else f"{self.normalised:.4f}",
                 "" if self.anomalous is None else str(int(self.anomalous))]
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` for a CSV cell that a spreadsheet will not run as a formula: a leading `=`, `+`, `-`, `@`, tab or
+    carriage return gets a `'` before it (OWASP's advice on CSV injection).
+
+    >>> spreadsheet_safe("=HYPERLINK(1).png"), spreadsheet_safe("a.png")
+    ("'=HYPERLINK(1).png", 'a.png')
+    """
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def image_results(model: ScoringModel, images: Any, names: Sequence[str], maps: bool = False,

@@ -135,8 +135,8 @@ def _to_8_bits(img: Image.Image, path: str | Path) -> Image.Image:
     """Single-channel images of more than 8 bits as 8-bit grey, scaled by their real depth."""
     if img.mode not in _WIDE_GREY and img.mode != "I":
         return img
-    values = np.asarray(img, dtype=np.float64)
-    if not np.isfinite(values).all():
+    values = np.asarray(img)  # in its own type (2 or 4 bytes a pixel): a float64 copy would cost 8
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise DataError(f"{path}: the image holds NaN or infinite values")
     lo, hi = float(values.min()), float(values.max())
     if img.mode == "I":  # 32-bit integers: only a range that is plainly 8-bit can be read without guessing
@@ -148,7 +148,11 @@ def _to_8_bits(img: Image.Image, path: str | Path) -> Image.Image:
         white = _WIDE_GREY[img.mode]
         if lo < 0 or hi > white:
             raise DataError(f"{path}: {img.mode} image with values in [{lo:g}, {hi:g}]; expected 0 to {white:g}")
-    return Image.fromarray(np.round(values * (255.0 / white)).astype(np.uint8), mode="L")
+    out = np.empty(values.shape, np.uint8)
+    rows = max(1, 2**20 // max(1, values.shape[1]))  # scaled a million pixels at a time, so memory stays bounded
+    for start in range(0, len(values), rows):
+        out[start:start + rows] = np.round(values[start:start + rows] * (255.0 / white))
+    return Image.fromarray(out, mode="L")
 
 
 def list_images(folder: str | Path) -> list[Path]:
