@@ -10,6 +10,7 @@ Every bad request gets a 4xx status with a JSON message {"detail": ...}; the ser
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import threading
@@ -38,6 +39,8 @@ from oneclass.settings import MAX_IMAGES, MAX_UPLOAD_MB
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 #: requests decoded or scored at once (beyond them: 503, retry later); their uploads are held in memory
 MAX_QUEUE = 8
+#: seconds a connection may take to send a request's headers, and a request its whole body (slow clients are dropped)
+HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 60.0
 
 
 @dataclass
@@ -132,8 +135,35 @@ def load_models(folders: list[str | Path], device: str | None = None) -> dict[st
     return models
 
 
+def guarded_protocol(header_timeout: float = HEADER_TIMEOUT) -> type:
+    """uvicorn's HTTP/1.1 protocol, closing a connection that has not sent a whole request's headers within
+    `header_timeout` seconds of opening or of its last response (uvicorn alone keeps such a connection forever)."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        def connection_made(self, transport) -> None:  # noqa: ANN001
+            super().connection_made(transport)
+            self._deadline = None
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(header_timeout, self._headers_too_slow)
+
+        def _headers_too_slow(self) -> None:
+            if self.cycle is None or self.cycle.response_complete:  # still waiting for a request's headers
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
 def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPLOAD_MB, max_images: int = MAX_IMAGES,
-               hosts: tuple[str, ...] = (), max_queue: int = MAX_QUEUE):
+               hosts: tuple[str, ...] = (), max_queue: int = MAX_QUEUE, body_timeout: float = BODY_TIMEOUT):
     """The FastAPI application serving `models` (the first is the default), with its limits; it answers requests
     addressed to a localhost name or one of `hosts` (the bound address, --allow-host), and 421 to others."""
     if not models:
@@ -179,7 +209,7 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
                                headers={"Retry-After": "1"})
         busy["requests"] += 1  # one event loop: no other coroutine runs between the test and the count
         try:
-            form = await _parse_form(request, await _read_body(request, max_upload_mb), max_images)
+            form = await _parse_form(request, await _read_body(request, max_upload_mb, body_timeout), max_images)
             name = form.get("model") or default
             if not isinstance(name, str) or name not in models:
                 raise RequestError(404, f"unknown model {str(name)[:80]!r}; the models are {', '.join(models)}")
@@ -198,20 +228,27 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
     return app
 
 
-async def _read_body(request: Request, max_upload_mb: float) -> bytes:
-    """The request's body, refused (413) as soon as it is over the limit, whatever its declared length says."""
+async def _read_body(request: Request, max_upload_mb: float, timeout: float) -> bytes:
+    """The request's body, refused (413) as soon as it is over the limit, whatever its declared length says, and
+    (408) when it takes more than `timeout` seconds to arrive."""
     limit = int(max_upload_mb * 1024 * 1024)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the upload is {int(declared) / 2**20:.3g} MB; the limit is {max_upload_mb:g} MB")
     body = bytearray()
-    try:
+
+    async def receive() -> None:
         async for chunk in request.stream():  # counted as it arrives: a missing or false length cannot get past
-            body += chunk
+            body.extend(chunk)
             if len(body) > limit:
                 raise RequestError(413, f"the upload is over the {max_upload_mb:g} MB limit")
+
+    try:
+        await asyncio.wait_for(receive(), timeout)
     except ClientDisconnect:  # the body ended before its declared length, or the client left
         raise RequestError(400, "the upload ended before its declared Content-Length") from None
+    except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11 on
+        raise RequestError(408, f"the upload took more than {timeout:g} s to arrive; send it faster") from None
     return bytes(body)
 
 

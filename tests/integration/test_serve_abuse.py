@@ -24,7 +24,7 @@ import oneclass
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from oneclass.serve import create_app, host_name, load_models  # noqa: E402
+from oneclass.serve import create_app, guarded_protocol, host_name, load_models  # noqa: E402
 from tests.integration.test_serve import png  # noqa: E402
 
 
@@ -37,13 +37,14 @@ def model_dir(mini, tmp_path_factory):
 class Server:
     """An app under uvicorn on a free local port, in a thread of this process."""
 
-    def __init__(self, app):
+    def __init__(self, app, header_timeout: float = 10.0):
         import uvicorn
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    http=guarded_protocol(header_timeout)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
@@ -187,3 +188,35 @@ def test_names_a_spreadsheet_would_run_are_quoted_in_csv(model_dir, tmp_path, ca
     cells = [line.split(",")[0] for line in (tmp_path / "s.csv").read_text().splitlines()[1:]]
     assert cells == ["'=HYPERLINK(x).png", "'+1.png", "'-2.png", "'@sum.png", "plain.png"]
     capsys.readouterr()
+
+
+def test_connections_that_never_finish_their_headers_are_closed(model_dir):
+    with Server(create_app(load_models([model_dir])), header_timeout=1.0) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(20)]
+        idle[0].sendall(b"GET /health HT")  # half a request line, then nothing
+        time.sleep(1.5)
+        for s in idle:
+            s.settimeout(5)
+            assert s.recv(1024) in (b"",), "still open"  # closed by the server
+            s.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/health", timeout=10) as r:
+            assert r.status == 200  # a prompt client is served
+
+
+def test_a_body_sent_a_byte_at_a_time_is_dropped(model_dir):
+    with Server(create_app(load_models([model_dir]), body_timeout=1.5)) as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(b"POST /score HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                      b"Content-Length: 1000\r\n\r\n")
+            start, answer = time.perf_counter(), b""
+            s.settimeout(0.3)
+            while time.perf_counter() - start < 10 and not answer:
+                try:
+                    s.sendall(b"-")
+                    answer = s.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert time.perf_counter() - start < 5

@@ -18,7 +18,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     try:
         import uvicorn
 
-        from oneclass.serve import create_app, load_models
+        from oneclass.serve import create_app, guarded_protocol, load_models
     except ImportError as exc:
         raise OneClassError(f"serve needs FastAPI and uvicorn ({exc.name} is missing): "
                             "pip install -e '.[serve]' in the clone") from None
@@ -32,7 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     for m in models.values():
         print(f"model {m.name}: {m.detector.name}, input {tuple(m.detector.input_shape_)}", flush=True)
     print(f"serving on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=5, http=guarded_protocol())
 
 
 def check_can_listen(host: str, port: int) -> None:
