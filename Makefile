@@ -97,6 +97,7 @@ bench-fashion-mnist: $(BIN)/oneclass
 # `oneclass serve` under load: 8 clients, 1,000 single-image requests to an ae and an adacl (issue 27)
 bench-serve: $(BIN)/oneclass
 	$(BIN)/python benchmarks/serve_load.py --clients 8 --requests 1000 --out results/serve-load.jsonl
+	$(BIN)/python benchmarks/serve_load.py --clients 50 --images-per-request 10 --requests 500 --out results/serve-load.jsonl
 
 bench-adacl: $(BIN)/oneclass
 	$(BIN)/python benchmarks/score_combinations.py train --data-root ../shared/data --dir runs/score-combinations

@@ -170,15 +170,8 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
         raise OneClassError("serve: no models; give at least one --model DIR")
     default = next(iter(models))
     app = FastAPI(title="oneclass", version=_version(), docs_url=None, redoc_url=None)
-    allowed, busy = {*LOCAL_HOSTS, *(h.lower() for h in hosts)}, {"requests": 0}
-
-    @app.middleware("http")
-    async def addressed_to_us(request: Request, call_next):
-        host = host_name(request.headers.get("host", ""))
-        if host not in allowed:
-            return JSONResponse({"detail": f"this server does not answer requests addressed to {host[:80]!r}; start it "
-                                           "with --allow-host NAME to serve that name"}, status_code=421)
-        return await call_next(request)
+    _answer_only(app, {*LOCAL_HOSTS, *(h.lower() for h in hosts)})
+    busy = {"requests": 0}
 
     @app.exception_handler(RequestError)
     async def request_error(_request: Request, exc: RequestError) -> JSONResponse:
@@ -226,6 +219,18 @@ def create_app(models: dict[str, ServedModel], *, max_upload_mb: float = MAX_UPL
         return {"model": name, "images": results}
 
     return app
+
+
+def _answer_only(app: FastAPI, allowed: set[str]) -> None:
+    """Refuse (421) a request whose Host header names none of `allowed`."""
+
+    @app.middleware("http")
+    async def addressed_to_us(request: Request, call_next):
+        host = host_name(request.headers.get("host", ""))
+        if host not in allowed:
+            return JSONResponse({"detail": f"this server does not answer requests addressed to {host[:80]!r}; start it "
+                                           "with --allow-host NAME to serve that name"}, status_code=421)
+        return await call_next(request)
 
 
 async def _read_body(request: Request, max_upload_mb: float, timeout: float) -> bytes:

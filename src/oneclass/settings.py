@@ -57,7 +57,10 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise OneClassError(f"--set {item!r}: expected KEY=VALUE, e.g. --set lr=0.001")
+            raise OneClassError(f"--set {item[:60]!r}: expected KEY=VALUE, e.g. --set lr=0.001")
+        if len(key) > 64 or not key.isidentifier():
+            raise OneClassError(f"--set {key[:40]!r}{'...' if len(key) > 40 else ''}: not a hyper-parameter name "
+                                "(letters, digits and _); `oneclass train --help` lists where to find them")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:

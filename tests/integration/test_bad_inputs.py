@@ -199,7 +199,7 @@ def test_cifar_batches_of_the_wrong_size_are_refused(tmp_path, capsys, data, lab
     (["--set", "learning_rate=0.1"], "ae has no hyper-parameter 'learning_rate'; it has input_shape, widths"),
     (["--set", "patch_size=20"], "the one-vs-rest protocol has no option 'patch_size'; its options: val_normal, val_outliers"),
     (["--preset", "fast", "--set", "kernel=4"], "kernel must be an odd integer >= 1, got 4"),
-    (["--seed", "-1"], "seed must be an integer >= 0"),
+    (["--seed", "-1"], "seed must be an integer in [0, 4294967295]"),
 ])
 def test_bad_hyper_parameters_on_the_command_line(tmp_path, capsys, extra, message):
     refused(["train", "--method", "ae", "--dataset", "fashion-mnist-mini", "--normal-class", "0", "--out",

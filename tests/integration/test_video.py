@@ -139,6 +139,12 @@ def test_read_video_decodes_a_file_and_a_frame_folder(tree, tmp_path):
     assert np.abs(decoded.astype(int) - frames[:12]).mean() < 3  # lossless luma up to RGB↔YUV rounding
     with pytest.raises(DataError, match="not a readable video"):
         read_video(tree / "Test" / "UCSDped2.m")
+    import oneclass.data.video as video
+
+    with pytest.MonkeyPatch.context() as patch:  # twelve frames over a limit of five: refused from the header
+        patch.setattr(video, "MAX_VIDEO_BYTES", 60 * 90 * 5)
+        with pytest.raises(DataError, match=r"clip.mp4: 12 frames of 90×60 take .* GB or more decoded, over"):
+            read_video(path)
 
 
 def test_cli_train_video_then_score_video(tree, tmp_path, capsys):

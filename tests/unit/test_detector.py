@@ -75,7 +75,7 @@ BAD_VALUES = [("epochs", 0, "epochs must be an integer >="), ("epochs", -3, "epo
               ("latent_dim", 0, "latent_dim must be an integer >= 1"), ("batch_size", 0, "batch_size must be"),
               ("lr", -0.1, "lr must be a finite number > 0"), ("lr", float("nan"), "lr must be a finite number"),
               ("widths", [], "widths must be a list of"), ("widths", [8, 0], "widths must be a list of"),
-              ("kernel", True, "kernel must be an odd integer"), ("seed", -1, "seed must be an integer >= 0"),
+              ("kernel", True, "kernel must be an odd integer"), ("seed", -1, "seed must be an integer in [0, 4294967295]"),
               ("device", "gpu", "device must be 'auto', 'cpu'"),
               ("input_shape", (1, 100000, 100000), "input_shape must be (channels, height, width)"),
               ("input_shape", (2, 28, 28), "input_shape must be"),

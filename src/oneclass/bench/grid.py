@@ -63,6 +63,10 @@ class Cell:
         return resolve(self.method, self.preset, settings, self.seed, self.protocol)
 
 
+#: the largest number of classes a data set may have (Caltech-256 has 257): bounds --classes before it is expanded
+MAX_CLASSES = 1000
+
+
 def parse_classes(text: str) -> list[int]:
     """'0-9', '0,2,5' or '1-3,7' → sorted list of class indices."""
     classes: set[int] = set()
@@ -74,6 +78,8 @@ def parse_classes(text: str) -> list[int]:
             raise OneClassError(f"--classes {text!r}: expected e.g. 0-9 or 0,2,5") from None
         if last < first:
             raise OneClassError(f"--classes {text!r}: the range {part.strip()} runs backwards; write {last}-{first}")
+        if first < 0 or last >= MAX_CLASSES:
+            raise OneClassError(f"--classes {text[:40]!r}: class numbers run from 0 to {MAX_CLASSES - 1} at most")
         classes.update(range(first, last + 1))
     return sorted(classes)
 

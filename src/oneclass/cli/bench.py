@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from oneclass.cli.common import PROTOCOL_HELP, REPORT_FILES, add_training_flags, check_normal_class
 from oneclass.data.catalog import DATASETS, dataset_info, load_dataset, search_roots, verify_dataset
@@ -37,6 +38,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
         integer(0).check("--seeds", seed)
     overrides = overrides_from(args.set, args.epochs, args.device, args.precision)
     integer(1).check("--workers", args.workers)
+    cores = os.cpu_count() or 1
+    if args.workers > cores:
+        print(f"--workers {args.workers}: this machine has {cores} cores; running {cores} workers", flush=True)
+        args.workers = cores
     cells = make_cells(methods, args.dataset, args.protocol, classes, seeds, args.preset, overrides, args.track_epochs)
     out = ResultsFile(args.out)
     set_aside = out.check()

@@ -93,7 +93,7 @@ class Detector(Parameterised):
     #: config.json's "state" and set again before the weights are loaded
     state_attributes: ClassVar[tuple[str, ...]] = ()
     common_rules: ClassVar[dict[str, rules.Rule]] = {
-        "input_shape": rules.image_shape(), "seed": rules.integer(0), "device": rules.device_name(),
+        "input_shape": rules.image_shape(), "seed": rules.integer(0, 2**32 - 1), "device": rules.device_name(),
         "precision": rules.one_of(*PRECISIONS), "threshold_fpr": rules.number(0, 1, low_open=True, high_open=True),
         "calibration": rules.number(0, 0.5)}
     #: the precision `score` computes in: fp32 unless asked (`load(path, precision="bf16")`, `score --precision`)

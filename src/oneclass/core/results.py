@@ -81,11 +81,13 @@ class ImageResult:
 
 def spreadsheet_safe(text: str) -> str:
     """`text` for a CSV cell that a spreadsheet will not run as a formula: a leading `=`, `+`, `-`, `@`, tab or
-    carriage return gets a `'` before it (OWASP's advice on CSV injection).
+    carriage return gets a `'` before it (OWASP's advice on CSV injection); bytes of a file name that are not UTF-8
+    are written as escapes (`\\xff`).
 
     >>> spreadsheet_safe("=HYPERLINK(1).png"), spreadsheet_safe("a.png")
     ("'=HYPERLINK(1).png", 'a.png')
     """
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # a file name not in UTF-8
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 

@@ -10,6 +10,9 @@ import numpy as np
 from oneclass.data.ucsd import read_frames
 from oneclass.errors import DataError
 
+#: the most bytes of decoded grey frames read from one video file (they are stacked into one array after)
+MAX_VIDEO_BYTES = 2**30
+
 
 def read_video(path: str | Path) -> np.ndarray:
     """Grey frames (T, H, W) uint8 of a video file (decoded by PyAV / FFmpeg) or of a folder of frame images."""
@@ -25,12 +28,27 @@ def read_video(path: str | Path) -> np.ndarray:
                         "(or pass a folder of frames)") from None
     try:
         with av.open(str(path)) as container:
-            frames = [f.to_ndarray(format="gray") for f in container.decode(video=0)]
+            stream = container.streams.video[0]
+            _check_video_size(path, stream.frames or 0, stream.codec_context.width, stream.codec_context.height)
+            frames, pixels = [], 0
+            for f in container.decode(video=0):  # counted as decoded too: a header may understate the frames
+                pixels += f.width * f.height
+                _check_video_size(path, len(frames) + 1, f.width, f.height, pixels)
+                frames.append(f.to_ndarray(format="gray"))
     except (av.FFmpegError, IndexError) as exc:
         raise DataError(f"{path}: not a readable video ({exc})") from None
     if not frames:
         raise DataError(f"{path}: the video has no frames")
     return np.stack(frames)
+
+
+def _check_video_size(path: Path, frames: int, width: int, height: int, pixels: int | None = None) -> None:
+    """Refuse a video whose grey frames would take more than `MAX_VIDEO_BYTES` (before decoding where its header
+    says how many frames it has, and as it decodes)."""
+    total = frames * width * height if pixels is None else pixels
+    if total > MAX_VIDEO_BYTES:
+        raise DataError(f"{path}: {frames:,} frames of {width}×{height} take {total / 2**30:.1f} GB or more decoded, over the "
+                        f"{MAX_VIDEO_BYTES / 2**30:g} GB oneclass reads; cut the video or lower its resolution first")
 
 
 def patch_origins(length: int, size: int, stride: int) -> np.ndarray:

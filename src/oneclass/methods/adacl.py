@@ -221,6 +221,7 @@ class ADACL(TorchDetector):
                 f"{'them' if len(square) > 1 else 'it'} out of augmentations for other shapes") if square else None
 
     def _fit(self, x: torch.Tensor, val, known=None) -> None:
+        self._check_network_size()
         if self.members == 1:
             self.fit_info_.update(self._fit_member(x, val, self.seed))
             return
