@@ -41,6 +41,12 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 MAX_QUEUE = 8
 #: seconds a connection may take to send a request's headers, and a request its whole body (slow clients are dropped)
 HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 60.0
+#: the most memory decoding one upload may take (its pixels in their own mode, then converted at full size), in MB;
+#: a request's images are decoded one after another, so this bounds a request's decoding too
+MAX_DECODE_MB = 256.0
+#: bytes a pixel takes in each Pillow mode (others: 4)
+MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "I;16": 2, "I;16B": 2, "I;16L": 2, "RGB": 3, "YCbCr": 3,
+              "LAB": 3, "HSV": 3}
 
 
 @dataclass
@@ -291,8 +297,14 @@ def _decode_and_score(served: ServedModel, uploads: list[tuple[str, bytes]]) -> 
     images, notes = [], []
     for label, data in uploads:
         try:
+            header = image_header(io.BytesIO(data), label)
+            needed = header.height * header.width * (MODE_BYTES.get(header.mode, 4) + c) / 2**20
+            if needed > MAX_DECODE_MB:
+                raise ImageTooLargeError(f"{label}: decoding its {header.width}×{header.height} {header.mode} pixels "
+                                         f"would take {needed:.0f} MB, over the {MAX_DECODE_MB:g} MB an upload may use; "
+                                         "send it smaller")
             images.append(decode_image(data, label, size=(h, w), channels=c))
-            notes.append(conversion_note(image_header(io.BytesIO(data), label), (h, w), c))
+            notes.append(conversion_note(header, (h, w), c))
         except DataError as exc:
             status = {UnreadableImageError: 415, ImageTooLargeError: 413}.get(type(exc), 400)
             raise RequestError(status, str(exc)) from None

@@ -220,3 +220,19 @@ def test_a_body_sent_a_byte_at_a_time_is_dropped(model_dir):
                     break
     assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
     assert time.perf_counter() - start < 5
+
+
+def test_an_upload_whose_decoding_would_take_too_much_memory_is_refused_before_decoding(model_dir, monkeypatch):
+    """The service bounds the memory of decoding an upload, not only its pixel count: a 4000×4000 RGBA image (61 MB
+    of pixels, 76 MB with its grey conversion) is refused (413) where an upload may use 50 MB, and scored where it
+    may use 256 MB (the default)."""
+    import oneclass.serve as serve
+
+    rgba = io.BytesIO()
+    Image.new("RGBA", (4000, 4000), (10, 20, 30, 255)).save(rgba, format="PNG")
+    client = TestClient(create_app(load_models([model_dir]), max_upload_mb=5), base_url="http://localhost")
+    files = [("files", ("huge.png", rgba.getvalue(), "image/png"))]
+    assert client.post("/score", files=files).status_code == 200
+    monkeypatch.setattr(serve, "MAX_DECODE_MB", 50.0)
+    answer = client.post("/score", files=files)
+    assert answer.status_code == 413 and "would take 76 MB, over the 50 MB" in answer.json()["detail"]
