@@ -156,26 +156,23 @@ def _take_lock(lock: Path, target: Path, option: str) -> None:
     """Create the lock folder, or refuse while its owner runs; a dead owner's lock is cleared (after putting back
     a folder that its fallback switch had moved aside)."""
     lock.parent.mkdir(parents=True, exist_ok=True)
-    owner_file = lock / "owner.json"
     for _ in range(3):
         try:
             lock.mkdir()
         except FileExistsError:
-            try:
-                owner = json.loads(owner_file.read_text())
-            except (OSError, ValueError):
-                owner = {}
-            if not owner and time.time() - lock.stat().st_mtime < 5:  # being created this instant
+            owner = _owner(lock)
+            if not owner and _age(lock) < 5:  # being created this instant: its owner is writing owner.json
                 time.sleep(0.2)
                 continue
-            if owner.get("host") == socket.gethostname() and _alive(owner.get("pid")):
+            if _running(owner):
                 since = time.strftime("%H:%M:%S", time.localtime(owner.get("since", 0)))
                 raise OneClassError(f"{option} {target}: another oneclass (process {owner['pid']}, since {since}) is "
                                     "writing this folder; wait for it to finish or choose another folder") from None
             put_back(target)
             shutil.rmtree(lock, ignore_errors=True)
             continue
-        owner_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}))
+        (lock / "owner.json").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                     "since": time.time()}))
         return
     raise OneClassError(f"{option} {target}: cannot take the lock {lock}; remove it if no oneclass is running")
 
@@ -185,13 +182,34 @@ def put_back(target: str | Path) -> None:
     lies aside in its lock: move it back (a reader, `load`, does this too, so it never finds the folder gone)."""
     target = Path(target)
     lock = target.parent / f".{target.name}.writing"
+    if (lock / "old").is_dir() and not target.exists() and not _running(_owner(lock)):
+        try:
+            os.rename(lock / "old", target)
+        except OSError:  # another reader put it back first
+            pass
+
+
+def _owner(lock: Path) -> dict:
+    """What a lock folder says of its writer (pid, host, since); empty if it says nothing readable."""
     try:
         owner = json.loads((lock / "owner.json").read_text())
     except (OSError, ValueError):
-        owner = {}
-    alive = owner.get("host") == socket.gethostname() and _alive(owner.get("pid"))
-    if not alive and (lock / "old").is_dir() and not target.exists():
-        os.rename(lock / "old", target)
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _age(path: Path) -> float:
+    """Seconds since `path` last changed (0 if it is gone)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _running(owner: dict) -> bool:
+    """Whether a lock's writer still runs: its process on this machine is alive (a lock written on another machine
+    cannot be checked, and counts as a dead writer's)."""
+    return owner.get("host") == socket.gethostname() and _alive(owner.get("pid"))
 
 
 def _switch(new: Path, target: Path, aside: Path) -> None:
