@@ -156,6 +156,10 @@ def guarded_protocol(header_timeout: float = HEADER_TIMEOUT) -> type:
             super().on_response_complete()
             self._arm()
 
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            self._deadline.cancel()
+
         def _arm(self) -> None:
             if self._deadline is not None:
                 self._deadline.cancel()
@@ -297,6 +301,8 @@ def _decode_and_score(served: ServedModel, uploads: list[tuple[str, bytes]]) -> 
     images, notes = [], []
     for label, data in uploads:
         try:
+            if not data:
+                raise DataError(f"{label}: empty file")
             header = image_header(io.BytesIO(data), label)
             needed = header.height * header.width * (MODE_BYTES.get(header.mode, 4) + c) / 2**20
             if needed > MAX_DECODE_MB:

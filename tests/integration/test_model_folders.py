@@ -111,7 +111,7 @@ def test_a_second_writer_is_refused_while_the_first_runs(two_models, tmp_path, c
     assert oneclass.load(target).decision_ is not None
 
 
-def test_save_never_replaces_a_folder_holding_other_files(two_models, tmp_path):
+def test_save_never_replaces_a_folder_holding_other_files(two_models, tmp_path, capsys):
     a, _, _ = two_models
     theirs = tmp_path / "theirs"
     theirs.mkdir()
@@ -124,6 +124,8 @@ def test_save_never_replaces_a_folder_holding_other_files(two_models, tmp_path):
         with pytest.raises(OneClassError, match=f"not a oneclass model's \\({name}\\)"):
             oneclass.load(a).save(folder)
         assert _hashes([folder]) == before
+    refused(["train", "--method", "ocsvm", "--dataset", "fashion-mnist-mini", "--normal-class", "0", "--force",
+             "--out", theirs], capsys, "--out", "not a oneclass model's (config.json)", unchanged=[theirs])
 
 
 def test_train_replaces_its_own_model_with_its_metrics_and_leftovers_of_a_crash(tmp_path, capsys):

@@ -132,6 +132,15 @@ def test_calibrate_a_saved_model_on_other_normals(folders, tmp_path, capsys):
     refused(["calibrate", "--model", model, folders / "test" / "normal", "--fpr", "2"], capsys, "--fpr must be",
             unchanged=[model])
     refused(["calibrate", "--model", model, tmp_path / "none"], capsys, "NORMALS", "no such folder", unchanged=[model])
+    # the model's metrics.json goes with it: noted as recalibrated, or kept byte for byte where it is not ours to read
+    (model / "metrics.json").write_text('{"auroc": {"svm": 0.9}}')
+    assert main(["calibrate", "--model", str(model), str(folders / "test" / "normal"), "--fpr", "0.2"]) == 0
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["auroc"] == {"svm": 0.9} and metrics["recalibrated"]["fpr"] == 0.2
+    (model / "metrics.json").write_bytes(b"\x00 not json")
+    assert main(["calibrate", "--model", str(model), str(folders / "test" / "normal")]) == 0
+    assert (model / "metrics.json").read_bytes() == b"\x00 not json"
+    capsys.readouterr()
 
 
 @pytest.fixture(scope="module")

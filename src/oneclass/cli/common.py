@@ -112,7 +112,10 @@ def model_output(path: str | Path, force: bool) -> Iterator[Path]:
     """For a command that trains a model into --out: check the folder before the long work (refused if it holds
     anything but a model, or a model without --force), hold its lock through the work (a second writer is refused),
     and yield a new folder that replaces --out as a whole when the block ends without error."""
+    from oneclass.core.persistence import check_model_folder
+
     prepare_output_dir(path, "--out", MODEL_FILES, force=force, nested=True)
+    check_model_folder(Path(path), "--out")  # a config.json that is not a oneclass model's is the user's
     with written_whole(path, "--out") as new:
         yield new
 

@@ -200,10 +200,16 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
         det.save(new)
         metrics_file = Path(args.model) / "metrics.json"
         if metrics_file.is_file():  # the AUROCs still hold; rates at a threshold were measured at the old one
-            metrics = json.loads(metrics_file.read_text()) | {"recalibrated": {
-                "threshold": d.threshold, "fpr": d.fpr, "normals": d.n,
-                "note": "the rates at a threshold above were measured at the threshold before `oneclass calibrate`"}}
-            write_atomic(new / "metrics.json", json.dumps(metrics, indent=2, default=list) + "\n")
+            data = metrics_file.read_bytes()
+            try:
+                metrics = json.loads(data)
+            except ValueError:
+                metrics = None
+            if isinstance(metrics, dict):
+                data = json.dumps(metrics | {"recalibrated": {
+                    "threshold": d.threshold, "fpr": d.fpr, "normals": d.n, "note": "the rates at a threshold above "
+                    "were measured at the threshold before `oneclass calibrate`"}}, indent=2, default=list) + "\n"
+            write_atomic(new / "metrics.json", data)  # kept as it was where it is not ours to read
     print(f"{len(normals.paths)} normal images under {args.normals}: {normals.summary()}")
     print(f"threshold {d.score} > {d.threshold:.6g} (was {'none' if old is None else f'{old.threshold:.6g}'}), set to "
           f"flag {d.fpr:.1%} of them; {fpr_range_text(d)}; model {args.model} updated")
