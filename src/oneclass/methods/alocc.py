@@ -8,6 +8,8 @@ refinement, separates the two better than D(X).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from torch import nn
@@ -16,6 +18,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from oneclass import params as rules
 from oneclass.core import MAP, TorchDetector
+from oneclass.errors import InputError
 from oneclass.nn import downsampled_sizes
 from oneclass.runtime import map_batches
 from oneclass.training import fit_epochs
@@ -135,15 +138,21 @@ class ALOCC(TorchDetector):
                    "lr": rules.number(0, low_open=True), "r_steps": rules.integer(1),
                    "d_batches": rules.one_of("mixed", "separate"),
                    "d_average": rules.number(0, 1, low_open=True, high_open=True, optional=True), "epochs": rules.integer(1),
-                   "batch_size": rules.integer(1)}
+                   "phase_two_epochs": rules.integer(0), "old_epoch": rules.integer(1),
+                   "phase_two_lr": rules.number(0, low_open=True), "batch_size": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | str | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
                  widths: tuple[int, ...] = (16, 32, 64, 128), lr: float = 0.002, r_steps: int = 1,
                  d_batches: str = "mixed", d_average: float | None = None, epochs: int = 15,
-                 batch_size: int = 128, seed: int = 0, device: str = "auto",
+                 phase_two_epochs: int = 0, old_epoch: int = 1, phase_two_lr: float = 0.0002, batch_size: int = 128, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         self._set_params(locals())
+
+    @classmethod
+    def _check_combinations(cls, p: dict) -> None:
+        if p["phase_two_epochs"] and not p["old_epoch"] < p["epochs"]:
+            raise InputError(f"old_epoch must come before the last epoch, got old_epoch={p['old_epoch']}, epochs={p['epochs']}")
 
     def _build(self) -> nn.Module:
         args = (self.input_shape_, tuple(self.widths), self.epsilon, self.decay)
@@ -163,13 +172,21 @@ class ALOCC(TorchDetector):
         opt_r = torch.optim.RMSprop(net.reconstructor.parameters(), lr=self.lr)
         opt_d = torch.optim.RMSprop(net.discriminator.parameters(), lr=self.lr)
         rho = self._noise_energy(x) if self.rho == "noise" else self.rho
+        old: list[nn.Module] = []  # R after `old_epoch` epochs, for the second phase
+
+        def end_epoch(epoch: int, history: dict) -> bool:
+            stop = rho is not None and history["r_rec"][-1] < rho
+            if self.phase_two_epochs and not old and (epoch == self.old_epoch or stop):
+                old.append(copy.deepcopy(net.reconstructor).eval())
+            return stop
+
         record = fit_epochs(self._run, lambda batch: self._train_step(batch.images, opt_r, opt_d, gen), x, module=self.net_,
-                            epochs=self.epochs,
-                            batch_size=self.batch_size, generator=gen, validation=self._validation(val),
-                            end_epoch=lambda epoch, history: rho is not None and history["r_rec"][-1] < rho,
-                            stateful={"opt_r": opt_r, "opt_d": opt_d})
+                            epochs=self.epochs, batch_size=self.batch_size, generator=gen, validation=self._validation(val),
+                            end_epoch=end_epoch, stateful={"opt_r": opt_r, "opt_d": opt_d})
         stopped = record.pop("stopped_at", None)
         self.fit_info_.update(record, epoch_budget=self.epochs, rho=rho, stopped_by_rho=stopped)
+        if self.phase_two_epochs:
+            self.fit_info_["phase_two"] = self._phase_two(x, old[0], gen)
 
     def _noise(self, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
         lo, hi = self.normalisation_["range"]
@@ -217,6 +234,37 @@ class ALOCC(TorchDetector):
             (adv + self.lambda_ * rec).backward()
             opt_r.step()
         return {"d": loss_d.item(), "r_adv": adv.item(), "r_rec": rec.item()}
+
+    def _phase_two(self, x: torch.Tensor, old: nn.Module, gen: torch.Generator, epochs: int | None = None,
+                   lr: float | None = None) -> dict:
+        """OGNet's second phase (Zaheer et al., CVPR 2020): R and the old R frozen, D fine-tuned for `epochs`
+        (default `phase_two_epochs`, at `lr`, default `phase_two_lr`) to tell good reconstructions (X and R(X), label 1) from bad ones (the old R's
+        R_old(X), and pseudo anomalies R((R_old(X_i) + R_old(X_j)) / 2) of two images of the batch, label 0), the
+        four groups weighed equally, in one batch as D's first phase. Returns the record of the loop."""
+        r, d = self.net_.reconstructor.eval(), self.net_.discriminator
+        opt = torch.optim.RMSprop(d.parameters(), lr=self.phase_two_lr if lr is None else lr)
+
+        def step(batch) -> dict[str, float]:
+            xb = batch.images
+            with torch.no_grad():
+                bad = old(xb)
+                partner = torch.randperm(len(xb), generator=gen).to(xb.device)
+                images = torch.cat([xb, r(xb), bad, r((bad + bad[partner]) / 2)])
+            logits = d(images)
+            labels = torch.cat([torch.ones(2 * len(xb)), torch.zeros(2 * len(xb))]).to(logits)
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if self.net_.discriminator_average is not None:
+                self.net_.discriminator_average.update_parameters(d)
+            return {"d": loss.item()}
+
+        record = fit_epochs(self._run, step, x, module=d, epochs=self.phase_two_epochs if epochs is None else epochs,
+                            batch_size=self.batch_size, generator=gen, track=False, stateful={"opt_d2": opt},
+                            desc=f"{self.name} phase two")
+        self.net_.eval()
+        return {"epochs": record["epochs"], "old_epoch": self.old_epoch, "train_loss": record["train_loss"]}
 
     # -- scoring -----------------------------------------------------------------------------------
     def forward(self, batch: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:

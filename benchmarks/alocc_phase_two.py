@@ -1,0 +1,132 @@
+"""ALOCC's discriminator score, chosen without test labels (issue 51): the paper's D, an average of D (EMA), and
+OGNet's second phase (Zaheer et al., CVPR 2020), which fine-tunes D on good and bad reconstructions.
+
+For each normal class and seed this trains ALOCC once (the fast preset, fp32, `d_average=0.99` so that D and its
+average are both at hand; the average does not change training) on the training normals less 150 held out, keeping
+R after epochs 1, 3 and 5 as "old" reconstructors. It then scores D(R(X)) with D and with its average, and, from
+copies of the trained D and average, after each second-phase variant (old epoch × phase-two epochs × learning rate).
+Each variant is scored on two validation sets built from the 150 held-out normals, never from test images: one
+created anomaly of each (ADACL's cut-paste, puzzle, rotation and mix-up) and one reshaped copy (stretched or
+squashed across, or thickened: `adacl_epochs.reshaped`). The rule, fixed before the runs: the variant with the
+highest mean validation AUROC (mean of the two sets) over the seeds becomes the default; test AUROC is only reported.
+
+    python benchmarks/alocc_phase_two.py --data-root ../shared/data --dataset fashion-mnist --classes 0 \\
+        --seeds 0,1,2,3,4 --out results/alocc-phase-two.jsonl
+    python benchmarks/alocc_phase_two.py --summary --out results/alocc-phase-two.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import oneclass
+from adacl_epochs import reshaped
+from oneclass.data.catalog import load_dataset
+from oneclass.data.protocols import make_split
+from oneclass.metrics import auroc
+from oneclass.training import EveryEpoch, Run
+
+HELD_OUT = 150
+OLD_EPOCHS = (1, 3, 5)
+VARIANTS = [(old, epochs, lr) for old in OLD_EPOCHS for epochs in (1, 3) for lr in (0.0002, 0.002)]
+
+
+def d_scores(det, sets: dict[str, tuple[torch.Tensor, np.ndarray]]) -> dict[str, float]:
+    """AUROC of `d_rx` on each named (images, labels) set, with the detector's scoring discriminator."""
+    return {name: round(auroc(y, det.score(x)["d_rx"]), 5) for name, (x, y) in sets.items()}
+
+
+def with_paper_d(det, sets) -> dict[str, float]:
+    """The same with D itself instead of its average."""
+    net = det.net_
+    average, net.discriminator_average = net.discriminator_average, None
+    try:
+        return d_scores(det, sets)
+    finally:
+        net.discriminator_average = average
+
+
+def run(data, dataset: str, c: int, seed: int) -> dict:
+    protocol = "outlier-ratio" if dataset == "mnist" else "one-vs-rest"
+    split = make_split(protocol, data, c, seed=seed)
+    x = torch.from_numpy(split.x_train).float().div(255)[:, None]
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    held, train = x[order[:HELD_OUT]], x[order[HELD_OUT:]]
+    made = oneclass.create("adacl").create_anomalies(held, torch.Generator().manual_seed(seed + 1))
+    labels = np.r_[np.zeros(HELD_OUT, np.int64), np.ones(HELD_OUT, np.int64)]
+    sets = {"val_created": (torch.cat([held, made]), labels),
+            "val_reshaped": (torch.cat([held, reshaped(held, torch.Generator().manual_seed(seed + 3))]), labels),
+            "test": (torch.from_numpy(split.x_test).float().div(255)[:, None], split.y_test)}
+    det = oneclass.create("alocc", preset="fast", precision="fp32", seed=seed, d_average=0.99, calibration=0.0)
+    olds = {}
+
+    def keep(epoch):
+        if epoch in OLD_EPOCHS:
+            olds[epoch] = copy.deepcopy(det.net_.reconstructor).eval()
+
+    t = time.time()
+    det.fit(train, callbacks=[EveryEpoch(keep)])
+    line = {"dataset": dataset, "class": c, "seed": seed, "fit_seconds": round(time.time() - t, 1),
+            "variants": {"paper_d": with_paper_d(det, sets), "ema": d_scores(det, sets)}}
+    trained = copy.deepcopy(det.net_.state_dict())
+    images = det.network_input(train)
+    det._run = Run(det.torch_device, identity=det.get_params(), name=det.name)  # what `fit` sets up for `_phase_two`
+    for old, epochs, lr in VARIANTS:
+        det.net_.load_state_dict(trained)
+        t = time.time()
+        record = det._phase_two(images, olds[old], torch.Generator().manual_seed(seed + 4), epochs=epochs, lr=lr)
+        name = f"old{old}_e{epochs}_lr{lr:g}"
+        line["variants"][f"{name}_d"] = {**with_paper_d(det, sets), "loss": record["train_loss"]["d"][-1],
+                                        "seconds": round(time.time() - t, 1)}
+        line["variants"][f"{name}_ema"] = d_scores(det, sets)
+    return line
+
+
+def summarise(path: str) -> None:
+    lines = [json.loads(s) for s in open(path)]
+    for dataset in sorted({ln["dataset"] for ln in lines}):
+        runs = [ln for ln in lines if ln["dataset"] == dataset]
+        print(f"{dataset}: {len(runs)} runs (classes {sorted({ln['class'] for ln in runs})})")
+        rows = []
+        for name in runs[0]["variants"]:
+            val = [(ln["variants"][name]["val_created"] + ln["variants"][name]["val_reshaped"]) / 2 for ln in runs]
+            test = [ln["variants"][name]["test"] for ln in runs]
+            rows.append((np.mean(val), name, np.std(val), np.mean(test), np.std(test)))
+        print(f"  {'variant':28s} validation (mean ± sd)   test (mean ± sd)")
+        for val, name, val_sd, test, test_sd in sorted(rows, reverse=True):
+            print(f"  {name:28s} {val:.4f} ± {val_sd:.4f}        {test:.4f} ± {test_sd:.4f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default="../shared/data")
+    ap.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist"])
+    ap.add_argument("--classes", default="0")
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--summary", action="store_true")
+    args = ap.parse_args()
+    if args.summary:
+        summarise(args.out)
+        return
+    data = load_dataset(args.dataset, args.data_root)
+    done = {(ln["dataset"], ln["class"], ln["seed"]) for ln in map(json.loads, open(args.out))} if Path(args.out).exists() else set()
+    for c in map(int, args.classes.split(",")):
+        for seed in map(int, args.seeds.split(",")):
+            if (args.dataset, c, seed) in done:
+                continue
+            line = run(data, args.dataset, c, seed)
+            with open(args.out, "a") as f:
+                f.write(json.dumps(line) + "\n")
+            print(json.dumps({k: v for k, v in line.items() if k != "variants"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
