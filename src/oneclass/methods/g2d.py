@@ -18,7 +18,9 @@ from torch.nn import functional as F
 from oneclass import params as rules
 from oneclass.core import TorchDetector
 from oneclass.errors import InputError
-from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through, downsampled_sizes
+from oneclass.methods.adacl import cut_paste, puzzle, rotate
+from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
+from oneclass.nn.dcgan import InstanceNormCritic, TransposedGenerator
 from oneclass.runtime import module_to_device
 from oneclass.training import Batch, fit_epochs
 
@@ -87,57 +89,6 @@ class Generator(nn.Module):
         return clip_straight_through(self.decoder(z), -1.0, 1.0)
 
 
-def _transposed(c_in: int, c_out: int, size_in: tuple[int, int], size_out: tuple[int, int]) -> nn.ConvTranspose2d:
-    """A 4×4 stride-2 transposed convolution from `size_in` to `size_out` (twice the size, or one less)."""
-    pads, extra = [], []
-    for n_in, n_out in zip(size_in, size_out, strict=True):
-        excess = 2 * n_in + 2 - n_out  # = 2·padding − output_padding
-        pads.append((excess + 1) // 2)
-        extra.append(excess % 2)
-    return nn.ConvTranspose2d(c_in, c_out, 4, 2, tuple(pads), tuple(extra), bias=False)
-
-
-class TransposedGenerator(nn.Module):
-    """I as in the authors' code (a DCGAN generator), sized like ours: z → dense → BatchNorm → ReLU at the smallest
-    map, then 4×4 stride-2 transposed convolutions (BatchNorm, ReLU) up through the sizes the critic sees, the last
-    to the image channels, and tanh."""
-
-    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...], latent_dim: int):
-        super().__init__()
-        c, h, w = input_shape
-        sizes = downsampled_sizes((h, w), len(widths))[::-1]
-        chans = (*widths[::-1], c)
-        self.start = (chans[0], *sizes[0])
-        n_start = chans[0] * sizes[0][0] * sizes[0][1]
-        self.fc = nn.Sequential(nn.Linear(latent_dim, n_start, bias=False), nn.BatchNorm1d(n_start), nn.ReLU())
-        layers: list[nn.Module] = []
-        for i in range(len(widths)):
-            layers.append(_transposed(chans[i], chans[i + 1], sizes[i], sizes[i + 1]))
-            layers += [nn.BatchNorm2d(chans[i + 1]), nn.ReLU()] if i < len(widths) - 1 else [nn.Tanh()]
-        self.features = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.features(self.fc(z).view(-1, *self.start))
-
-
-class InstanceNormCritic(nn.Module):
-    """C as in the authors' code: stride-2 convolutions, each with InstanceNorm (affine) and LeakyReLU(0.2), then
-    one value (their last 4×4 convolution over the 4×4 map is this dense layer)."""
-
-    def __init__(self, input_shape: tuple[int, int, int], widths: tuple[int, ...]):
-        super().__init__()
-        c, h, w = input_shape
-        chans = (c, *widths)
-        self.features = nn.Sequential(*[nn.Sequential(nn.Conv2d(chans[i], chans[i + 1], 3, 2, 1),
-                                                      nn.InstanceNorm2d(chans[i + 1], affine=True), nn.LeakyReLU(0.2))
-                                        for i in range(len(widths))])
-        fh, fw = downsampled_sizes((h, w), len(widths))[-1]
-        self.fc = nn.Linear(widths[-1] * fh * fw, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x).flatten(1))
-
-
 GENERATORS = {"ours": Generator, "code": TransposedGenerator}
 
 
@@ -183,6 +134,11 @@ class G2D(TorchDetector):
     Wasserstein estimate per epoch). With "code", "epoch" in the selection, `fit_info_` and `generate` counts
     snapshots (two generator steps each; the last may hold one).
 
+    Ours, measured for issue 51 (what keeps D from ranking real outliers; off by default): `label_smoothing` of D's
+    targets (PyTorch's cross-entropy smoothing), `augmented_share` of the irregular images made from normal training
+    images by ADACL's cut-paste, puzzle or rotation instead of drawn from the generators, and `latent_scale`, the
+    standard deviation of z when the chosen generators draw (wider: more varied samples).
+
     Scores: `p_irregular` = D's probability of the irregular class (default); `critic` = −C(X), the WGAN
     critic's opinion, for comparison.
     """
@@ -199,7 +155,8 @@ class G2D(TorchDetector):
                    "n_critic": rules.integer(1), "gp_weight": rules.number(0), "latent_dim": rules.integer(1),
                    "widths": rules.integers(1), "epochs": rules.integer(2), "detector_lr": rules.number(0, low_open=True),
                    "detector_momentum": rules.number(0, 1, high_open=True), "detector_batch_size": rules.integer(1),
-                   "detector_epochs": rules.integer(1)}
+                   "detector_epochs": rules.integer(1), "label_smoothing": rules.number(0, 1, high_open=True),
+                   "augmented_share": rules.number(0, 1, high_open=True), "latent_scale": rules.number(0, low_open=True)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, h: int = 5, epsilon1: float = 0.5,
                  epsilon2: float = 0.1, epsilon3: float = 0.01, k: int = 10, m: int | None = None,
@@ -207,6 +164,7 @@ class G2D(TorchDetector):
                  batch_size: int = 64, n_critic: int = 5, gp_weight: float = 10.0, latent_dim: int = 100,
                  widths: tuple[int, ...] = (16, 32, 64), epochs: int = 30, detector_lr: float = 0.01,
                  detector_momentum: float = 0.9, detector_batch_size: int = 32, detector_epochs: int = 5,
+                 label_smoothing: float = 0.0, augmented_share: float = 0.0, latent_scale: float = 1.0,
                  networks: str = "ours", selection_curve: str = "distance", seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         self._set_params(locals())
@@ -245,7 +203,7 @@ class G2D(TorchDetector):
         for e in epochs:
             net.snapshots[str(e)] = self._generator_at(snapshots[e - 1])
         m = self.m if self.m is not None else math.ceil(len(x) / len(epochs))
-        generated = torch.cat([self._draw(net.snapshots[str(e)], m, gen) for e in epochs])
+        generated = self.irregular_images(x, m, gen)
         self.generator_snapshots_ = snapshots
         self.fit_info_.update(gan_epochs=self.epochs, snapshots=len(snapshots), selection_curve=self.selection_curve,
                               gan_loss=[round(v, 6) for v in losses],
@@ -299,8 +257,8 @@ class G2D(TorchDetector):
             losses = [curve[s - 1] for s in saved_at]  # the curve over the whole run, read where I was saved
         return snapshots, losses
 
-    def _noise(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=gen).to(self.torch_device)
+    def _noise(self, n: int, gen: torch.Generator, scale: float = 1.0) -> torch.Tensor:
+        return (torch.randn(n, self.latent_dim, generator=gen) * scale).to(self.torch_device)
 
     def _critic_step(self, real: torch.Tensor, opt_c: torch.optim.Optimizer, gen: torch.Generator) -> float:
         """max_C mean C(x) − mean C(I(z)), with the penalty gp_weight·(‖∇C(x̂)‖ − 1)² on random interpolates x̂."""
@@ -336,11 +294,27 @@ class G2D(TorchDetector):
         return module_to_device(module, self.torch_device).eval()
 
     @torch.no_grad()
-    def _draw(self, generator: nn.Module, n: int, gen: torch.Generator | None = None) -> torch.Tensor:
-        """n samples of a generator in eval mode, on the network's [-1, 1] scale, on the CPU."""
+    def _draw(self, generator: nn.Module, n: int, gen: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
+        """n samples of a generator in eval mode (z ~ N(0, scale²)), on the network's [-1, 1] scale, on the CPU."""
         generator.eval()
-        out = [generator(self._noise(min(512, n - i), gen)).cpu() for i in range(0, n, 512)]
+        out = [generator(self._noise(min(512, n - i), gen, scale)).cpu() for i in range(0, n, 512)]
         return torch.cat(out).contiguous()
+
+    def irregular_images(self, x: torch.Tensor, m: int, gen: torch.Generator) -> torch.Tensor:
+        """D's irregular class: `m` samples of each chosen generator, of which `augmented_share` are replaced by
+        created anomalies of random normal training images `x` (cut-paste, rotation or, for even sizes, puzzle)."""
+        drawn = torch.cat([self._draw(self.net_.snapshots[key], m, gen, self.latent_scale)
+                           for key in sorted(self.net_.snapshots, key=int)])
+        n_made = round(self.augmented_share * len(drawn))
+        if n_made == 0:
+            return drawn
+        keep = torch.randperm(len(drawn), generator=gen)[: len(drawn) - n_made]
+        sources = x[torch.randint(len(x), (n_made,), generator=gen)]
+        kinds = [lambda s: cut_paste(s, (0.25, 0.5), gen), lambda s: rotate(s, gen)]
+        kinds += [lambda s: puzzle(s, gen)] if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 else []
+        kind = torch.randint(len(kinds), (n_made,), generator=gen)
+        made = torch.cat([make(sources[kind == i]) for i, make in enumerate(kinds)])
+        return torch.cat([drawn[keep], made])
 
     def _train_detector(self, x: torch.Tensor, generated: torch.Tensor, val, gen: torch.Generator) -> None:
         """D on normal (0) against generated (1) images: log-softmax + negative log-likelihood, SGD."""
@@ -349,7 +323,7 @@ class G2D(TorchDetector):
         opt = torch.optim.SGD(detector.parameters(), lr=self.detector_lr, momentum=self.detector_momentum)
 
         def step(batch: Batch) -> float:
-            loss = F.nll_loss(F.log_softmax(detector(batch.images), dim=1), batch.targets)
+            loss = F.cross_entropy(detector(batch.images), batch.targets, label_smoothing=self.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
