@@ -107,6 +107,30 @@ def mix_up(x: torch.Tensor, weight: float, gen: torch.Generator) -> torch.Tensor
     return (1.0 - weight) * x + weight * rotate(x, gen)
 
 
+def create_anomalies(x: torch.Tensor, gen: torch.Generator, kinds=("cut-paste", "puzzle", "rotation", "mix-up"),
+                     cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5,
+                     mix: str = "image") -> torch.Tensor:
+    """One created anomaly of each image: one of `kinds` chosen at random per image (`mix="image"`) or one for the
+    whole batch (`mix="batch"`). ADACL trains on them; ALOCC's and G2D's options borrow them."""
+    kinds = list(kinds)
+    pick = torch.randint(len(kinds), (len(x),) if mix == "image" else (1,), generator=gen).expand(len(x))
+    out = torch.empty_like(x)
+    for i, kind in enumerate(kinds):
+        sel = (pick == i).nonzero().squeeze(1)
+        if len(sel) == 0:
+            continue
+        xs = x[sel]
+        if kind == "cut-paste":
+            out[sel] = cut_paste(xs, cut_paste_side, gen)
+        elif kind == "puzzle":
+            out[sel] = puzzle(xs, gen)
+        elif kind == "rotation":
+            out[sel] = rotate(xs, gen)
+        else:
+            out[sel] = mix_up(xs, mix_up_weight, gen)
+    return out
+
+
 # ----------------------------------------------------------------------------------- detector
 
 
@@ -185,23 +209,7 @@ class ADACL(TorchDetector):
     def create_anomalies(self, x: torch.Tensor, gen: torch.Generator, mix: str = "image") -> torch.Tensor:
         """One augmented copy of each image, each with one of the enabled augmentations chosen at random
         (`mix="image"`), or all with the same one (`mix="batch"`)."""
-        kinds = list(self.augmentations)
-        pick = torch.randint(len(kinds), (len(x),) if mix == "image" else (1,), generator=gen).expand(len(x))
-        out = torch.empty_like(x)
-        for i, kind in enumerate(kinds):
-            sel = (pick == i).nonzero().squeeze(1)
-            if len(sel) == 0:
-                continue
-            xs = x[sel]
-            if kind == "cut-paste":
-                out[sel] = cut_paste(xs, tuple(self.cut_paste_side), gen)
-            elif kind == "puzzle":
-                out[sel] = puzzle(xs, gen)
-            elif kind == "rotation":
-                out[sel] = rotate(xs, gen)
-            else:
-                out[sel] = mix_up(xs, self.mix_up_weight, gen)
-        return out
+        return create_anomalies(x, gen, self.augmentations, tuple(self.cut_paste_side), self.mix_up_weight, mix)
 
     def _labels(self, n_normal: int, n_anomalous: int, gen: torch.Generator) -> torch.Tensor:
         if self.labelling == "discrete":

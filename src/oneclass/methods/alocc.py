@@ -19,9 +19,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from oneclass import params as rules
 from oneclass.core import MAP, TorchDetector
 from oneclass.errors import InputError
+from oneclass.methods.adacl import create_anomalies
 from oneclass.nn import downsampled_sizes
 from oneclass.runtime import map_batches
 from oneclass.training import fit_epochs
+
+#: the created anomalies of `phase_two_bad="created"`
+CREATED_KINDS = ("cut-paste", "rotation", "puzzle")
 
 
 def _batch_norm(channels: int, epsilon: float, decay: float) -> nn.BatchNorm2d:
@@ -139,13 +143,15 @@ class ALOCC(TorchDetector):
                    "d_batches": rules.one_of("mixed", "separate"),
                    "d_average": rules.number(0, 1, low_open=True, high_open=True, optional=True), "epochs": rules.integer(1),
                    "phase_two_epochs": rules.integer(0), "old_epoch": rules.integer(1),
+                   "phase_two_bad": rules.one_of("old", "created"),
                    "phase_two_lr": rules.number(0, low_open=True), "batch_size": rules.integer(1)}
 
     def __init__(self, *, input_shape: tuple[int, int, int] | None = None, lambda_: float = 0.4, sigma: float = 0.155,
                  rho: float | str | None = None, tau: float = 0.5, epsilon: float = 1e-6, decay: float = 0.9,
                  widths: tuple[int, ...] = (16, 32, 64, 128), lr: float = 0.002, r_steps: int = 1,
                  d_batches: str = "mixed", d_average: float | None = None, epochs: int = 15,
-                 phase_two_epochs: int = 0, old_epoch: int = 1, phase_two_lr: float = 0.0002, batch_size: int = 128, seed: int = 0, device: str = "auto",
+                 phase_two_epochs: int = 0, old_epoch: int = 1, phase_two_lr: float = 0.0002, phase_two_bad: str = "old",
+                 batch_size: int = 128, seed: int = 0, device: str = "auto",
                  precision: str = "auto", threshold_fpr: float = 0.05, calibration: float = 0.1):
         self._set_params(locals())
 
@@ -237,19 +243,26 @@ class ALOCC(TorchDetector):
 
     def _phase_two(self, x: torch.Tensor, old: nn.Module, gen: torch.Generator, epochs: int | None = None,
                    lr: float | None = None) -> dict:
-        """OGNet's second phase (Zaheer et al., CVPR 2020): R and the old R frozen, D fine-tuned for `epochs`
-        (default `phase_two_epochs`, at `lr`, default `phase_two_lr`) to tell good reconstructions (X and R(X), label 1) from bad ones (the old R's
-        R_old(X), and pseudo anomalies R((R_old(X_i) + R_old(X_j)) / 2) of two images of the batch, label 0), the
-        four groups weighed equally, in one batch as D's first phase. Returns the record of the loop."""
+        """OGNet's second phase (Zaheer et al., CVPR 2020): R and the old R frozen, D fine-tuned for `epochs` (default
+        `phase_two_epochs`) at `lr` (default `phase_two_lr`) to tell good reconstructions (X and R(X), label 1) from
+        bad ones (the old R's R_old(X), and pseudo anomalies R((R_old(X_i) + R_old(X_j)) / 2) of two images of the
+        batch, label 0), the four groups weighed equally, in one batch as D's first phase. With `phase_two_bad="created"` (ours) the bad
+        ones are R's reconstructions of two created anomalies of each image (cut-paste, rotation or puzzle) instead.
+        Returns the record of the loop."""
         r, d = self.net_.reconstructor.eval(), self.net_.discriminator
         opt = torch.optim.RMSprop(d.parameters(), lr=self.phase_two_lr if lr is None else lr)
 
         def step(batch) -> dict[str, float]:
             xb = batch.images
             with torch.no_grad():
-                bad = old(xb)
-                partner = torch.randperm(len(xb), generator=gen).to(xb.device)
-                images = torch.cat([xb, r(xb), bad, r((bad + bad[partner]) / 2)])
+                if self.phase_two_bad == "old":
+                    stale = old(xb)
+                    partner = torch.randperm(len(xb), generator=gen).to(xb.device)
+                    bad = torch.cat([stale, r((stale + stale[partner]) / 2)])
+                else:
+                    kinds = CREATED_KINDS if xb.shape[2] % 2 == 0 and xb.shape[3] % 2 == 0 else CREATED_KINDS[:2]
+                    bad = r(torch.cat([create_anomalies(xb, gen, kinds) for _ in range(2)]))
+                images = torch.cat([xb, r(xb), bad])
             logits = d(images)
             labels = torch.cat([torch.ones(2 * len(xb)), torch.zeros(2 * len(xb))]).to(logits)
             loss = F.binary_cross_entropy_with_logits(logits, labels)

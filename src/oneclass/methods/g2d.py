@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from oneclass import params as rules
 from oneclass.core import TorchDetector
 from oneclass.errors import InputError
-from oneclass.methods.adacl import cut_paste, puzzle, rotate
+from oneclass.methods.adacl import create_anomalies
 from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
 from oneclass.nn.dcgan import InstanceNormCritic, TransposedGenerator
 from oneclass.runtime import module_to_device
@@ -90,6 +90,8 @@ class Generator(nn.Module):
 
 
 GENERATORS = {"ours": Generator, "code": TransposedGenerator}
+#: the created anomalies `augmented_share` mixes in (puzzle needs an even height and width)
+CREATED_KINDS = ("cut-paste", "rotation", "puzzle")
 
 
 class G2DNetworks(nn.Module):
@@ -310,10 +312,7 @@ class G2D(TorchDetector):
             return drawn
         keep = torch.randperm(len(drawn), generator=gen)[: len(drawn) - n_made]
         sources = x[torch.randint(len(x), (n_made,), generator=gen)]
-        kinds = [lambda s: cut_paste(s, (0.25, 0.5), gen), lambda s: rotate(s, gen)]
-        kinds += [lambda s: puzzle(s, gen)] if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 else []
-        kind = torch.randint(len(kinds), (n_made,), generator=gen)
-        made = torch.cat([make(sources[kind == i]) for i, make in enumerate(kinds)])
+        made = create_anomalies(sources, gen, CREATED_KINDS if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 else CREATED_KINDS[:2])
         return torch.cat([drawn[keep], made])
 
     def _train_detector(self, x: torch.Tensor, generated: torch.Tensor, val, gen: torch.Generator) -> None:
