@@ -246,9 +246,9 @@ class ALOCC(TorchDetector):
         """OGNet's second phase (Zaheer et al., CVPR 2020): R and the old R frozen, D fine-tuned for `epochs` (default
         `phase_two_epochs`) at `lr` (default `phase_two_lr`) to tell good reconstructions (X and R(X), label 1) from
         bad ones (the old R's R_old(X), and pseudo anomalies R((R_old(X_i) + R_old(X_j)) / 2) of two images of the
-        batch, label 0), the four groups weighed equally, in one batch as D's first phase. With `phase_two_bad="created"` (ours) the bad
-        ones are R's reconstructions of two created anomalies of each image (cut-paste, rotation or puzzle) instead.
-        Returns the record of the loop."""
+        batch, label 0), the four groups weighed equally, in one batch as D's first phase. With
+        `phase_two_bad="created"` (ours) the bad ones are R's reconstructions of two created anomalies of each image
+        (cut-paste, rotation or puzzle) instead. Returns the record of the loop."""
         r, d = self.net_.reconstructor.eval(), self.net_.discriminator
         opt = torch.optim.RMSprop(d.parameters(), lr=self.phase_two_lr if lr is None else lr)
 
