@@ -121,7 +121,9 @@ def test_tau_is_a_threshold_on_d():
 
 
 @pytest.mark.parametrize("params, message", [({"sigma": -0.1}, "sigma"), ({"tau": 1.0}, "tau"), ({"r_steps": 0}, "r_steps"),
-                                            ({"d_batches": "joint"}, "d_batches")])
+                                            ({"d_batches": "joint"}, "d_batches"),
+                                            ({"phase_two_epochs": 1, "old_epoch": 15}, "old_epoch"),
+                                            ({"phase_two_bad": "new"}, "phase_two_bad")])
 def test_bad_hyper_parameters_say_which(params, message):
     with pytest.raises(InputError, match=message):
         oneclass.create("alocc", **params)
@@ -182,3 +184,27 @@ def test_an_averaged_discriminator_is_updated_every_d_step_scores_and_is_saved(t
     np.testing.assert_allclose(det.score(x)["rec"], raw.score(x)["rec"], rtol=1e-6)  # R is untouched
     det.save(tmp_path / "m")
     np.testing.assert_allclose(oneclass.load(tmp_path / "m").score(x)["d_rx"], det.score(x)["d_rx"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["old", "created"])
+def test_the_second_phase_fine_tunes_d_only_on_good_and_bad_reconstructions(bad, monkeypatch):
+    """OGNet's second phase: after R's training, D alone is fine-tuned on X and R(X) (label 1) against bad
+    reconstructions (label 0), as many of each; R is left exactly as the first phase made it."""
+    x = (np.random.default_rng(0).random((64, 28, 28)) * 255).astype(np.uint8)
+    settings = {"epochs": 3, "batch_size": 32, "widths": (8, 8, 8, 8)}
+    labels = []
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def spy(logits, target, **kwargs):
+        labels.append(target.detach().clone())
+        return bce(logits, target, **kwargs)
+
+    monkeypatch.setattr("oneclass.methods.alocc.F.binary_cross_entropy_with_logits", spy)
+    det = oneclass.create("alocc", **settings, phase_two_epochs=2, old_epoch=1, phase_two_bad=bad).fit(x)
+    phase_two = labels[-4:]  # 2 epochs × 2 batches, one loss each
+    assert all(len(t) == 4 * 32 and t[:64].eq(1).all() and t[64:].eq(0).all() for t in phase_two)
+    assert det.fit_info_["phase_two"]["epochs"] == 2 and len(det.fit_info_["phase_two"]["train_loss"]["d"]) == 2
+    plain = oneclass.create("alocc", **settings).fit(x)
+    for name, weight in plain.net_.reconstructor.state_dict().items():
+        assert torch.equal(weight, det.net_.reconstructor.state_dict()[name]), name
+    assert not torch.equal(plain.net_.discriminator.logit.weight, det.net_.discriminator.logit.weight)

@@ -212,7 +212,9 @@ def test_alpha_is_a_threshold_on_ds_target_probability():
 
 @pytest.mark.parametrize("params, message", [
     ({"epochs": 5, "h": 5}, "epochs"), ({"epsilon1": 0.1, "epsilon2": 0.5}, "epsilon"), ({"k": 0}, "k must be an integer >= 1"),
-    ({"m": 0}, "m must be an integer >= 1"), ({"alpha": 0.0}, "alpha"), ({"n_critic": 0}, "n_critic")])
+    ({"m": 0}, "m must be an integer >= 1"), ({"alpha": 0.0}, "alpha"), ({"n_critic": 0}, "n_critic"),
+    ({"label_smoothing": 1.0}, "label_smoothing"), ({"augmented_share": -0.1}, "augmented_share"),
+    ({"latent_scale": 0}, "latent_scale")])
 def test_bad_hyper_parameters_say_which(params, message):
     with pytest.raises(InputError, match=message):
         oneclass.create("g2d", **params)
@@ -244,3 +246,32 @@ def test_g2d_learns_trousers(mini):
     det = oneclass.create("g2d", widths=(16, 32, 64), detector_epochs=5, calibration=0.0).fit(split.x_train)
     # 0.868-0.977 over seeds 0-4 (one thread); in bf16 0.865-0.977 (1 and 2 threads)
     assert auroc(split.y_test, det.score(split.x_test).default) > 0.75
+
+
+def test_detector_options_change_what_d_learns_from(mini, monkeypatch):
+    """`label_smoothing` reaches D's loss; `augmented_share` replaces that share of the irregular images with created
+    anomalies of normal training images; `latent_scale` widens z for D's irregular images, not for `generate`."""
+    x = mini["x_train"][:40]
+    smoothing = []
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def spy(logits, target, **kwargs):
+        smoothing.append(kwargs.get("label_smoothing"))
+        return cross_entropy(logits, target, **kwargs)
+
+    monkeypatch.setattr("oneclass.methods.g2d.F.cross_entropy", spy)
+    det = oneclass.create("g2d", **{**TINY, "epochs": 6, "m": 10, "k": 2, "label_smoothing": 0.2}).fit(x)
+    assert smoothing and set(smoothing) == {0.2}
+    images = det.network_input(x)
+    k = det.fit_info_["k"]
+    drawn = det.irregular_images(images, 10, torch.Generator().manual_seed(0))
+    assert len(drawn) == 10 * k
+    det.set_params(augmented_share=0.5)
+    mixed = det.irregular_images(images, 10, torch.Generator().manual_seed(0))
+    made = mixed[len(mixed) - 5 * k:]  # the created ones come last
+    assert len(mixed) == 10 * k and not any(torch.equal(m, d) for m in made for d in drawn)
+    assert made.min() == images.min() and made.max() == images.max()  # rearranged normal images: their own pixels
+    det.set_params(augmented_share=0.0, latent_scale=3.0)
+    wide = det.irregular_images(images, 10, torch.Generator().manual_seed(0))
+    assert not torch.equal(wide, drawn)
+    np.testing.assert_array_equal(det.generate(4, seed=1), det.set_params(latent_scale=1.0).generate(4, seed=1))
