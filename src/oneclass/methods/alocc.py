@@ -242,13 +242,14 @@ class ALOCC(TorchDetector):
         return {"d": loss_d.item(), "r_adv": adv.item(), "r_rec": rec.item()}
 
     def _phase_two(self, x: torch.Tensor, old: nn.Module, gen: torch.Generator, epochs: int | None = None,
-                   lr: float | None = None) -> dict:
+                   lr: float | None = None, end_epoch=None) -> dict:
         """OGNet's second phase (Zaheer et al., CVPR 2020): R and the old R frozen, D fine-tuned for `epochs` (default
         `phase_two_epochs`) at `lr` (default `phase_two_lr`) to tell good reconstructions (X and R(X), label 1) from
         bad ones (the old R's R_old(X), and pseudo anomalies R((R_old(X_i) + R_old(X_j)) / 2) of two images of the
         batch, label 0), the four groups weighed equally, in one batch as D's first phase. With
         `phase_two_bad="created"` (ours) the bad ones are R's reconstructions of two created anomalies of each image
-        (cut-paste, rotation or puzzle) instead. Returns the record of the loop."""
+        (cut-paste, rotation or puzzle) instead. `end_epoch` goes to the loop (the diagnosis scores D along the
+        way). Returns the record of the loop."""
         r, d = self.net_.reconstructor.eval(), self.net_.discriminator
         opt = torch.optim.RMSprop(d.parameters(), lr=self.phase_two_lr if lr is None else lr)
 
@@ -274,7 +275,7 @@ class ALOCC(TorchDetector):
             return {"d": loss.item()}
 
         record = fit_epochs(self._run, step, x, module=d, epochs=self.phase_two_epochs if epochs is None else epochs,
-                            batch_size=self.batch_size, generator=gen, track=False, stateful={"opt_d2": opt},
+                            batch_size=self.batch_size, generator=gen, end_epoch=end_epoch, track=False, stateful={"opt_d2": opt},
                             desc=f"{self.name} phase two")
         self.net_.eval()
         return {"epochs": record["epochs"], "old_epoch": self.old_epoch, "train_loss": record["train_loss"]}
