@@ -108,9 +108,10 @@ def run(data, dataset: str, c: int, seed: int) -> dict:
 
 def summarise(path: str) -> None:
     lines = [json.loads(s) for s in open(path)]
-    for dataset in sorted({ln["dataset"] for ln in lines}):
-        runs = [ln for ln in lines if ln["dataset"] == dataset]
-        print(f"{dataset}: {len(runs)} runs (classes {sorted({ln['class'] for ln in runs})})")
+    groups = {dataset: [ln for ln in lines if ln["dataset"] == dataset] for dataset in sorted({ln["dataset"] for ln in lines})}
+    groups["all runs (the rule)"] = lines
+    for title, runs in groups.items():
+        print(f"{title}: {len(runs)} runs (classes {sorted({ln['class'] for ln in runs})})")
         rows = []
         for name in runs[0]["variants"]:
             val = [(ln["variants"][name]["val_mixup"] + ln["variants"][name]["val_reshaped"]) / 2 for ln in runs]

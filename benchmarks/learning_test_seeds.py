@@ -56,9 +56,8 @@ def aurocs(test: str, seed: int, precision: str, mini: dict) -> list[float]:
     if test == "g2d":
         det = oneclass.create("g2d", widths=(16, 32, 64), detector_epochs=5, **common).fit(split.x_train)
         return [auroc(split.y_test, det.score(split.x_test).default)]
-    if test == "alocc":  # rec, then d_rx (of the averaged D, issue 25)
-        det = oneclass.create("alocc", widths=(16, 32, 64, 128), epochs=8, batch_size=32, r_steps=2, d_average=0.99,
-                              **common)
+    if test == "alocc":  # rec, then d_rx (of D after its second phase, the default since issue 51)
+        det = oneclass.create("alocc", widths=(16, 32, 64, 128), epochs=8, batch_size=32, r_steps=2, **common)
         scores = det.fit(split.x_train).score(split.x_test)
         return [auroc(split.y_test, scores["rec"]), auroc(split.y_test, scores["d_rx"])]
     scores = oneclass.create("ada", **{**ADA_TINY, "epochs": 20}, **common).fit(split.x_train).score(split.x_test)
