@@ -219,6 +219,14 @@ bench-alocc: $(BIN)/oneclass
 		--protocol outlier-ratio --seeds 0,1,2 --set val_normal=150 --set val_outliers=150 --set d_batches=$$v \
 		--data-root ../shared/data --out results/alocc-d-batches.jsonl || exit 1; done
 	$(BIN)/python benchmarks/validation_summary.py results/alocc-d-batches.jsonl
+	for data in "fashion-mnist --seeds 0,1" "mnist --seeds 0,1,2,3,4"; do $(BIN)/python benchmarks/alocc_phase_two.py \
+		--data-root ../shared/data --classes 0 --dataset $$data --out results/alocc-phase-two.jsonl || exit 1; done
+	$(BENCH) --methods alocc --preset fast --dataset fashion-mnist --classes 0 --seeds 0,1,2 --data-root ../shared/data \
+		--out results/alocc-default-fmnist.jsonl
+	$(BENCH) --methods alocc --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
+		--out results/alocc-mnist-ratio-phase-two.jsonl
+	for threads in 1 2; do OMP_NUM_THREADS=$$threads $(BIN)/python benchmarks/learning_test_seeds.py --tests alocc \
+		--precision fp32 > results/learning-tests-alocc-phase-two-fp32-$${threads}thread.txt || exit 1; done
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
 # splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4), Fashion-MNIST one-vs-rest, and
@@ -230,6 +238,8 @@ bench-g2d: $(BIN)/oneclass
 	for v in "--set networks=code" "--set selection_curve=code" "--set networks=code --set selection_curve=code"; do \
 		$(BENCH) --methods g2d --preset fast $$v --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/g2d-mnist-ratio-code.jsonl || exit 1; done
+	$(BIN)/python benchmarks/g2d_detector_options.py --data-root ../shared/data --dataset mnist \
+		--classes 0,1,2,3,4,5,6,7,8,9 --seeds 0,1,2 --out results/g2d-detector-options.jsonl
 	$(BENCH) --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/g2d-fmnist.jsonl
 	$(BENCH) --methods g2d --preset paper --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
@@ -239,35 +249,50 @@ bench-g2d: $(BIN)/oneclass
 	$(BIN)/oneclass report results/g2d-mnist-ratio.jsonl results/alocc-mnist-ratio.jsonl results/g2d-fmnist.jsonl \
 		--out results/g2d-report
 
-# ADA (fast preset) on noisy MNIST: Table 1 (ten digits, five seeds, with the AnoVAE baseline), Table 3 (digit 0
-# normal, known anomaly digits 1, 3, 5, 7, 9), the attention figures (Figure 4) and Fashion-MNIST one-vs-rest
+# ADA (fast preset) on noisy MNIST: the protocol's digit size calibrated on the two baselines' published numbers
+# (issue 51, docs/protocols.md), Table 1 (ten digits, five seeds, with the AnoVAE baseline), Table 3 (digit 0
+# normal, known anomaly digits 1, 3, 5, 7, 9), the attention figures (Figure 4) and Fashion-MNIST one-vs-rest.
+# Digits 56-84 px are the protocol's default since issue 51; the runs at 28-56 px, the default before, are kept
 bench-ada: $(BIN)/oneclass
-	$(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0,1,2,3,4 \
-		--data-root ../shared/data --out results/ada-noisy-mnist.jsonl
-	$(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
-		--protocol noisy-mnist --seeds 0,1,2,3,4 --data-root ../shared/data --out results/ada-noisy-mnist.jsonl
-	for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
-		--classes 0 --seeds 0,1,2,3,4 --set known_class=$$k --data-root ../shared/data \
-		--out results/ada-noisy-mnist-semi.jsonl || exit 1; done
-	$(BIN)/python benchmarks/ada_semi_probe.py --data-root ../shared/data --out results/ada-semi-probe.jsonl
-	$(BIN)/python benchmarks/ada_semi_probe.py --size-range 56,84 --data-root ../shared/data --out results/ada-semi-probe.jsonl
 	set -f; for size in [28,28] [14,84] [28,84] [56,84]; do $(BENCH) --methods vae --preset fast --set latent_dim=128 \
 		--set batch_size=32 --epochs 30 --dataset mnist --protocol noisy-mnist --seeds 0 --set size_range=$$size \
 		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl || exit 1; done
+	set -f; for size in [36,84] [42,84] [48,84] [42,70]; do $(BENCH) --methods vae --preset fast --set latent_dim=128 \
+		--set batch_size=32 --epochs 30 --dataset mnist --protocol noisy-mnist --seeds 0 --set size_range=$$size \
+		--data-root ../shared/data --out results/ada-protocol-calibration.jsonl || exit 1; done
 	set -f; for size in [28,84] [56,84]; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
 		--seeds 0 --set size_range=$$size --data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl \
 		|| exit 1; done
+	set -f; for size in [42,84] [48,84]; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
+		--seeds 0 --set size_range=$$size --data-root ../shared/data --out results/ada-protocol-calibration.jsonl \
+		|| exit 1; done
 	$(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 1,2,3,4 --set size_range=[56,84] \
 		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl
+	$(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
+		--protocol noisy-mnist --seeds 1,2,3,4 --set size_range=[56,84] --data-root ../shared/data \
+		--out results/ada-protocol-sensitivity.jsonl
 	set -f; for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --classes 0 \
 		--seeds 0,1,2,3,4 --set known_class=$$k --set size_range=[56,84] --data-root ../shared/data \
 		--out results/ada-protocol-sensitivity.jsonl || exit 1; done
-	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --out results/ada-attention
-	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --known-class 1 --out results/ada-attention-semi
+	$(BIN)/python benchmarks/ada_semi_probe.py --size-range 56,84 --data-root ../shared/data --out results/ada-semi-probe.jsonl
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --out results/ada-attention-56-84
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --known-class 1 \
+		--out results/ada-attention-semi-56-84
+	set -f; $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0,1,2,3,4 \
+		--set size_range=[28,56] --data-root ../shared/data --out results/ada-noisy-mnist-28-56.jsonl
+	set -f; $(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
+		--protocol noisy-mnist --seeds 0,1,2,3,4 --set size_range=[28,56] --data-root ../shared/data \
+		--out results/ada-noisy-mnist-28-56.jsonl
+	set -f; for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist \
+		--classes 0 --seeds 0,1,2,3,4 --set known_class=$$k --set size_range=[28,56] --data-root ../shared/data \
+		--out results/ada-noisy-mnist-semi-28-56.jsonl || exit 1; done
+	$(BIN)/python benchmarks/ada_semi_probe.py --size-range 28,56 --data-root ../shared/data --out results/ada-semi-probe.jsonl
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 28,56 --out results/ada-attention
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 28,56 --known-class 1 --out results/ada-attention-semi
 	$(BENCH) --methods ada --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/ada-fmnist.jsonl
-	$(BIN)/oneclass report results/ada-noisy-mnist.jsonl results/ada-noisy-mnist-semi.jsonl results/ada-fmnist.jsonl \
-		--out results/ada-report
+	$(BIN)/oneclass report results/ada-noisy-mnist-28-56.jsonl results/ada-noisy-mnist-semi-28-56.jsonl \
+		results/ada-fmnist.jsonl --out results/ada-report
 
 # every method on generated moving scenes (seeds 0 and 1), the patch-density, smoothing and training-patch studies,
 # OLED's issue-25 defaults one change at a time, a report and the demo's figures (about 1 h 45 min on one core). ADACL's

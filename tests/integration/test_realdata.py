@@ -54,7 +54,7 @@ REGRESSION = [  # measured: fp32 1 / 2 threads, bf16 1 / 2 threads
     ("adacl", "fashion-mnist", "one-vs-rest", "regression", 0.95),  # 0.9808 / 0.9826, 0.9800 / 0.9835 (batch 64)
     ("g2d", "mnist", "outlier-ratio", "p_irregular", 0.94),  # 0.9750 / 0.9813, 0.9712 / 0.9702
     ("alocc", "mnist", "outlier-ratio", "rec", 0.97),  # 0.9990 / 0.9989, 0.9989 / 0.9990
-    ("ada", "mnist", "noisy-mnist", "cam_d", 0.65),  # 0.7440 / 0.7175, 0.7011 / 0.7125
+    ("ada", "mnist", "noisy-mnist", "cam_d", 0.75),  # digits 56-84 px (issue 51): seeds 0-4 0.8625-0.9037 (fp32, 1 thread)
     ("oled", "mnist", "memae", "avg", 0.97),  # 0.9990 / 0.9994, 0.9993 / 0.9990
 ]
 

@@ -252,7 +252,7 @@ def caltech(data: dict[str, np.ndarray], normal_class: int, seed: int = 0, val_n
 
 def noisy_mnist(data: dict[str, np.ndarray], normal_class: int | Sequence[int], seed: int = 0, val_normal: int = 0,
                 val_outliers: int = 0, train_per_class: int = 200, test_per_class: int = 100,
-                known_class: int | None = None, canvas: int = 84, size_range: Sequence[int] = (28, 56)) -> Split:
+                known_class: int | None = None, canvas: int = 84, size_range: Sequence[int] = (56, 84)) -> Split:
     """ADA's noisy MNIST: every image is a digit at a random position and size on a `canvas`² image with Gaussian
     noise of a per-image σ ~ N(30, 30²) (`synthetic.noisy_canvases`). Few training images, as in the paper's
     setting: `train_per_class` random images of the normal class from the train split; the test set holds

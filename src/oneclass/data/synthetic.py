@@ -11,7 +11,7 @@ from PIL import Image
 from oneclass.data.ucsd import Clip, VideoDataset
 
 
-def noisy_canvases(digits: np.ndarray, rng: np.random.Generator, canvas: int = 84, size_range: tuple[int, int] = (28, 56),
+def noisy_canvases(digits: np.ndarray, rng: np.random.Generator, canvas: int = 84, size_range: tuple[int, int] = (56, 84),
                    sigma_mean: float = 30.0, sigma_std: float = 30.0) -> np.ndarray:
     """Place each (H, W) uint8 image at a random position of a black `canvas`² image, resized to a side drawn
     uniformly from `size_range` (inclusive, bilinear), then add Gaussian noise N(0, σ²) with σ drawn per image
