@@ -268,9 +268,6 @@ bench-ada: $(BIN)/oneclass
 		|| exit 1; done
 	$(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 1,2,3,4 --set size_range=[56,84] \
 		--data-root ../shared/data --out results/ada-protocol-sensitivity.jsonl
-	$(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
-		--protocol noisy-mnist --seeds 1,2,3,4 --set size_range=[56,84] --data-root ../shared/data \
-		--out results/ada-protocol-sensitivity.jsonl
 	set -f; for k in 1 3 5 7 9; do $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --classes 0 \
 		--seeds 0,1,2,3,4 --set known_class=$$k --set size_range=[56,84] --data-root ../shared/data \
 		--out results/ada-protocol-sensitivity.jsonl || exit 1; done
