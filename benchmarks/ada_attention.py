@@ -95,13 +95,15 @@ def mean_or_none(values: np.ndarray) -> float | None:
     return round(float(finite.mean()), 4) if len(finite) else None
 
 
-def mass_figure(per_epoch: dict[int, np.ndarray], labels: np.ndarray, chance: float) -> plt.Figure:
+def mass_figure(per_epoch: dict[int, np.ndarray], labels: np.ndarray, chance: tuple[float, float]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 3))
     epochs = sorted(per_epoch)
     for value, name in ((0, "normal"), (1, "anomalous")):
         ax.plot(epochs, [np.nanmean(per_epoch[e][labels == value]) if np.isfinite(per_epoch[e][labels == value]).any()
                          else np.nan for e in epochs], label=f"{name} test digits")
-    ax.axhline(chance, color="grey", linestyle="--", label="the boxes' share of the canvas")
+    for value, style in ((0, "--"), (1, ":")):
+        ax.axhline(chance[value], color="grey", linestyle=style,
+                   label=f"the {('normal', 'anomalous')[value]} boxes' share of the canvas")
     ax.set_xlabel("epoch")
     ax.set_ylabel("attention mass in the digit's box")
     ax.set_ylim(0, 1)
@@ -171,9 +173,10 @@ def main() -> None:
                   "c/rms(c) ⊙ |x − x̂| (on the network's scale).")
     chance = float(boxes.mean())
     report.heading("Where the attention lies")
-    report.figure("ada-attention-mass", mass_figure(mass, probe_labels, chance),
+    report.figure("ada-attention-mass", mass_figure(mass, probe_labels, (float(boxes[probe_labels == 0].mean()),
+                                                                        float(boxes[probe_labels == 1].mean()))),
                   "Share of c's mass inside the digit's box after each epoch (mean over 50 normal and 50 anomalous "
-                  "test digits), against the boxes' mean share of the canvas.")
+                  "test digits), against the boxes' mean share of the canvas (what an even spread would give).")
     report.heading("Training losses")
     report.figure("ada-losses", loss_figure(det.fit_info_["train_loss"]), "Mean loss per epoch.")
     md, _ = report.write(args.out)
@@ -181,6 +184,8 @@ def main() -> None:
         {"digit": args.digit, "known_class": args.known_class, "seed": args.seed, "preset": args.preset,
          "params": params, "test_auroc": test_auroc, "fit_seconds": round(fit_s, 1),
          "attention_mass_in_box": {"chance": round(chance, 4), **{
+             f"chance_{name}": round(float(boxes[probe_labels == value].mean()), 4)
+             for value, name in ((0, "normal"), (1, "anomalous"))}, **{
              name: [mean_or_none(mass[e][probe_labels == value]) for e in sorted(mass)]
              for value, name in ((0, "normal"), (1, "anomalous"))},
              "images_with_attention": [round(float(np.isfinite(mass[e]).mean()), 2) for e in sorted(mass)]},
