@@ -22,24 +22,18 @@ only reported.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from adacl_epochs import reshaped
+from held_out_validation import held_out_split, run_grid
 
 import oneclass
-from oneclass.data.catalog import load_dataset
-from oneclass.data.protocols import make_split
-from oneclass.methods.adacl import mix_up
 from oneclass.metrics import auroc
 from oneclass.training import EveryEpoch, Run
 
-HELD_OUT = 150
 OLD_EPOCHS = (1, 3, 5)
 #: (bad reconstructions, old epoch, learning rate, the phase-two epochs after which D is scored): one run of the
 #: longest, scored along the way, is the same as a run of each length (constant learning rate, the same draws)
@@ -63,18 +57,10 @@ def with_paper_d(det, sets) -> dict[str, float]:
 
 
 def run(data, dataset: str, c: int, seed: int) -> dict:
-    protocol = "outlier-ratio" if dataset == "mnist" else "one-vs-rest"
-    split = make_split(protocol, data, c, seed=seed)
-    x = torch.from_numpy(split.x_train).float().div(255)[:, None]
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    held, train = x[order[:HELD_OUT]], x[order[HELD_OUT:]]
-    made = oneclass.create("adacl").create_anomalies(held, torch.Generator().manual_seed(seed + 1))
-    labels = np.r_[np.zeros(HELD_OUT, np.int64), np.ones(HELD_OUT, np.int64)]
-    sets = {"val_created": (torch.cat([held, made]), labels),
-            "val_mixup": (torch.cat([held, mix_up(held, 0.5, torch.Generator().manual_seed(seed + 2))]), labels),
-            "val_reshaped": (torch.cat([held, reshaped(held, torch.Generator().manual_seed(seed + 3))]), labels),
-            "test": (torch.from_numpy(split.x_test).float().div(255)[:, None], split.y_test)}
-    det = oneclass.create("alocc", preset="fast", precision="fp32", seed=seed, d_average=0.99, calibration=0.0)
+    split, train, images_of, labels = held_out_split(data, dataset, c, seed)
+    sets = {k: (v, split.y_test if k == "test" else labels) for k, v in images_of.items()}
+    det = oneclass.create("alocc", preset="fast", precision="fp32", seed=seed, d_average=0.99, phase_two_epochs=0,
+                          calibration=0.0)  # the first phase only: the variants below add the second
     olds = {}
 
     def keep(epoch):
@@ -123,28 +109,7 @@ def summarise(path: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", default="../shared/data")
-    ap.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist"])
-    ap.add_argument("--classes", default="0")
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--summary", action="store_true")
-    args = ap.parse_args()
-    if args.summary:
-        summarise(args.out)
-        return
-    data = load_dataset(args.dataset, args.data_root)
-    done = ({(ln["dataset"], ln["class"], ln["seed"]) for ln in map(json.loads, open(args.out))}
-            if Path(args.out).exists() else set())
-    for c in map(int, args.classes.split(",")):
-        for seed in map(int, args.seeds.split(",")):
-            if (args.dataset, c, seed) in done:
-                continue
-            line = run(data, args.dataset, c, seed)
-            with open(args.out, "a") as f:
-                f.write(json.dumps(line) + "\n")
-            print(json.dumps({k: v for k, v in line.items() if k != "variants"}), flush=True)
+    run_grid(__doc__.splitlines()[0], run, summarise, "fashion-mnist", "0,1,2,3,4")
 
 
 if __name__ == "__main__":

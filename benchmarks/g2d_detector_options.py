@@ -23,43 +23,27 @@ positive) at each outlier share with the threshold at 5 % of the held-out normal
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-from adacl_epochs import reshaped
+from held_out_validation import HELD_OUT, held_out_split, run_grid
 
 import oneclass
-from oneclass.data.catalog import load_dataset
-from oneclass.data.protocols import make_split
-from oneclass.methods.adacl import mix_up
 from oneclass.metrics import auroc, f1_at_threshold
 from oneclass.nn import ConvEncoder
 from oneclass.runtime import module_to_device
 from oneclass.training import Run
 
-HELD_OUT = 150
 VARIANTS = {"default": {}, "smooth0.1": {"label_smoothing": 0.1}, "smooth0.2": {"label_smoothing": 0.2},
             "augmented0.25": {"augmented_share": 0.25}, "augmented0.5": {"augmented_share": 0.5},
             "latent2": {"latent_scale": 2.0}}
 
 
 def run(data, dataset: str, c: int, seed: int) -> dict:
-    protocol = "outlier-ratio" if dataset == "mnist" else "one-vs-rest"
-    split = make_split(protocol, data, c, seed=seed)
-    x = torch.from_numpy(split.x_train).float().div(255)[:, None]
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    held, train = x[order[:HELD_OUT]], x[order[HELD_OUT:]]
-    made = oneclass.create("adacl").create_anomalies(held, torch.Generator().manual_seed(seed + 1))
-    labels = np.r_[np.zeros(HELD_OUT, np.int64), np.ones(HELD_OUT, np.int64)]
-    sets = {"val_created": torch.cat([held, made]),
-            "val_mixup": torch.cat([held, mix_up(held, 0.5, torch.Generator().manual_seed(seed + 2))]),
-            "val_reshaped": torch.cat([held, reshaped(held, torch.Generator().manual_seed(seed + 3))]),
-            "test": torch.from_numpy(split.x_test).float().div(255)[:, None]}
+    split, train, sets, labels = held_out_split(data, dataset, c, seed)
     det = oneclass.create("g2d", preset="fast", precision="fp32", seed=seed, calibration=0.0)
     t = time.time()
     det.fit(train)
@@ -111,28 +95,7 @@ def summarise(path: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", default="../shared/data")
-    ap.add_argument("--dataset", default="mnist", choices=["fashion-mnist", "mnist"])
-    ap.add_argument("--classes", default="0")
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--summary", action="store_true")
-    args = ap.parse_args()
-    if args.summary:
-        summarise(args.out)
-        return
-    data = load_dataset(args.dataset, args.data_root)
-    done = ({(ln["dataset"], ln["class"], ln["seed"]) for ln in map(json.loads, open(args.out))}
-            if Path(args.out).exists() else set())
-    for seed in map(int, args.seeds.split(",")):
-        for c in map(int, args.classes.split(",")):
-            if (args.dataset, c, seed) in done:
-                continue
-            line = run(data, args.dataset, c, seed)
-            with open(args.out, "a") as f:
-                f.write(json.dumps(line) + "\n")
-            print(json.dumps({k: v for k, v in line.items() if k != "variants"}), flush=True)
+    run_grid(__doc__.splitlines()[0], run, summarise, "mnist", "0,1,2")
 
 
 if __name__ == "__main__":
