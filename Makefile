@@ -221,10 +221,13 @@ bench-alocc: $(BIN)/oneclass
 	$(BIN)/python benchmarks/validation_summary.py results/alocc-d-batches.jsonl
 	for data in "fashion-mnist --seeds 0,1" "mnist --seeds 0,1,2,3,4"; do $(BIN)/python benchmarks/alocc_phase_two.py \
 		--data-root ../shared/data --classes 0 --dataset $$data --out results/alocc-phase-two.jsonl || exit 1; done
-	$(BENCH) --methods alocc --preset fast --dataset fashion-mnist --classes 0 --seeds 0,1,2 --data-root ../shared/data \
+	$(BENCH) --methods alocc --preset fast --dataset fashion-mnist --classes 0 --seeds 0,1,2,3,4 --data-root ../shared/data \
 		--out results/alocc-default-fmnist.jsonl
 	$(BENCH) --methods alocc --preset fast --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
 		--out results/alocc-mnist-ratio-phase-two.jsonl
+	for threads in 1 2; do OMP_NUM_THREADS=$$threads $(BENCH) --methods alocc --preset fast --dataset mnist \
+		--protocol outlier-ratio --classes 0 --seeds 0,1,2,3,4 --data-root ../shared/data \
+		--out results/alocc-threads-$${threads}thread.jsonl || exit 1; done
 	for threads in 1 2; do OMP_NUM_THREADS=$$threads $(BIN)/python benchmarks/learning_test_seeds.py --tests alocc \
 		--precision fp32 > results/learning-tests-alocc-phase-two-fp32-$${threads}thread.txt || exit 1; done
 
@@ -273,8 +276,6 @@ bench-ada: $(BIN)/oneclass
 		--out results/ada-protocol-sensitivity.jsonl || exit 1; done
 	$(BIN)/python benchmarks/ada_semi_probe.py --size-range 56,84 --data-root ../shared/data --out results/ada-semi-probe.jsonl
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --out results/ada-attention-56-84
-	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --known-class 1 \
-		--out results/ada-attention-semi-56-84
 	set -f; $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0,1,2,3,4 \
 		--set size_range=[28,56] --data-root ../shared/data --out results/ada-noisy-mnist-28-56.jsonl
 	set -f; $(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
