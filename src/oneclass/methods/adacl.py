@@ -107,6 +107,12 @@ def mix_up(x: torch.Tensor, weight: float, gen: torch.Generator) -> torch.Tensor
     return (1.0 - weight) * x + weight * rotate(x, gen)
 
 
+def rearranging_kinds(height: int, width: int) -> tuple[str, ...]:
+    """The created anomalies that rearrange an image's own pixels, which ALOCC's second phase and G2D's
+    `augmented_share` borrow: cut-paste, rotation and, where the height and width are even, puzzle."""
+    return ("cut-paste", "rotation", "puzzle") if height % 2 == 0 and width % 2 == 0 else ("cut-paste", "rotation")
+
+
 def create_anomalies(x: torch.Tensor, gen: torch.Generator, kinds=("cut-paste", "puzzle", "rotation", "mix-up"),
                      cut_paste_side: tuple[float, float] = (0.25, 0.5), mix_up_weight: float = 0.5,
                      mix: str = "image") -> torch.Tensor:

@@ -19,13 +19,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from oneclass import params as rules
 from oneclass.core import MAP, TorchDetector
 from oneclass.errors import InputError
-from oneclass.methods.adacl import create_anomalies
+from oneclass.methods.adacl import create_anomalies, rearranging_kinds
 from oneclass.nn import downsampled_sizes
 from oneclass.runtime import map_batches
 from oneclass.training import fit_epochs
-
-#: the created anomalies of `phase_two_bad="created"`
-CREATED_KINDS = ("cut-paste", "rotation", "puzzle")
 
 
 def _batch_norm(channels: int, epsilon: float, decay: float) -> nn.BatchNorm2d:
@@ -272,7 +269,7 @@ class ALOCC(TorchDetector):
                     partner = torch.randperm(len(xb), generator=gen).to(xb.device)
                     bad = torch.cat([stale, r((stale + stale[partner]) / 2)])
                 else:
-                    kinds = CREATED_KINDS if xb.shape[2] % 2 == 0 and xb.shape[3] % 2 == 0 else CREATED_KINDS[:2]
+                    kinds = rearranging_kinds(*xb.shape[2:])
                     bad = r(torch.cat([create_anomalies(xb, gen, kinds) for _ in range(2)]))
                 images = torch.cat([xb, r(xb), bad])
             logits = d(images)

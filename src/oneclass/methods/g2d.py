@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from oneclass import params as rules
 from oneclass.core import TorchDetector
 from oneclass.errors import InputError
-from oneclass.methods.adacl import create_anomalies
+from oneclass.methods.adacl import create_anomalies, rearranging_kinds
 from oneclass.nn import ConvDecoder, ConvEncoder, clip_straight_through
 from oneclass.nn.dcgan import InstanceNormCritic, TransposedGenerator
 from oneclass.runtime import module_to_device
@@ -90,8 +90,6 @@ class Generator(nn.Module):
 
 
 GENERATORS = {"ours": Generator, "code": TransposedGenerator}
-#: the created anomalies `augmented_share` mixes in (puzzle needs an even height and width)
-CREATED_KINDS = ("cut-paste", "rotation", "puzzle")
 
 
 class G2DNetworks(nn.Module):
@@ -312,7 +310,7 @@ class G2D(TorchDetector):
             return drawn
         keep = torch.randperm(len(drawn), generator=gen)[: len(drawn) - n_made]
         sources = x[torch.randint(len(x), (n_made,), generator=gen)]
-        made = create_anomalies(sources, gen, CREATED_KINDS if x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0 else CREATED_KINDS[:2])
+        made = create_anomalies(sources, gen, rearranging_kinds(*x.shape[2:]))
         return torch.cat([drawn[keep], made])
 
     def _train_detector(self, x: torch.Tensor, generated: torch.Tensor, val, gen: torch.Generator) -> None:
