@@ -10,7 +10,7 @@ import oneclass
 from oneclass.data.protocols import make_split, noisy_mnist, one_vs_rest
 from oneclass.data.synthetic import noisy_canvases
 from oneclass.errors import DataError, InputError
-from oneclass.methods.ada import ADA, ADANetworks
+from oneclass.methods.ada import ADA, ADANetworks, _shuffled_residuals
 from oneclass.metrics import auroc
 from oneclass.nn import grad_cam
 
@@ -170,6 +170,25 @@ def test_each_batch_updates_the_discriminators_on_real_reconstructed_and_sampled
     assert calls == [(50, 1.0), (50, 0.0), (50, 0.0), (50, 1.0), (50, 0.0), (50, 0.0), (50, 0.0), (50, 1.0), (50, 1.0)]
     assert det.semi_supervised and det.fit_info_["n_known_anomalies"] == 40
     assert set(det.fit_info_["train_loss"]) == {"d", "d_ano", "g_adv", "prior", "image"}
+
+
+def test_fake_texture_adds_a_real_images_residual_with_its_pixels_shuffled():
+    xb, recon = torch.rand(3, 1, 6, 6) * 2 - 1, torch.rand(3, 1, 6, 6) * 2 - 1
+    textures = _shuffled_residuals(xb, recon, torch.Generator().manual_seed(0))
+    assert textures.shape == (6, 1, 6, 6)
+    residuals = (xb - recon).flatten(1).sort(1).values
+    for t in textures.flatten(1).sort(1).values:  # each is one residual's values, rearranged
+        assert any(torch.equal(t, r) for r in residuals)
+    assert not any(torch.equal(t, r) for t in textures.flatten(1) for r in (xb - recon).flatten(1))
+
+
+def test_fake_texture_changes_what_d_trains_on_and_is_off_by_default(trousers):
+    plain = oneclass.create("ada", **{**TINY, "epochs": 1}).fit(trousers.x_train[:64])
+    textured = oneclass.create("ada", **{**TINY, "epochs": 1}, fake_texture=True).fit(trousers.x_train[:64])
+    assert not plain.fake_texture
+    assert plain.fit_info_["train_loss"]["d"] != textured.fit_info_["train_loss"]["d"]
+    with pytest.raises(InputError, match="fake_texture"):
+        oneclass.create("ada", fake_texture="yes")
 
 
 def test_scores_follow_eq_5(trousers):
