@@ -185,10 +185,11 @@ def test_every_method_scores_frames_from_patches(method, scenes):
     result = evaluate(det, split, dataset="moving-scenes", normal_class=0, track_epochs=True)
     scores, aucs = result.scores, result.auroc
     assert set(scores) == set(det.score_names)
-    assert len(result.epoch_test_auroc) == (result.epochs or 0) and (method == "ocsvm") == (result.epochs is None)
-    # the last epoch's record is the model scored at the end, unless a phase after the tracked epochs (ALOCC's D
-    # fine-tuned in its second phase) changed it since
-    if result.epochs and result.selection == "none" and "phase_two" not in det.fit_info_:
+    # ALOCC's second phase (D fine-tuned) is tracked after its adversarial epochs
+    phase_two = det.fit_info_.get("phase_two", {}).get("epochs", 0)
+    assert len(result.epoch_test_auroc) == (result.epochs or 0) + phase_two
+    assert (method == "ocsvm") == (result.epochs is None) and (method == "alocc") == (phase_two > 0)
+    if result.epochs and result.selection == "none":  # the last epoch's record is the model scored at the end
         assert result.epoch_test_auroc[-1] == aucs[det.default_score]
     patch_scores = det.score(split.x_test)
     for name, values in scores.items():

@@ -134,7 +134,8 @@ def add_parsers(sub: argparse._SubParsersAction, methods: list[str]) -> None:
     p.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
     add_training_flags(p, many=True, seed=False, preset="paper")
     p.add_argument("--track-epochs", action="store_true",
-                   help="also record the test AUROC after every epoch (for studies of training; not for selection)")
+                   help="also record the test AUROC after every epoch of the phase that trains the scored model, ALOCC's "
+                        "second phase after its adversarial epochs (for studies of training; not for selection)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--no-download", action="store_true")
     p.add_argument("--out", required=True, help="results file (JSON lines); rerunning with it resumes")

@@ -257,7 +257,8 @@ class ALOCC(TorchDetector):
         batch, label 0), the four groups weighed equally, in one batch as D's first phase. With
         `phase_two_bad="created"` (ours) the bad ones are R's reconstructions of two created anomalies of each image
         (cut-paste, rotation or puzzle) instead. `end_epoch` goes to the loop (the diagnosis scores D along the
-        way). Returns the record of the loop."""
+        way). A caller's per-epoch tracking (`--track-epochs`) follows these epochs after the first phase's, so its
+        last record is the model scored. Returns the record of the loop."""
         r, d = self.net_.reconstructor.eval(), self.net_.discriminator
         opt = torch.optim.RMSprop(d.parameters(), lr=self.phase_two_lr if lr is None else lr)
 
@@ -283,7 +284,7 @@ class ALOCC(TorchDetector):
             return {"d": loss.item()}
 
         record = fit_epochs(self._run, step, x, module=d, epochs=self.phase_two_epochs if epochs is None else epochs,
-                            batch_size=self.batch_size, generator=gen, end_epoch=end_epoch, track=False, stateful={"opt_d2": opt},
+                            batch_size=self.batch_size, generator=gen, end_epoch=end_epoch, stateful={"opt_d2": opt},
                             desc=f"{self.name} phase two")
         self.net_.eval()
         return {"epochs": record["epochs"], "bad": self.phase_two_bad, "train_loss": record["train_loss"],
