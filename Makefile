@@ -243,6 +243,9 @@ bench-g2d: $(BIN)/oneclass
 		--out results/g2d-mnist-ratio-code.jsonl || exit 1; done
 	$(BIN)/python benchmarks/g2d_detector_options.py --data-root ../shared/data --dataset mnist \
 		--classes 0,1,2,3,4,5,6,7,8,9 --seeds 0,1,2 --out results/g2d-detector-options.jsonl
+	$(BIN)/python benchmarks/g2d_detector_options.py --data-root ../shared/data --dataset fashion-mnist --classes 0 \
+		--seeds 0,1,2 --out results/g2d-detector-options.jsonl
+	$(BIN)/python benchmarks/g2d_detector_options.py --summary --out results/g2d-detector-options.jsonl
 	$(BENCH) --methods g2d --preset fast --dataset fashion-mnist --data-root ../shared/data \
 		--out results/g2d-fmnist.jsonl
 	$(BENCH) --methods g2d --preset paper --dataset mnist --protocol outlier-ratio --data-root ../shared/data \
@@ -276,6 +279,15 @@ bench-ada: $(BIN)/oneclass
 		--out results/ada-protocol-sensitivity.jsonl || exit 1; done
 	$(BIN)/python benchmarks/ada_semi_probe.py --size-range 56,84 --data-root ../shared/data --out results/ada-semi-probe.jsonl
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --out results/ada-attention-56-84
+	set -f; $(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
+		--protocol noisy-mnist --seeds 1,2,3,4 --set size_range=[56,84] --data-root ../shared/data \
+		--out results/ada-protocol-sensitivity.jsonl
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --known-class 1 \
+		--out results/ada-attention-56-84-semi
+	for v in "" "--set fake_texture=true"; do $(BIN)/python benchmarks/ada_texture.py --data-root ../shared/data \
+		--digits 1,0,7 --seed 0 $$v --out results/ada-texture.jsonl || exit 1; done
+	$(BENCH) --methods ada --preset fast --set fake_texture=true --dataset mnist --protocol noisy-mnist --seeds 0 \
+		--data-root ../shared/data --out results/ada-fake-texture.jsonl
 	set -f; $(BENCH) --methods ada --preset fast --dataset mnist --protocol noisy-mnist --seeds 0,1,2,3,4 \
 		--set size_range=[28,56] --data-root ../shared/data --out results/ada-noisy-mnist-28-56.jsonl
 	set -f; $(BENCH) --methods vae --preset fast --set latent_dim=128 --set batch_size=32 --epochs 30 --dataset mnist \
