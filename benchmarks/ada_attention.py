@@ -11,7 +11,7 @@ Trains ADA on one digit of the noisy-mnist protocol (optionally with a known ano
   places without noise (the ink's bounding box).
 
     python benchmarks/ada_attention.py --data-root ../shared/data --out results/ada-attention [--known-class 1] \
-        [--size-range 56,84]
+        [--size-range 56,84] [--set fake_texture=true]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from oneclass.metrics import auroc  # noqa: E402
 from oneclass.report.figures import image_grid  # noqa: E402
 from oneclass.report.write import Report  # noqa: E402
 from oneclass.runtime import PRECISIONS  # noqa: E402
+from oneclass.settings import parse_sets  # noqa: E402
 from oneclass.training import EveryEpoch  # noqa: E402
 
 
@@ -122,10 +123,11 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", choices=PRECISIONS, help="training precision")
     parser.add_argument("--stages", type=int, default=6, help="how many epochs to show attention at")
     parser.add_argument("--size-range", help="the protocol's digit sizes in px, e.g. 56,84 (default: the protocol's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a hyper-parameter of ADA")
     parser.add_argument("--out", default="results/ada-attention")
     args = parser.parse_args()
 
-    overrides = {"precision": args.precision}
+    overrides = {"precision": args.precision, **parse_sets(args.set)}
     if args.size_range:
         overrides["size_range"] = [int(v) for v in args.size_range.split(",")]
     if args.known_class is not None:
