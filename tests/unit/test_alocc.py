@@ -153,20 +153,22 @@ def trousers_scores(mini):
 
 def test_alocc_reconstructor_learns_trousers(trousers_scores):
     """R of a trained model reconstructs trousers better than the other classes. Measured `rec` AUROC over seeds 0-4
-    (results/learning-tests-alocc-ema-*.txt): 0.955-0.964 in fp32 with one thread, 0.883-0.961 with two; 0.909-0.980
-    in bf16 (the default where the CPU has it) with 1 and 2 threads."""
+    (results/learning-tests-alocc-ema-*.txt, results/learning-tests-alocc-phase-two-*.txt; R trains the same with
+    either): 0.943-0.964 in fp32 with one thread, 0.883-0.964 with two; 0.909-0.980 in bf16 (the default where the
+    CPU has it) with one thread and 0.815-0.980 with two."""
     from oneclass.metrics import auroc
 
     split, s = trousers_scores
-    assert auroc(split.y_test, s["rec"]) > 0.85
+    assert auroc(split.y_test, s["rec"]) > 0.78
 
 
 def test_alocc_discriminator_ranks_trousers_after_its_second_phase(trousers_scores):
     """D(R(X)), with D fine-tuned on R's reconstructions of created anomalies (the default), ranks trousers above the
     other classes. Seeds 0-4 (`benchmarks/learning_test_seeds.py --tests alocc`,
-    results/learning-tests-alocc-phase-two-*.txt): 0.738-0.840 in fp32 with one thread, LOW2 with two. Without the
-    second phase the paper's D gives 0.113-0.589 over the same seeds (one thread, fp32; issue 25), and a second phase
-    that labels the reconstructions the wrong way round falls to BROKEN (docs/methods.md)."""
+    results/learning-tests-alocc-phase-two-*.txt): 0.738-0.840 in fp32 with one thread, 0.773-0.887 with two;
+    0.816-0.910 in bf16 with one thread, 0.699-0.936 with two. Without the second phase the paper's D gives
+    0.113-0.589 over the same seeds (one thread, fp32; issue 25), and a second phase that labels the reconstructions
+    the wrong way round falls to 0.183 (docs/methods.md)."""
     from oneclass.metrics import auroc
 
     split, s = trousers_scores
