@@ -284,6 +284,8 @@ bench-ada: $(BIN)/oneclass
 		--out results/ada-protocol-sensitivity.jsonl
 	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --known-class 1 \
 		--out results/ada-attention-56-84-semi
+	$(BIN)/python benchmarks/ada_attention.py $(SCRIPT_FLAGS) --size-range 56,84 --set fake_texture=true \
+		--out results/ada-attention-56-84-fake-texture
 	for v in "" "--set fake_texture=true"; do $(BIN)/python benchmarks/ada_texture.py --data-root ../shared/data \
 		--digits 1,0,7 --seed 0 $$v --out results/ada-texture.jsonl || exit 1; done
 	$(BENCH) --methods ada --preset fast --set fake_texture=true --dataset mnist --protocol noisy-mnist --seeds 0 \
