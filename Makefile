@@ -230,6 +230,7 @@ bench-alocc: $(BIN)/oneclass
 		--out results/alocc-threads-$${threads}thread.jsonl || exit 1; done
 	for p in fp32 bf16; do for threads in 1 2; do OMP_NUM_THREADS=$$threads $(BIN)/python benchmarks/learning_test_seeds.py \
 		--tests alocc --precision $$p > results/learning-tests-alocc-phase-two-$$p-$${threads}thread.txt || exit 1; done; done
+	$(MAKE) bench-regression REGRESSION_CELLS='"alocc mnist outlier-ratio"' REGRESSION_OUT=results/regression-alocc-51
 
 # G2D (fast preset) on MNIST under the outlier-ratio protocol (F1 against 10-50 % outliers beside ALOCC's on the same
 # splits, Figure 5; needs bench-alocc's first line), the generators (Figures 1 and 4), Fashion-MNIST one-vs-rest, and
