@@ -219,7 +219,7 @@ bench-alocc: $(BIN)/oneclass
 		--protocol outlier-ratio --seeds 0,1,2 --set val_normal=150 --set val_outliers=150 --set d_batches=$$v \
 		--data-root ../shared/data --out results/alocc-d-batches.jsonl || exit 1; done
 	$(BIN)/python benchmarks/validation_summary.py results/alocc-d-batches.jsonl
-	for data in "fashion-mnist --seeds 0,1" "mnist --seeds 0,1,2,3,4"; do $(BIN)/python benchmarks/alocc_phase_two.py \
+	for data in "fashion-mnist --seeds 0,1,2,3,4" "mnist --seeds 0,1,2,3,4"; do $(BIN)/python benchmarks/alocc_phase_two.py \
 		--data-root ../shared/data --classes 0 --dataset $$data --out results/alocc-phase-two.jsonl || exit 1; done
 	$(BENCH) --methods alocc --preset fast --dataset fashion-mnist --classes 0 --seeds 0,1,2,3,4 --data-root ../shared/data \
 		--out results/alocc-default-fmnist.jsonl
