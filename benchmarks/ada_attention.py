@@ -175,8 +175,8 @@ def main() -> None:
                   "c/rms(c) ⊙ |x − x̂| (on the network's scale).")
     chance = float(boxes.mean())
     report.heading("Where the attention lies")
-    report.figure("ada-attention-mass", mass_figure(mass, probe_labels, (float(boxes[probe_labels == 0].mean()),
-                                                                        float(boxes[probe_labels == 1].mean()))),
+    group_chance = (float(boxes[probe_labels == 0].mean()), float(boxes[probe_labels == 1].mean()))
+    report.figure("ada-attention-mass", mass_figure(mass, probe_labels, group_chance),
                   "Share of c's mass inside the digit's box after each epoch (mean over 50 normal and 50 anomalous "
                   "test digits), against the boxes' mean share of the canvas (what an even spread would give).")
     report.heading("Training losses")
@@ -186,8 +186,7 @@ def main() -> None:
         {"digit": args.digit, "known_class": args.known_class, "seed": args.seed, "preset": args.preset,
          "params": params, "test_auroc": test_auroc, "fit_seconds": round(fit_s, 1),
          "attention_mass_in_box": {"chance": round(chance, 4), **{
-             f"chance_{name}": round(float(boxes[probe_labels == value].mean()), 4)
-             for value, name in ((0, "normal"), (1, "anomalous"))}, **{
+             f"chance_{name}": round(group_chance[value], 4) for value, name in ((0, "normal"), (1, "anomalous"))}, **{
              name: [mean_or_none(mass[e][probe_labels == value]) for e in sorted(mass)]
              for value, name in ((0, "normal"), (1, "anomalous"))},
              "images_with_attention": [round(float(np.isfinite(mass[e]).mean()), 2) for e in sorted(mass)]},

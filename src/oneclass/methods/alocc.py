@@ -261,6 +261,7 @@ class ALOCC(TorchDetector):
         last record is the model scored. Returns the record of the loop."""
         r, d = self.net_.reconstructor.eval(), self.net_.discriminator
         opt = torch.optim.RMSprop(d.parameters(), lr=self.phase_two_lr if lr is None else lr)
+        kinds = rearranging_kinds(*x.shape[2:])
 
         def step(batch) -> dict[str, float]:
             xb = batch.images
@@ -270,7 +271,6 @@ class ALOCC(TorchDetector):
                     partner = torch.randperm(len(xb), generator=gen).to(xb.device)
                     bad = torch.cat([stale, r((stale + stale[partner]) / 2)])
                 else:
-                    kinds = rearranging_kinds(*xb.shape[2:])
                     bad = r(torch.cat([create_anomalies(xb, gen, kinds) for _ in range(2)]))
                 images = torch.cat([xb, r(xb), bad])
             logits = d(images)
